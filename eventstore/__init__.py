@@ -1,0 +1,19 @@
+"""A PostgreSQL event store: append-only envelopes, optimistic concurrency, gap-free catch-up.
+
+It knows nothing about SCIM: callers hand it typed JSON payloads and read them back.
+"""
+
+from eventstore.envelope import Checkpoint, Envelope, NewEvent
+from eventstore.errors import ConcurrencyError, EventStoreError, ProjectionConflict
+from eventstore.store import EventStore, InlineProjection
+
+__all__ = [
+    "Checkpoint",
+    "ConcurrencyError",
+    "Envelope",
+    "EventStore",
+    "EventStoreError",
+    "InlineProjection",
+    "NewEvent",
+    "ProjectionConflict",
+]

@@ -1,0 +1,70 @@
+"""The one event envelope: what the store writes and what every reader gets back."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+# Event ids are derived, not random, so that a retried request cannot append the same
+# event twice and SIEM consumers get a stable dedup key (DESIGN.md section 2).
+EVENT_ID_NAMESPACE = uuid.UUID("6f1c0e7a-8a3e-4a4c-9d0b-5c3b1f1e2a10")
+
+
+def derive_event_id(request_id: str, index: int) -> uuid.UUID:
+    return uuid.uuid5(EVENT_ID_NAMESPACE, f"{request_id}/{index}")
+
+
+@dataclass(frozen=True, slots=True)
+class NewEvent:
+    """An event not yet stored."""
+
+    type: str
+    data: dict[str, Any]
+    schema_version: int = 1
+    event_id: uuid.UUID = field(default_factory=uuid.uuid4)
+
+
+@dataclass(frozen=True, slots=True)
+class Envelope:
+    """A stored event with its place in the log."""
+
+    position: int
+    transaction_id: int
+    event_id: uuid.UUID
+    tenant_id: uuid.UUID
+    stream_id: str
+    stream_version: int
+    type: str
+    schema_version: int
+    data: dict[str, Any]
+    metadata: dict[str, Any]
+    recorded_at: datetime
+
+    @property
+    def checkpoint(self) -> Checkpoint:
+        return Checkpoint(self.transaction_id, self.position)
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class Checkpoint:
+    """A catch-up reader's place in the log: (transaction id, position).
+
+    Ordering by transaction id first is what makes the catch-up read gap-free: a position
+    taken by a transaction that commits late still sorts after everything read before it.
+    """
+
+    transaction_id: int = 0
+    position: int = 0
+
+    def encode(self) -> str:
+        return f"{self.transaction_id}:{self.position}"
+
+    @classmethod
+    def decode(cls, text: str) -> Checkpoint:
+        txid, _, position = text.partition(":")
+        return cls(int(txid), int(position))
+
+
+START = Checkpoint()

@@ -1,0 +1,48 @@
+"""Connection pool set-up: orjson for json/jsonb, registered once per connection."""
+
+from __future__ import annotations
+
+import asyncpg
+import orjson
+
+
+def _dumps(value: object) -> str:
+    return orjson.dumps(value).decode()
+
+
+async def init_connection(connection: asyncpg.Connection) -> None:
+    for type_name in ("jsonb", "json"):
+        await connection.set_type_codec(
+            type_name, encoder=_dumps, decoder=orjson.loads, schema="pg_catalog"
+        )
+
+
+async def create_pool(
+    dsn: str,
+    *,
+    min_size: int = 2,
+    max_size: int = 10,
+    command_timeout: float = 10.0,
+    idle_in_transaction_timeout_ms: int = 30_000,
+) -> asyncpg.Pool:
+    # A stuck transaction holds catch-up readers back (they read below the oldest running
+    # transaction), so the server ends idle ones rather than letting them linger.
+    pool = await asyncpg.create_pool(
+        dsn,
+        min_size=min_size,
+        max_size=max_size,
+        command_timeout=command_timeout,
+        init=init_connection,
+        server_settings={
+            "idle_in_transaction_session_timeout": str(idle_in_transaction_timeout_ms),
+            "application_name": "scim-gateway",
+        },
+    )
+    assert pool is not None
+    return pool
+
+
+async def connect(dsn: str, *, connect_timeout: float = 10.0) -> asyncpg.Connection:
+    connection = await asyncpg.connect(dsn, timeout=connect_timeout)
+    await init_connection(connection)
+    return connection

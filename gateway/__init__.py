@@ -1,0 +1,1 @@
+"""scim-gateway: an event-sourced SCIM 2.0 service provider."""

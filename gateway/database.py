@@ -1,0 +1,32 @@
+"""Where the database comes from (a URL or the embedded default) and which migrations it gets."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import asyncpg
+
+from eventstore.embedded import start_embedded
+from eventstore.migrate import EVENTSTORE_MIGRATIONS, MigrationSource, migrate
+from eventstore.pool import connect
+from projections import MIGRATIONS as PROJECTION_MIGRATIONS
+
+MIGRATION_SOURCES = [
+    MigrationSource("eventstore", EVENTSTORE_MIGRATIONS),
+    MigrationSource("projections", PROJECTION_MIGRATIONS),
+]
+
+
+def resolve_database_url(database_url: str | None, data_dir: Path) -> str:
+    """The configured URL, or the embedded server under ``data_dir`` started on demand."""
+    if database_url:
+        return database_url
+    return start_embedded(data_dir)
+
+
+async def migrate_database(dsn: str) -> list[str]:
+    connection: asyncpg.Connection = await connect(dsn)
+    try:
+        return await migrate(connection, MIGRATION_SOURCES)
+    finally:
+        await connection.close()

@@ -1,0 +1,60 @@
+"""Domain events to and from the store's envelope ``data``, with upcasters for old shapes."""
+
+from __future__ import annotations
+
+import dataclasses
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from eventstore import Envelope, NewEvent
+from eventstore.envelope import derive_event_id
+from gateway.domain.events import EVENT_TYPES, DomainEvent
+
+# (type, schema_version) -> function turning that version's data into the next version's.
+Upcaster = Callable[[dict[str, Any]], dict[str, Any]]
+UPCASTERS: dict[tuple[str, int], Upcaster] = {}
+
+
+def upcaster(event_type: str, from_version: int) -> Callable[[Upcaster], Upcaster]:
+    def register(function: Upcaster) -> Upcaster:
+        UPCASTERS[(event_type, from_version)] = function
+        return function
+
+    return register
+
+
+@upcaster("UserDeactivated", 0)
+def _deactivation_reason(data: dict[str, Any]) -> dict[str, Any]:
+    # Before version 1 a deactivation carried no reason; every one then came from PATCH.
+    return {**data, "reason": data.get("reason", "patch")}
+
+
+def encode(event: DomainEvent, request_id: str | None = None, index: int = 0) -> NewEvent:
+    data = {f.name: getattr(event, f.name) for f in dataclasses.fields(event)}
+    event_id = derive_event_id(request_id, index) if request_id else uuid.uuid4()
+    return NewEvent(
+        type=event.type, data=data, schema_version=event.schema_version, event_id=event_id
+    )
+
+
+def encode_all(events: list[DomainEvent], request_id: str | None) -> list[NewEvent]:
+    return [encode(event, request_id, index) for index, event in enumerate(events)]
+
+
+def upcast(event_type: str, schema_version: int, data: dict[str, Any]) -> dict[str, Any]:
+    cls = EVENT_TYPES[event_type]
+    while schema_version < cls.schema_version:
+        data = UPCASTERS[(event_type, schema_version)](data)
+        schema_version += 1
+    return data
+
+
+def decode(envelope: Envelope) -> DomainEvent:
+    cls = EVENT_TYPES[envelope.type]
+    data = upcast(envelope.type, envelope.schema_version, envelope.data)
+    names = {f.name for f in dataclasses.fields(cls)}
+    values = {k: v for k, v in data.items() if k in names}
+    if "scopes" in values:
+        values["scopes"] = tuple(values["scopes"])
+    return cls(**values)

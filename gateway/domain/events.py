@@ -1,0 +1,151 @@
+"""Domain events: small, immutable, named in the past tense.
+
+Each class carries its ``type`` name and ``schema_version``; (de)serialisation and
+upcasting live in ``gateway.domain.codec``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+from gateway.domain.json import JsonObject, JsonValue
+
+
+@dataclass(frozen=True, slots=True)
+class TenantCreated:
+    type: ClassVar[str] = "TenantCreated"
+    schema_version: ClassVar[int] = 1
+    tenant_id: str
+    name: str
+    profile: str
+
+
+@dataclass(frozen=True, slots=True)
+class TenantPolicyChanged:
+    type: ClassVar[str] = "TenantPolicyChanged"
+    schema_version: ClassVar[int] = 1
+    tenant_id: str
+    setting: str
+    old: JsonValue
+    new: JsonValue
+
+
+@dataclass(frozen=True, slots=True)
+class TokenIssued:
+    type: ClassVar[str] = "TokenIssued"
+    schema_version: ClassVar[int] = 1
+    token_id: str
+    tenant_id: str
+    owner: str
+    description: str
+    scopes: tuple[str, ...]
+    secret_sha256: str
+
+
+@dataclass(frozen=True, slots=True)
+class TokenRevoked:
+    type: ClassVar[str] = "TokenRevoked"
+    schema_version: ClassVar[int] = 1
+    token_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class UserCreated:
+    type: ClassVar[str] = "UserCreated"
+    schema_version: ClassVar[int] = 1
+    user_id: str
+    user_name: str
+    attributes: JsonObject
+    active: bool
+    login_method: str
+    permission_profile: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class AttributeChanged:
+    type: ClassVar[str] = "AttributeChanged"
+    schema_version: ClassVar[int] = 1
+    user_id: str
+    attribute: str
+    old: JsonValue
+    new: JsonValue
+
+
+@dataclass(frozen=True, slots=True)
+class AttributeIgnored:
+    """The client sent a change the tenant's policy does not apply; kept for the audit trail."""
+
+    type: ClassVar[str] = "AttributeIgnored"
+    schema_version: ClassVar[int] = 1
+    user_id: str
+    attribute: str
+    value: JsonValue
+
+
+@dataclass(frozen=True, slots=True)
+class UserDeactivated:
+    type: ClassVar[str] = "UserDeactivated"
+    schema_version: ClassVar[int] = 1
+    user_id: str
+    reason: str  # "patch", "put" or "delete"
+
+
+@dataclass(frozen=True, slots=True)
+class UserReactivated:
+    type: ClassVar[str] = "UserReactivated"
+    schema_version: ClassVar[int] = 1
+    user_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class UserDeleted:
+    """SCIM tombstone: 404 from now on; the account stays, deactivated."""
+
+    type: ClassVar[str] = "UserDeleted"
+    schema_version: ClassVar[int] = 1
+    user_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class RequestRejected:
+    """A write the gateway refused, so failures are in the log too."""
+
+    type: ClassVar[str] = "RequestRejected"
+    schema_version: ClassVar[int] = 1
+    method: str
+    path: str
+    resource_type: str
+    target_id: str | None
+    status: int
+    scim_type: str | None
+    detail: str
+
+
+UserEvent = (
+    UserCreated
+    | AttributeChanged
+    | AttributeIgnored
+    | UserDeactivated
+    | UserReactivated
+    | UserDeleted
+)
+TenantEvent = TenantCreated | TenantPolicyChanged | TokenIssued | TokenRevoked
+DomainEvent = UserEvent | TenantEvent | RequestRejected
+
+EVENT_TYPES: dict[str, type[DomainEvent]] = {
+    cls.type: cls
+    for cls in (
+        TenantCreated,
+        TenantPolicyChanged,
+        TokenIssued,
+        TokenRevoked,
+        UserCreated,
+        AttributeChanged,
+        AttributeIgnored,
+        UserDeactivated,
+        UserReactivated,
+        UserDeleted,
+        RequestRejected,
+    )
+}

@@ -1,0 +1,272 @@
+"""The user aggregate: ``decide`` turns a command into events, ``evolve`` folds them into state.
+
+Replay, the users view and the tests all fold with the same ``evolve``. Times come from
+the envelope (the database clock), so ``evolve`` takes the event's ``recorded_at``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+
+from gateway.domain import attributes
+from gateway.domain.errors import Reason, Rejected
+from gateway.domain.events import (
+    AttributeChanged,
+    AttributeIgnored,
+    UserCreated,
+    UserDeactivated,
+    UserDeleted,
+    UserEvent,
+    UserReactivated,
+)
+from gateway.domain.json import JsonObject, JsonValue
+from gateway.domain.policy import Policy
+
+SSO = "sso"
+CREDENTIALS = "credentials"
+
+
+@dataclass(frozen=True, slots=True)
+class UserState:
+    user_id: str
+    version: int
+    attributes: JsonObject  # the SCIM attributes but id, meta, schemas, active and read-only ones
+    active: bool
+    deleted: bool
+    login_method: str
+    permission_profile: str | None
+    created: datetime
+    last_modified: datetime
+    deactivated_at: datetime | None = None
+
+    @property
+    def user_name(self) -> str:
+        return str(self.attributes.get("userName", ""))
+
+
+# Commands -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class CreateUser:
+    user_id: str
+    attributes: JsonObject
+    active: bool | None
+    login_method: str = SSO
+
+
+@dataclass(frozen=True, slots=True)
+class UpdateUser:
+    """PUT or PATCH, already applied to a copy of the resource: the full new attributes."""
+
+    attributes: JsonObject
+    active: bool | None
+    via: str  # "put" or "patch"
+
+
+@dataclass(frozen=True, slots=True)
+class DeleteUser:
+    pass
+
+
+Command = CreateUser | UpdateUser | DeleteUser
+
+
+# decide ---------------------------------------------------------------------------------
+
+
+def decide(state: UserState | None, command: Command, policy: Policy, now: datetime) -> list[UserEvent]:
+    match command:
+        case CreateUser():
+            return _create(state, command, policy)
+        case UpdateUser():
+            return _update(_existing(state), command, policy, now)
+        case DeleteUser():
+            return _delete(_existing(state), policy)
+
+
+def _existing(state: UserState | None) -> UserState:
+    if state is None or state.deleted:
+        raise Rejected(Reason.NOT_FOUND, "user not found")
+    return state
+
+
+def normalise(document: JsonObject, policy: Policy) -> JsonObject:
+    """Identifiers lower-cased where the policy says so (userName and email values)."""
+    if not policy.lowercase_identifiers:
+        return document
+    result = dict(document)
+    if isinstance(result.get("userName"), str):
+        result["userName"] = str(result["userName"]).lower()
+    emails = result.get("emails")
+    if isinstance(emails, list):
+        result["emails"] = [
+            {**e, "value": e["value"].lower()} if isinstance(e, dict) and isinstance(e.get("value"), str) else e
+            for e in emails
+        ]
+    return result
+
+
+def work_email(document: JsonObject) -> str | None:
+    """The work email, else the primary one, else the only one."""
+    emails = [e for e in document.get("emails") or [] if isinstance(e, dict) and e.get("value")]  # type: ignore[union-attr]
+    for test in (lambda e: str(e.get("type", "")).lower() == "work",
+                 lambda e: e.get("primary") is True,
+                 lambda e: len(emails) == 1):
+        for email in emails:
+            if test(email):
+                return str(email["value"])
+    return None
+
+
+def _missing(document: JsonObject, policy: Policy) -> list[str]:
+    missing = []
+    for path in policy.required_on_create:
+        if path == "emails":
+            if work_email(document) is None:
+                missing.append("emails (a work or primary email)")
+        elif attributes.get(document, path) in (None, ""):
+            missing.append(path)
+    return missing
+
+
+def _create(state: UserState | None, command: CreateUser, policy: Policy) -> list[UserEvent]:
+    if state is not None:
+        raise Rejected(Reason.UNIQUENESS, "a user with this id already exists")
+    document = normalise(command.attributes, policy)
+    missing = _missing(document, policy)
+    if not document.get("userName"):
+        # The portal identifies people by email: without a userName, the work email is it.
+        email = work_email(document) if policy.user_name_from_email else None
+        if email:
+            document = {**document, "userName": email}
+        elif "userName" not in missing:
+            missing.insert(0, "userName")
+    if missing:
+        raise Rejected(Reason.INVALID_VALUE, "missing required attribute(s): " + ", ".join(missing))
+    return [
+        UserCreated(
+            user_id=command.user_id,
+            user_name=str(document["userName"]),
+            attributes=document,
+            active=True if command.active is None else command.active,
+            login_method=command.login_method,
+            permission_profile=policy.default_profile if command.login_method == SSO else None,
+        )
+    ]
+
+
+def _update(state: UserState, command: UpdateUser, policy: Policy, now: datetime) -> list[UserEvent]:
+    document = normalise(command.attributes, policy)
+    events: list[UserEvent] = []
+    applied = state.attributes
+    for path, _old, new in attributes.diff(state.attributes, document):
+        if policy.may_update(path):
+            applied = attributes.with_value(applied, path, new)
+        else:
+            events.append(AttributeIgnored(state.user_id, path, new))
+    missing = _missing(applied, policy)
+    if not applied.get("userName") and "userName" not in missing:
+        missing.insert(0, "userName")
+    if missing:
+        raise Rejected(Reason.INVALID_VALUE, "required attribute(s) cannot be removed: " + ", ".join(missing))
+    changes = [
+        AttributeChanged(state.user_id, path, old, new)
+        for path, old, new in attributes.diff(state.attributes, applied)
+    ]
+    events = changes + events
+    if command.active is not None and command.active != state.active:
+        if not policy.may_update("active"):
+            events.append(AttributeIgnored(state.user_id, "active", command.active))
+        elif command.active:
+            events.append(_reactivate(state, policy, now))
+        else:
+            events.append(_deactivate(state, policy, command.via))
+    return events
+
+
+def _deactivate(state: UserState, policy: Policy, reason: str) -> UserDeactivated:
+    if policy.protect_credential_users and state.login_method == CREDENTIALS:
+        raise Rejected(
+            Reason.MUTABILITY,
+            "this user signs in with credentials, not SSO; it cannot be deactivated through SCIM",
+        )
+    return UserDeactivated(state.user_id, reason)
+
+
+def _reactivate(state: UserState, policy: Policy, now: datetime) -> UserReactivated:
+    if policy.reactivation_cooldown_days and state.deactivated_at is not None:
+        allowed_from = state.deactivated_at + timedelta(days=policy.reactivation_cooldown_days)
+        if now < allowed_from:
+            raise Rejected(
+                Reason.INVALID_VALUE,
+                f"this user was deactivated on {state.deactivated_at:%Y-%m-%d}; it can be "
+                f"reactivated from {allowed_from:%Y-%m-%dT%H:%M:%SZ} "
+                f"({policy.reactivation_cooldown_days}-day cooldown)",
+            )
+    return UserReactivated(state.user_id)
+
+
+def _delete(state: UserState, policy: Policy) -> list[UserEvent]:
+    events: list[UserEvent] = []
+    if state.active:
+        events.append(_deactivate(state, policy, "delete"))
+    events.append(UserDeleted(state.user_id))
+    return events
+
+
+# evolve ---------------------------------------------------------------------------------
+
+
+def evolve(state: UserState | None, event: UserEvent, at: datetime) -> UserState:
+    if isinstance(event, UserCreated):
+        return UserState(
+            user_id=event.user_id,
+            version=1,
+            attributes=event.attributes,
+            active=event.active,
+            deleted=False,
+            login_method=event.login_method,
+            permission_profile=event.permission_profile,
+            created=at,
+            last_modified=at,
+            deactivated_at=None if event.active else at,
+        )
+    if state is None:
+        raise ValueError(f"{event.type} before UserCreated")
+    bumped = replace(state, version=state.version + 1)
+    match event:
+        case AttributeChanged():
+            return replace(
+                bumped,
+                attributes=attributes.with_value(state.attributes, event.attribute, event.new),
+                last_modified=at,
+            )
+        case AttributeIgnored():
+            return bumped
+        case UserDeactivated():
+            return replace(bumped, active=False, deactivated_at=at, last_modified=at)
+        case UserReactivated():
+            return replace(bumped, active=True, deactivated_at=None, last_modified=at)
+        case UserDeleted():
+            return replace(bumped, deleted=True, last_modified=at)
+    raise ValueError(f"unknown user event {event!r}")
+
+
+def fold(events: list[tuple[UserEvent, datetime]], state: UserState | None = None) -> UserState | None:
+    for event, at in events:
+        state = evolve(state, event, at)
+    return state
+
+
+__all__ = [
+    "CreateUser",
+    "DeleteUser",
+    "JsonValue",
+    "UpdateUser",
+    "UserState",
+    "decide",
+    "evolve",
+    "fold",
+]

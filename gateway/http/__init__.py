@@ -1,0 +1,1 @@
+"""HTTP edge: middleware, authentication, response rendering."""

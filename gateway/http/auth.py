@@ -1,0 +1,38 @@
+"""Bearer tokens (RFC 6750) to a Principal; scopes checked per route."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from gateway.http.keys import PRINCIPAL, TENANCY
+from gateway.http.middleware import Handler
+from gateway.scim.errors import ScimError
+from gateway.tenancy import TOKEN_PREFIX, Principal
+
+# Probes and the API description answer without a token.
+PUBLIC_PATHS = frozenset({"/healthz", "/readyz", "/openapi.yaml"})
+
+
+@web.middleware
+async def bearer_auth(request: web.Request, handler: Handler) -> web.StreamResponse:
+    if request.path in PUBLIC_PATHS:
+        return await handler(request)
+    header = request.headers.get("Authorization", "")
+    scheme, _, secret = header.partition(" ")
+    secret = secret.strip()
+    if scheme.lower() != "bearer" or not secret:
+        raise ScimError.unauthorized("a bearer token is required")
+    if not secret.startswith(TOKEN_PREFIX) or len(secret) > 200:
+        raise ScimError.unauthorized("the bearer token is not valid")
+    principal = await request.app[TENANCY].authenticate(secret)
+    if principal is None:
+        raise ScimError.unauthorized("the bearer token is not valid or has been revoked")
+    request[PRINCIPAL] = principal
+    return await handler(request)
+
+
+def require(request: web.Request, scope: str) -> Principal:
+    principal: Principal = request[PRINCIPAL]
+    if scope not in principal.scopes and "admin" not in principal.scopes:
+        raise ScimError.forbidden(f"this token lacks the {scope!r} scope")
+    return principal

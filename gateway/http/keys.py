@@ -1,0 +1,21 @@
+"""Typed application keys: what the app holds, set up in ``gateway.app``."""
+
+from __future__ import annotations
+
+import asyncpg
+from aiohttp import web
+
+from eventstore import EventStore
+from gateway.settings import Settings
+from gateway.tenancy import Principal, Tenancy
+from gateway.users import Users
+
+SETTINGS = web.AppKey("settings", Settings)
+DATABASE_URL = web.AppKey("database_url", str)
+POOL = web.AppKey("pool", asyncpg.Pool)
+STORE = web.AppKey("store", EventStore)
+TENANCY = web.AppKey("tenancy", Tenancy)
+USERS = web.AppKey("users", Users)
+
+REQUEST_ID = web.RequestKey("request_id", str)
+PRINCIPAL = web.RequestKey("principal", Principal)

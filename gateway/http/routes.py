@@ -1,0 +1,61 @@
+"""URL map: probes, and the SCIM surface under both base paths."""
+
+from __future__ import annotations
+
+import asyncio
+
+from aiohttp import web
+
+from gateway.http import scim_handlers as scim
+from gateway.http.keys import POOL, SETTINGS
+from gateway.http.responses import json_response
+
+# Entra ID's tenant URL for the reference product, and the conventional one.
+BASE_PATHS = ("/api/2/scim", "/scim/v2")
+
+
+async def healthz(request: web.Request) -> web.Response:
+    return json_response({"status": "ok"})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    try:
+        async with asyncio.timeout(request.app[SETTINGS].db_timeout):
+            await request.app[POOL].fetchval("SELECT 1")
+    except Exception as error:  # any failure means not ready
+        return web.Response(
+            body=f'{{"status":"unavailable","error":"{type(error).__name__}"}}',
+            status=503, content_type="application/json", headers={"Retry-After": "1"},
+        )
+    return json_response({"status": "ok"})
+
+
+def _ci(word: str) -> str:
+    """A path segment matched case-insensitively: clients send /users as well as /Users."""
+    name = word.lower().replace(".", "")
+    pattern = word.replace(".", r"\.")
+    return f"{{_{name}:(?i:{pattern})}}"
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    for base in BASE_PATHS:
+        users = f"{base}/{_ci('Users')}"
+        app.router.add_get(users, scim.list_users)
+        app.router.add_post(users, scim.create_user)
+        app.router.add_post(f"{users}/{_ci('.search')}", scim.search_users)
+        app.router.add_get(f"{users}/{{user_id}}", scim.get_user)
+        app.router.add_put(f"{users}/{{user_id}}", scim.replace_user)
+        app.router.add_patch(f"{users}/{{user_id}}", scim.patch_user)
+        app.router.add_delete(f"{users}/{{user_id}}", scim.delete_user)
+        app.router.add_post(f"{base}/{_ci('.search')}", scim.search_users)
+        for name, handler in (
+            ("ServiceProviderConfig", scim.service_provider_config),
+            ("ResourceTypes", scim.resource_types),
+            ("Schemas", scim.schemas),
+        ):
+            app.router.add_route("*", f"{base}/{_ci(name)}", handler)
+            app.router.add_route("*", f"{base}/{_ci(name)}/{{item_id:.+}}", handler)
+        app.router.add_route("*", f"{base}/{_ci('Groups')}", scim.groups)
+        app.router.add_route("*", f"{base}/{_ci('Groups')}/{{tail:.*}}", scim.groups)

@@ -1,0 +1,1 @@
+"""The SCIM 2.0 protocol: filters, PATCH, resources, discovery documents, errors."""

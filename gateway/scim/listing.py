@@ -1,0 +1,73 @@
+"""List and search requests (RFC 7644 sections 3.4.2 and 3.4.3) and ListResponse bodies."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from gateway.domain.json import JsonObject, JsonValue
+from gateway.scim.errors import ScimError
+from gateway.scim.filter import Filter, parse_filter
+from gateway.scim.resource import parse_attribute_list
+from gateway.scim.schema import LIST_RESPONSE, ResolvedPath
+
+
+@dataclass(frozen=True, slots=True)
+class ListQuery:
+    filter: Filter | None
+    start_index: int
+    count: int
+    sort_by: str | None
+    descending: bool
+
+
+def _integer(name: str, value: JsonValue, default: int) -> int:
+    if value is None or value == "":
+        return default
+    try:
+        return int(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise ScimError.invalid_value(f"{name} must be an integer, not {value!r}") from None
+
+
+def parse_list_request(
+    params: Mapping[str, JsonValue], default_count: int, max_count: int
+) -> tuple[ListQuery, list[ResolvedPath], list[ResolvedPath]]:
+    """From query parameters or a SearchRequest body: (ListQuery, attributes, excludedAttributes)."""
+    lowered = {k.lower(): v for k, v in params.items()}
+    filter_text = lowered.get("filter")
+    if filter_text is not None and not isinstance(filter_text, str):
+        raise ScimError.invalid_filter("filter must be a string")
+    # RFC 7644 section 3.4.2.4: startIndex below 1 means 1, a negative count means 0.
+    start_index = max(1, _integer("startIndex", lowered.get("startindex"), 1))
+    count = min(max(0, _integer("count", lowered.get("count"), default_count)), max_count)
+    sort_by = lowered.get("sortby")
+    sort_order = str(lowered.get("sortorder") or "ascending").lower()
+    if sort_order not in ("ascending", "descending"):
+        raise ScimError.invalid_value("sortOrder must be ascending or descending")
+    query = ListQuery(
+        filter=parse_filter(filter_text) if filter_text else None,
+        start_index=start_index,
+        count=count,
+        sort_by=str(sort_by) if sort_by else None,
+        descending=sort_order == "descending",
+    )
+    include = parse_attribute_list(_list_text(lowered.get("attributes")))
+    exclude = parse_attribute_list(_list_text(lowered.get("excludedattributes")))
+    return query, include, exclude
+
+
+def _list_text(value: JsonValue) -> str | None:
+    if isinstance(value, list):
+        return ",".join(str(v) for v in value)
+    return None if value is None else str(value)
+
+
+def list_response(total: int, start_index: int, resources: list[JsonObject]) -> JsonObject:
+    return {
+        "schemas": [LIST_RESPONSE],
+        "totalResults": total,
+        "startIndex": start_index,
+        "itemsPerPage": len(resources),
+        "Resources": resources,
+    }

@@ -1,0 +1,75 @@
+"""One frozen Settings object, built from environment and flags at start-up and passed down."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+
+class SettingsError(ValueError):
+    """A configuration value that cannot be used; the message names it."""
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    database_url: str | None = None
+    data_dir: Path = Path(".scim-gateway")
+    host: str = "127.0.0.1"
+    port: int = 8080
+    max_body_bytes: int = 1024 * 1024
+    default_page_size: int = 100
+    max_page_size: int = 1000
+    pool_min_size: int = 2
+    pool_max_size: int = 16
+    # Seconds a request waits for a pool connection or a query before it is answered 503.
+    db_timeout: float = 5.0
+    log_level: str = "info"
+    access_log: bool = True
+
+    def __post_init__(self) -> None:
+        if not 0 < self.port < 65536:
+            raise SettingsError(f"port must be between 1 and 65535, not {self.port}")
+        if self.max_body_bytes < 1024:
+            raise SettingsError("max_body_bytes must be at least 1024")
+        if not 0 < self.default_page_size <= self.max_page_size:
+            raise SettingsError("default_page_size must be between 1 and max_page_size")
+        if not 0 < self.pool_min_size <= self.pool_max_size:
+            raise SettingsError("pool_min_size must be between 1 and pool_max_size")
+        if self.db_timeout <= 0:
+            raise SettingsError("db_timeout must be positive")
+        if self.log_level not in ("debug", "info", "warning", "error"):
+            raise SettingsError(f"log_level must be debug, info, warning or error, not {self.log_level!r}")
+
+
+ENV_PREFIX = "SCIM_GATEWAY_"
+
+
+def _convert(name: str, kind: type, text: str) -> object:
+    try:
+        if kind is bool:
+            lowered = text.strip().lower()
+            if lowered not in ("1", "0", "true", "false", "yes", "no", "on", "off"):
+                raise ValueError(text)
+            return lowered in ("1", "true", "yes", "on")
+        return kind(text)
+    except ValueError:
+        raise SettingsError(f"{ENV_PREFIX}{name.upper()}: cannot read {text!r}") from None
+
+
+def load_settings(environ: Mapping[str, str] | None = None, **flags: object) -> Settings:
+    """Environment (``SCIM_GATEWAY_<NAME>``) first, then flags given on the command line."""
+    environ = os.environ if environ is None else environ
+    kinds = {"database_url": str, "data_dir": Path, "host": str, "port": int,
+             "max_body_bytes": int, "default_page_size": int, "max_page_size": int,
+             "pool_min_size": int, "pool_max_size": int, "db_timeout": float,
+             "log_level": str, "access_log": bool}
+    values: dict[str, object] = {}
+    for field in fields(Settings):
+        text = environ.get(ENV_PREFIX + field.name.upper())
+        if text not in (None, ""):
+            values[field.name] = _convert(field.name, kinds[field.name], text)
+        if flags.get(field.name) is not None:
+            values[field.name] = flags[field.name]
+    return Settings(**values)  # type: ignore[arg-type]

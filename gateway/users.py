@@ -1,0 +1,206 @@
+"""The users service: load state, decide, append with the view, retry on a lost race.
+
+Handlers call it with parsed input; it returns states and raises ScimError.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import structlog
+
+from eventstore import ConcurrencyError, EventStore, ProjectionConflict
+from eventstore.errors import DatabaseUnavailable
+from gateway.domain.codec import encode, encode_all
+from gateway.domain.errors import Rejected
+from gateway.domain.events import RequestRejected, UserEvent
+from gateway.domain.user import Command, UserState, decide, evolve
+from gateway.scim.errors import ScimError
+from gateway.scim.listing import ListQuery
+from gateway.scim.resource import etag
+from gateway.settings import Settings
+from gateway.tenancy import Principal
+from projections.users_query import SqlQuery, compile_filter, sort_expression
+from projections.users_view import UsersView, state_from_row, stream_id
+
+log = structlog.get_logger("gateway.users")
+
+# Concurrent writers to one user without If-Match: retry the decide/append cycle this often.
+MAX_ATTEMPTS = 8
+
+
+@dataclass(frozen=True, slots=True)
+class RequestContext:
+    request_id: str
+    method: str
+    path: str
+    source_ip: str | None
+    user_agent: str | None
+
+    def metadata(self, principal: Principal) -> dict[str, object]:
+        return {
+            "actor": principal.actor(),
+            "request_id": self.request_id,
+            "source_ip": self.source_ip,
+            "user_agent": self.user_agent,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    total: int
+    start_index: int
+    users: list[UserState]
+
+
+_LIST = """
+SELECT id, tenant_id, version, attributes, active, deleted, login_method, permission_profile,
+       created, last_modified, deactivated_at, count(*) OVER () AS total
+FROM users_view
+WHERE tenant_id = $1 AND NOT deleted AND {where}
+ORDER BY {order}
+LIMIT $2 OFFSET $3
+"""
+_COUNT = """
+SELECT count(*) FROM users_view
+WHERE tenant_id = $1 AND NOT deleted AND $2::int >= 0 AND $3::int >= 0 AND {where}
+"""
+
+
+class Users:
+    def __init__(self, store: EventStore, view: UsersView, settings: Settings) -> None:
+        self.store = store
+        self.view = view
+        self.settings = settings
+
+    # Reads
+
+    async def get(self, principal: Principal, user_id: str) -> UserState:
+        state = await self.view.load(self.store.pool, principal.tenant_id, user_id)
+        if state is None or state.deleted:
+            raise ScimError.not_found(f"no user with id {user_id}")
+        return state
+
+    async def list(self, principal: Principal, query: ListQuery) -> Page:
+        sql = SqlQuery(offset=3)
+        where = compile_filter(query.filter, sql) if query.filter is not None else "true"
+        params = [principal.tenant_id, query.count, query.start_index - 1, *sql.params]
+        if query.count == 0:
+            total = await self._count(principal, where, sql)
+            return Page(total, query.start_index, [])
+        direction = "DESC" if query.descending else "ASC"
+        order = "created, id"
+        if query.sort_by:
+            order = f"{sort_expression(query.sort_by)} {direction} NULLS LAST, created, id"
+        rows = await self.store.pool.fetch(_LIST.format(where=where, order=order), *params)
+        if rows:
+            total = rows[0]["total"]
+        else:
+            total = await self._count(principal, where, sql)
+        return Page(total, query.start_index, [state_from_row(row) for row in rows])
+
+    async def _count(self, principal: Principal, where: str, sql: SqlQuery) -> int:
+        # The filter's parameters are numbered from $4: bind $2 and $3 (LIMIT, OFFSET) unused.
+        statement = _COUNT.format(where=where)
+        return await self.store.pool.fetchval(statement, principal.tenant_id, 0, 0, *sql.params)
+
+    # Writes
+
+    async def create(self, principal: Principal, ctx: RequestContext,
+                     command: Callable[[str], Command]) -> UserState:
+        user_id = str(uuid.uuid4())
+        return await self._write(principal, ctx, user_id, lambda _state: command(user_id),
+                                 if_match=None, creating=True)
+
+    async def update(self, principal: Principal, ctx: RequestContext, user_id: str,
+                     command: Callable[[UserState], Command], if_match: str | None) -> UserState:
+        def build(state: UserState | None) -> Command:
+            if state is None or state.deleted:
+                raise ScimError.not_found(f"no user with id {user_id}")
+            return command(state)
+
+        return await self._write(principal, ctx, user_id, build, if_match=if_match, creating=False)
+
+    async def _write(
+        self,
+        principal: Principal,
+        ctx: RequestContext,
+        user_id: str,
+        build: Callable[[UserState | None], Command],
+        *,
+        if_match: str | None,
+        creating: bool,
+    ) -> UserState:
+        try:
+            for _attempt in range(MAX_ATTEMPTS):
+                state = None if creating else await self.view.load(
+                    self.store.pool, principal.tenant_id, user_id)
+                _check_if_match(state, if_match)
+                command = build(state)
+                events = decide(state, command, principal.policy, datetime.now(UTC))
+                if not events:
+                    assert state is not None
+                    return state
+                try:
+                    envelopes = await self.store.append(
+                        stream_id(user_id),
+                        state.version if state is not None else 0,
+                        encode_all(list(events), ctx.request_id),
+                        ctx.metadata(principal),
+                        tenant_id=principal.tenant_id,
+                    )
+                except ConcurrencyError:
+                    if if_match is not None:
+                        raise ScimError.precondition_failed(
+                            "the user changed since the version in If-Match") from None
+                    continue
+                except ProjectionConflict as conflict:
+                    if conflict.constraint == "users_view_user_name_key":
+                        raise ScimError.uniqueness("a user with this userName already exists") from None
+                    raise
+                for event, envelope in zip(events, envelopes, strict=True):
+                    state = evolve(state, event, envelope.recorded_at)
+                assert state is not None
+                return state
+            raise ScimError.conflict("the user is being changed concurrently; retry the request")
+        except Rejected as rejected:
+            error = ScimError.from_rejected(rejected)
+            await self._record_rejection(principal, ctx, user_id, error)
+            raise error from None
+        except ScimError as error:
+            await self._record_rejection(principal, ctx, user_id, error)
+            raise
+
+    async def _record_rejection(self, principal: Principal, ctx: RequestContext,
+                                user_id: str | None, error: ScimError) -> None:
+        """Refused writes become RequestRejected events, so the provisioning log shows failures."""
+        event = RequestRejected(
+            method=ctx.method, path=ctx.path, resource_type="User", target_id=user_id,
+            status=error.status, scim_type=error.scim_type, detail=error.detail,
+        )
+        try:
+            await self.store.append(
+                f"request-{ctx.request_id}", None, [encode(event)], ctx.metadata(principal),
+                tenant_id=principal.tenant_id,
+            )
+        except (DatabaseUnavailable, ConcurrencyError, OSError) as failure:
+            log.warning("rejection_not_recorded", error=type(failure).__name__)
+
+
+def _check_if_match(state: UserState | None, if_match: str | None) -> None:
+    if if_match is None or state is None:
+        return
+    tags = {tag.strip() for tag in if_match.split(",")}
+    if "*" in tags:
+        return
+    current = etag(state.version)
+    # Weak comparison (RFC 7232 section 2.3.2): W/"3" matches "3".
+    if current not in tags and current.removeprefix("W/") not in {t.removeprefix("W/") for t in tags}:
+        raise ScimError.precondition_failed(
+            f"If-Match {if_match} does not match the current version {current}")
+
+
+__all__ = ["ListQuery", "Page", "RequestContext", "UserEvent", "Users"]

@@ -1,0 +1,255 @@
+"""SCIM filters and sorting compiled to parameterised SQL on ``users_view``.
+
+Attribute names come from the schema whitelist and every value is a ``$n`` parameter:
+nothing a client sends is concatenated into SQL, and no user is filtered in Python.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal, InvalidOperation
+
+from gateway.scim.errors import ScimError
+from gateway.scim.filter import And, AttrPath, Compare, Filter, Not, Or, Present, ValuePath
+from gateway.scim.schema import Attribute, ResolvedPath, resolve
+
+# Attributes with a real column: (SQL, the column holds lower-cased text).
+_COLUMNS: dict[str, tuple[str, bool]] = {
+    "userName": ("user_name_lower", True),
+    "externalId": ("external_id", False),
+    "name.givenName": ("given_name", False),
+    "name.familyName": ("family_name", False),
+    "displayName": ("display_name", False),
+}
+
+_STRING_OPS = {"eq": "=", "ne": "IS DISTINCT FROM", "gt": ">", "ge": ">=", "lt": "<", "le": "<="}
+_ORDER_OPS = {"eq": "=", "ne": "<>", "gt": ">", "ge": ">=", "lt": "<", "le": "<="}
+
+
+@dataclass
+class SqlQuery:
+    """A WHERE clause and its parameters; parameter numbers continue after ``offset``."""
+
+    offset: int
+    params: list[object] = field(default_factory=list)
+
+    def param(self, value: object) -> str:
+        self.params.append(value)
+        return f"${self.offset + len(self.params)}"
+
+
+def _resolve(path: AttrPath, parent: Attribute | None = None) -> ResolvedPath | Attribute:
+    if parent is not None:
+        sub = parent.sub(path.full)
+        if sub is None:
+            raise ScimError.invalid_filter(f"{parent.name} has no sub-attribute {path.full!r}")
+        return sub
+    resolved = resolve(path.full)
+    if resolved is None:
+        raise ScimError.invalid_filter(f"unsupported attribute in filter: {path.full!r}")
+    return resolved
+
+
+def _json_path(resolved: ResolvedPath) -> list[str]:
+    keys = [resolved.extension] if resolved.extension else []
+    keys.append(resolved.attribute.name)
+    return keys
+
+
+class _Compiler:
+    def __init__(self, query: SqlQuery) -> None:
+        self.q = query
+
+    def compile(self, node: Filter) -> str:
+        match node:
+            case And(left=left, right=right):
+                return f"({self.compile(left)} AND {self.compile(right)})"
+            case Or(left=left, right=right):
+                return f"({self.compile(left)} OR {self.compile(right)})"
+            case Not(inner=inner):
+                return f"(NOT coalesce({self.compile(inner)}, false))"
+            case ValuePath():
+                return self.value_path(node)
+            case Compare() | Present():
+                return self.attribute_test(node)
+        raise ScimError.invalid_filter("unsupported filter")
+
+    # Top-level attribute tests
+
+    def attribute_test(self, node: Compare | Present) -> str:
+        resolved = _resolve(node.path)
+        assert isinstance(resolved, ResolvedPath)
+        attribute, sub = resolved.attribute, resolved.sub_attribute
+        dotted = resolved.dotted
+        if dotted == "id":
+            return self.compare_text("id::text", True, node, attribute)
+        if dotted == "active":
+            return self.compare_typed("active", "boolean", node)
+        if attribute.name == "meta" and resolved.extension is None:
+            column = {"created": "created", "lastModified": "last_modified"}.get(sub.name if sub else "")
+            if column is None:
+                raise ScimError.invalid_filter(f"unsupported attribute in filter: {node.path.full!r}")
+            return self.compare_typed(column, "dateTime", node)
+        if dotted in _COLUMNS:
+            column, lowered = _COLUMNS[dotted]
+            target = sub or attribute
+            return self.compare_text(column, target.case_exact and not lowered, node, target, lowered)
+        if attribute.multi_valued:
+            element_attribute = sub or attribute.sub("value")
+            if element_attribute is None:
+                raise ScimError.invalid_filter(f"{attribute.name} needs a sub-attribute in a filter")
+            if isinstance(node, Present) and sub is None:
+                path = self.q.param(_json_path(resolved))
+                return f"(jsonb_array_length(coalesce(attributes #> {path}::text[], '[]'::jsonb)) > 0)"
+            condition = self.element_test(node, element_attribute)
+            return self.exists(resolved, condition, node if attribute.name == "emails" else None)
+        if attribute.type == "complex" and sub is None:
+            if isinstance(node, Present):
+                return f"(attributes #> {self.q.param(_json_path(resolved))}::text[] IS NOT NULL)"
+            raise ScimError.invalid_filter(f"{attribute.name} needs a sub-attribute in a filter")
+        keys = _json_path(resolved) + ([sub.name] if sub else [])
+        expression = f"(attributes #>> {self.q.param(keys)}::text[])"
+        target = sub or attribute
+        return self.compare_value(expression, node, target)
+
+    # Multi-valued attributes: EXISTS over the JSON array
+
+    def exists(self, resolved: ResolvedPath, condition: str, email_eq: Compare | Present | None) -> str:
+        path = self.q.param(_json_path(resolved))
+        clause = (
+            f"EXISTS (SELECT 1 FROM jsonb_array_elements(coalesce(attributes #> {path}::text[], "
+            f"'[]'::jsonb)) AS element WHERE {condition})"
+        )
+        # emails.value eq "x": let the GIN index on the lower-cased emails column narrow it first.
+        if (
+            isinstance(email_eq, Compare)
+            and email_eq.op == "eq"
+            and isinstance(email_eq.value, str)
+            and (resolved.sub_attribute is None or resolved.sub_attribute.name == "value")
+        ):
+            clause = f"(emails @> ARRAY[lower({self.q.param(email_eq.value)})] AND {clause})"
+        return clause
+
+    def element_test(self, node: Filter, parent: Attribute) -> str:
+        match node:
+            case And(left=left, right=right):
+                return f"({self.element_test(left, parent)} AND {self.element_test(right, parent)})"
+            case Or(left=left, right=right):
+                return f"({self.element_test(left, parent)} OR {self.element_test(right, parent)})"
+            case Not(inner=inner):
+                return f"(NOT coalesce({self.element_test(inner, parent)}, false))"
+            case Compare() | Present():
+                sub = _resolve(node.path, parent) if parent.type == "complex" and parent.sub_attributes else parent
+                assert isinstance(sub, Attribute)
+                expression = f"(element ->> {self.q.param(sub.name)})"
+                return self.compare_value(expression, node, sub)
+        raise ScimError.invalid_filter("value filters cannot be nested")
+
+    def value_path(self, node: ValuePath) -> str:
+        resolved = _resolve(node.path)
+        assert isinstance(resolved, ResolvedPath)
+        if not resolved.attribute.multi_valued or resolved.sub_attribute is not None:
+            raise ScimError.invalid_filter(f"{node.path.full!r} is not multi-valued")
+        condition = self.element_test(node.filter, resolved.attribute)
+        email_eq = None
+        if node.then is not None:
+            condition = f"({condition} AND {self.element_test(node.then, resolved.attribute)})"
+            if resolved.attribute.name == "emails" and node.then.path.full.lower() == "value":
+                email_eq = node.then
+        return self.exists(resolved, condition, email_eq)
+
+    # Comparisons by type
+
+    def compare_value(self, expression: str, node: Compare | Present, attribute: Attribute) -> str:
+        if attribute.type in ("boolean", "integer", "decimal", "dateTime"):
+            return self.compare_typed(expression, attribute.type, node)
+        return self.compare_text(expression, attribute.case_exact, node, attribute)
+
+    def compare_text(self, expression: str, case_exact: bool, node: Compare | Present,
+                     attribute: Attribute, column_lowered: bool = False) -> str:
+        if isinstance(node, Present):
+            return f"({expression} IS NOT NULL AND {expression} <> '')"
+        if node.value is None:
+            return f"({expression} IS {'NOT ' if node.op == 'ne' else ''}NULL)"
+        if isinstance(node.value, bool):
+            raise ScimError.invalid_filter(f"{attribute.name} is a string; it cannot be compared with a boolean")
+        value = str(node.value) if not isinstance(node.value, str) else node.value
+        if "\x00" in value:
+            raise ScimError.invalid_filter("filter values must not contain NUL characters")
+        left = expression if case_exact or column_lowered else f"lower({expression})"
+        right = self.q.param(value) if case_exact else f"lower({self.q.param(value)})"
+        match node.op:
+            case "co":
+                return f"(strpos({left}, {right}) > 0)"
+            case "sw":
+                return f"starts_with({left}, {right})"
+            case "ew":
+                return f"(right({left}, char_length({right})) = {right})"
+            case op:
+                return f"({left} {_STRING_OPS[op]} {right})"
+
+    def compare_typed(self, expression: str, kind: str, node: Compare | Present) -> str:
+        if isinstance(node, Present):
+            return f"({expression} IS NOT NULL)"
+        if node.value is None:
+            return f"({expression} IS {'NOT ' if node.op == 'ne' else ''}NULL)"
+        if node.op in ("co", "sw", "ew"):
+            raise ScimError.invalid_filter(f"{node.op} applies to strings only, not to {node.path.full}")
+        if node.op not in ("eq", "ne") and kind == "boolean":
+            raise ScimError.invalid_filter(f"{node.op} cannot compare booleans")
+        value = _typed_literal(kind, node)
+        sql_type = {"boolean": "boolean", "integer": "numeric", "decimal": "numeric",
+                    "dateTime": "timestamptz"}[kind]
+        cast = expression if expression in ("active", "created", "last_modified") else f"({expression})::{sql_type}"
+        return f"({cast} {_ORDER_OPS[node.op]} {self.q.param(value)}::{sql_type})"
+
+
+def _typed_literal(kind: str, node: Compare) -> object:
+    value = node.value
+    try:
+        if kind == "boolean":
+            if isinstance(value, bool):
+                return value
+            if isinstance(value, str) and value.lower() in ("true", "false"):
+                return value.lower() == "true"
+        elif kind == "dateTime" and isinstance(value, str):
+            return datetime.fromisoformat(value)
+        elif kind in ("integer", "decimal") and isinstance(value, int | float) and not isinstance(value, bool):
+            return Decimal(str(value))
+    except (ValueError, InvalidOperation):
+        pass
+    raise ScimError.invalid_filter(f"{value!r} is not a valid {kind} for {node.path.full}")
+
+
+def compile_filter(node: Filter, query: SqlQuery) -> str:
+    return _Compiler(query).compile(node)
+
+
+def sort_expression(sort_by: str) -> str:
+    """The ORDER BY expression for ``sortBy``; only whitelisted columns or JSON paths."""
+    resolved = resolve(sort_by)
+    if resolved is None:
+        raise ScimError.invalid_value(f"cannot sort by unknown attribute {sort_by!r}")
+    dotted = resolved.dotted
+    if dotted in _COLUMNS:
+        return _COLUMNS[dotted][0]
+    fixed = {"id": "id", "active": "active", "meta.created": "created",
+             "meta.lastModified": "last_modified"}
+    if dotted in fixed:
+        return fixed[dotted]
+    if resolved.attribute.multi_valued:
+        if resolved.attribute.name == "emails":
+            return "emails[1]"
+        raise ScimError.invalid_value(f"cannot sort by multi-valued attribute {sort_by!r}")
+    if resolved.attribute.type == "complex" and resolved.sub_attribute is None:
+        raise ScimError.invalid_value(f"cannot sort by complex attribute {sort_by!r}")
+    # Safe to inline: every key comes from the schema, never from the request.
+    keys = [k for k in (resolved.extension, resolved.attribute.name,
+                        resolved.sub_attribute.name if resolved.sub_attribute else None) if k]
+    literal = "{" + ",".join(f'"{k}"' for k in keys) + "}"
+    return f"lower(attributes #>> '{literal}')"
+
+
+__all__ = ["SqlQuery", "compile_filter", "sort_expression", "uuid"]
