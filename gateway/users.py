@@ -136,35 +136,12 @@ class Users:
     ) -> UserState:
         try:
             for _attempt in range(MAX_ATTEMPTS):
-                state = None if creating else await self.view.load(
-                    self.store.pool, principal.tenant_id, user_id)
-                _check_if_match(state, if_match)
-                command = build(state)
-                events = decide(state, command, principal.policy, datetime.now(UTC))
-                if not events:
-                    assert state is not None
-                    return state
                 try:
-                    envelopes = await self.store.append(
-                        stream_id(user_id),
-                        state.version if state is not None else 0,
-                        encode_all(list(events), ctx.request_id),
-                        ctx.metadata(principal),
-                        tenant_id=principal.tenant_id,
-                    )
+                    return await self._attempt(principal, ctx, user_id, build, if_match, creating)
                 except ConcurrencyError:
                     if if_match is not None:
                         raise ScimError.precondition_failed(
                             "the user changed since the version in If-Match") from None
-                    continue
-                except ProjectionConflict as conflict:
-                    if conflict.constraint == "users_view_user_name_key":
-                        raise ScimError.uniqueness("a user with this userName already exists") from None
-                    raise
-                for event, envelope in zip(events, envelopes, strict=True):
-                    state = evolve(state, event, envelope.recorded_at)
-                assert state is not None
-                return state
             raise ScimError.conflict("the user is being changed concurrently; retry the request")
         except Rejected as rejected:
             error = ScimError.from_rejected(rejected)
@@ -173,6 +150,43 @@ class Users:
         except ScimError as error:
             await self._record_rejection(principal, ctx, user_id, error)
             raise
+
+    async def _attempt(
+        self,
+        principal: Principal,
+        ctx: RequestContext,
+        user_id: str,
+        build: Callable[[UserState | None], Command],
+        if_match: str | None,
+        creating: bool,
+    ) -> UserState:
+        async with self.store.pool.acquire() as connection, connection.transaction():
+            state = None
+            if not creating:
+                state = await self.view.load(connection, principal.tenant_id, user_id, for_update=True)
+            _check_if_match(state, if_match)
+            command = build(state)
+            events = decide(state, command, principal.policy, datetime.now(UTC))
+            if not events:
+                assert state is not None
+                return state
+            try:
+                envelopes = await self.store.append(
+                    stream_id(user_id),
+                    state.version if state is not None else 0,
+                    encode_all(list(events), ctx.request_id),
+                    ctx.metadata(principal),
+                    tenant_id=principal.tenant_id,
+                    connection=connection,
+                )
+            except ProjectionConflict as conflict:
+                if conflict.constraint == "users_view_user_name_key":
+                    raise ScimError.uniqueness("a user with this userName already exists") from None
+                raise
+        for event, envelope in zip(events, envelopes, strict=True):
+            state = evolve(state, event, envelope.recorded_at)
+        assert state is not None
+        return state
 
     async def _record_rejection(self, principal: Principal, ctx: RequestContext,
                                 user_id: str | None, error: ScimError) -> None:

@@ -39,6 +39,8 @@ ON CONFLICT (id) DO UPDATE SET
 """
 
 _BY_ID = f"SELECT {_COLUMNS} FROM users_view WHERE tenant_id = $1 AND id = $2"
+# Writers to one user queue on its row instead of racing and retrying.
+_BY_ID_FOR_UPDATE = _BY_ID + " FOR UPDATE"
 
 
 def stream_id(user_id: str) -> str:
@@ -98,10 +100,10 @@ class UsersView:
             await connection.execute(_UPSERT, *_row_values(state, batch[-1].tenant_id, batch[-1].position))
 
     async def load(self, executor: asyncpg.Pool | asyncpg.Connection, tenant_id: uuid.UUID,
-                   user_id: str) -> UserState | None:
+                   user_id: str, *, for_update: bool = False) -> UserState | None:
         try:
             parsed = uuid.UUID(user_id)
         except ValueError:
             return None
-        row = await executor.fetchrow(_BY_ID, tenant_id, parsed)
+        row = await executor.fetchrow(_BY_ID_FOR_UPDATE if for_update else _BY_ID, tenant_id, parsed)
         return state_from_row(row) if row is not None else None

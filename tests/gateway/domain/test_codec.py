@@ -1,0 +1,27 @@
+import uuid
+from datetime import UTC, datetime
+
+from eventstore import Envelope
+from gateway.domain.codec import decode, encode
+from gateway.domain.events import TokenIssued, UserDeactivated
+
+
+def envelope(type_: str, schema_version: int, data: dict) -> Envelope:
+    return Envelope(1, 1, uuid.uuid4(), uuid.uuid4(), "s", 1, type_, schema_version, data, {},
+                    datetime.now(UTC))
+
+
+def test_events_round_trip_through_the_envelope():
+    event = TokenIssued("t", "x", "o@x.y", "d", ("scim:read",), "ab")
+    new = encode(event, "req-1", 0)
+    assert decode(envelope(new.type, new.schema_version, new.data)) == event
+
+
+def test_event_ids_are_derived_from_the_request_and_index():
+    event = UserDeactivated("u", "patch")
+    assert encode(event, "req-1", 0).event_id == encode(event, "req-1", 0).event_id
+    assert encode(event, "req-1", 0).event_id != encode(event, "req-1", 1).event_id
+
+
+def test_an_old_deactivation_without_a_reason_is_upcast():
+    assert decode(envelope("UserDeactivated", 0, {"user_id": "u"})) == UserDeactivated("u", "patch")

@@ -1,0 +1,84 @@
+"""Microsoft Entra ID's whole user lifecycle on the bynder profile, with its documented bodies
+(learn.microsoft.com/entra/identity/app-provisioning/use-scim-to-provision-users-and-groups)."""
+
+import uuid
+
+from tests.gateway.conftest import Scim, entra_user
+
+PATCH_OP = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
+
+
+def ops(*operations):
+    return {"schemas": [PATCH_OP], "Operations": list(operations)}
+
+
+async def test_entra_lifecycle(bynder: Scim):
+    # Test connection: filter on a random userName -> 200, empty ListResponse (never 404).
+    response, body = await bynder.get(f'/Users?filter=userName eq "{uuid.uuid4()}"')
+    assert response.status == 200
+    assert body["totalResults"] == 0 and body["Resources"] == []
+
+    # Create.
+    response, created = await bynder.post("/Users", entra_user("Test_User_ab6490ee@testuser.com", "Test_User_x"))
+    assert response.status == 201, created
+    user_id = created["id"]
+    assert response.headers["Location"].endswith(f"/scim/v2/Users/{user_id}")
+    assert response.headers["ETag"] == created["meta"]["version"]
+    assert response.headers["Content-Type"].startswith("application/scim+json")
+
+    # Get.
+    response, fetched = await bynder.get(f"/Users/{user_id}")
+    assert response.status == 200 and fetched["userName"] == "test_user_ab6490ee@testuser.com"
+
+    # Find by userName (case-insensitive) and by externalId.
+    _, by_name = await bynder.get('/Users?filter=userName eq "TEST_USER_ab6490ee@testuser.com"')
+    assert [r["id"] for r in by_name["Resources"]] == [user_id]
+    _, by_external = await bynder.get('/Users?filter=externalId eq "Test_User_x"')
+    assert [r["id"] for r in by_external["Resources"]] == [user_id]
+    _, by_email = await bynder.get('/Users?filter=emails[type eq "work"].value eq "test_user_ab6490ee@testuser.com"')
+    assert [r["id"] for r in by_email["Resources"]] == [user_id]
+
+    # Update a single-valued and a multi-valued attribute.
+    response, updated = await bynder.patch(f"/Users/{user_id}", ops(
+        {"op": "Replace", "path": "name.familyName", "value": "updatedFamilyName"},
+        {"op": "Replace", "path": 'emails[type eq "work"].value', "value": "updatedEmail@microsoft.com"},
+    ))
+    assert response.status == 200, updated
+    assert updated["name"]["familyName"] == "updatedFamilyName"
+    assert updated["emails"][0]["value"] == "updatedemail@microsoft.com"
+
+    # Disable with a string boolean; the user still appears in GETs and queries.
+    response, disabled = await bynder.patch(f"/Users/{user_id}", ops({"op": "Replace", "path": "active", "value": "False"}))
+    assert response.status == 200 and disabled["active"] is False
+    _, listed = await bynder.get('/Users?filter=userName eq "test_user_ab6490ee@testuser.com"')
+    assert listed["totalResults"] == 1 and listed["Resources"][0]["active"] is False
+
+    # Delete (Entra sends it only for users hard-deleted on its side), then 404.
+    response, _ = await bynder.delete(f"/Users/{user_id}")
+    assert response.status == 204
+    response, error = await bynder.get(f"/Users/{user_id}")
+    assert response.status == 404
+    assert error["schemas"] == ["urn:ietf:params:scim:api:messages:2.0:Error"]
+    assert error["status"] == "404"
+
+
+async def test_entra_reenable_on_the_rfc_profile(rfc: Scim):
+    _, created = await rfc.post("/Users", entra_user())
+    path = f"/Users/{created['id']}"
+    await rfc.patch(path, ops({"op": "Replace", "path": "active", "value": "False"}))
+    response, body = await rfc.patch(path, ops({"op": "Replace", "path": "active", "value": "True"}))
+    assert response.status == 200 and body["active"] is True
+
+
+async def test_entra_pathless_replace_with_compliance_flag_shape(bynder: Scim):
+    _, created = await bynder.post("/Users", entra_user())
+    response, body = await bynder.patch(f"/Users/{created['id']}", ops({
+        "op": "replace",
+        "value": {"name.givenName": "Annie", "active": False,
+                  "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department": "ignored"},
+    }))
+    assert response.status == 200, body
+    assert body["name"]["givenName"] == "Annie"
+    assert body["active"] is False
+    # department is outside the bynder profile's updatable set: accepted, not applied.
+    assert "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User" not in body
