@@ -16,11 +16,17 @@ from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import pytest
+from aiohttp.test_utils import TestClient
 
 from eventstore import EventStore
 from eventstore.embedded import start_embedded
 from eventstore.pool import create_pool
+from gateway.app import create_app
 from gateway.database import migrate_database
+from gateway.domain.tenant import SCOPES
+from gateway.http.keys import TENANCY
+from gateway.settings import Settings
+from tests.scim_client import Scim
 
 TEMPLATE = "scimgw_test_template"
 
@@ -43,7 +49,13 @@ def server_dsn(tmp_path_factory: pytest.TempPathFactory) -> str:
     configured = os.environ.get("SCIM_GATEWAY_DATABASE_URL")
     if configured:
         return configured
-    return start_embedded(Path(tmp_path_factory.mktemp("embedded")))
+    dsn = start_embedded(Path(tmp_path_factory.mktemp("embedded")))
+    # A throwaway server: durability buys the tests nothing (crash-safety tests that need it
+    # start their own), and skipping fsync makes creating a database per test cheap.
+    asyncio.run(_admin(dsn, "ALTER SYSTEM SET fsync = off"))
+    asyncio.run(_admin(dsn, "ALTER SYSTEM SET synchronous_commit = off"))
+    asyncio.run(_admin(dsn, "SELECT pg_reload_conf()"))
+    return dsn
 
 
 @pytest.fixture(scope="session")
@@ -77,3 +89,45 @@ async def pool(database_url: str) -> AsyncIterator[asyncpg.Pool]:
 @pytest.fixture
 def store(pool: asyncpg.Pool) -> EventStore:
     return EventStore(pool)
+
+
+# An app on the test's database, with tenants of both profiles and their tokens -----------
+
+ACTOR = {"token_id": "", "owner": "tests", "token_description": "test fixture"}
+
+
+@pytest.fixture
+def settings() -> Settings:
+    return Settings(pool_min_size=1, pool_max_size=8, access_log=False)
+
+
+@pytest.fixture
+async def client(database_url: str, settings: Settings, aiohttp_client) -> TestClient:
+    return await aiohttp_client(create_app(settings, database_url))
+
+
+async def _tenant_token(client: TestClient, name: str, profile: str, scopes=SCOPES,
+                        owner: str = "scim-bot@example.com") -> str:
+    tenancy = client.app[TENANCY]
+    if name not in {t.name for t in await tenancy.tenants()}:
+        await tenancy.create_tenant(name, profile, ACTOR)
+    _, secret = await tenancy.create_token(name, owner, "SCIM Token", tuple(scopes), ACTOR)
+    return secret
+
+
+@pytest.fixture
+async def bynder(client: TestClient) -> Scim:
+    return Scim(client, await _tenant_token(client, "acme", "bynder"))
+
+
+@pytest.fixture
+async def rfc(client: TestClient) -> Scim:
+    return Scim(client, await _tenant_token(client, "plain", "rfc"))
+
+
+@pytest.fixture
+def token_for(client: TestClient):
+    async def make(tenant: str, profile: str = "bynder", scopes=SCOPES, owner="scim-bot@example.com") -> Scim:
+        return Scim(client, await _tenant_token(client, tenant, profile, scopes, owner))
+
+    return make

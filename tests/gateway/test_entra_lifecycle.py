@@ -3,7 +3,7 @@
 
 import uuid
 
-from tests.gateway.conftest import Scim, entra_user
+from tests.scim_client import Scim, entra_user
 
 PATCH_OP = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 

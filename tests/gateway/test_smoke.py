@@ -1,4 +1,4 @@
-from tests.gateway.conftest import Scim, entra_user
+from tests.scim_client import Scim, entra_user
 
 
 async def test_healthz_needs_no_token(client):

@@ -5,7 +5,7 @@ import asyncio
 import pytest
 
 from gateway.http.keys import POOL
-from tests.gateway.conftest import Scim, entra_user
+from tests.scim_client import Scim, entra_user
 
 PATCH_OP = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 

@@ -1,18 +1,10 @@
-"""An app on a fresh database with two tenants (bynder and rfc profiles) and their tokens."""
+"""A test client bound to one tenant's token, and request bodies as identity providers send them."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-import pytest
 from aiohttp.test_utils import TestClient
-
-from gateway.app import create_app
-from gateway.domain.tenant import SCOPES
-from gateway.http.keys import TENANCY
-from gateway.settings import Settings
-
-ACTOR = {"token_id": "", "owner": "tests", "token_description": "test fixture"}
 
 
 @dataclass
@@ -55,42 +47,6 @@ class Scim:
     async def delete(self, path: str, **kw):
         return await self.request("DELETE", path, **kw)
 
-
-@pytest.fixture
-def settings() -> Settings:
-    return Settings(pool_min_size=1, pool_max_size=8, access_log=False)
-
-
-@pytest.fixture
-async def client(database_url: str, settings: Settings, aiohttp_client) -> TestClient:
-    return await aiohttp_client(create_app(settings, database_url))
-
-
-async def _tenant_token(client: TestClient, name: str, profile: str, scopes=SCOPES,
-                        owner: str = "scim-bot@example.com") -> str:
-    tenancy = client.app[TENANCY]
-    if name not in {t.name for t in await tenancy.tenants()}:
-        await tenancy.create_tenant(name, profile, ACTOR)
-    _, secret = await tenancy.create_token(name, owner, "SCIM Token", tuple(scopes), ACTOR)
-    return secret
-
-
-@pytest.fixture
-async def bynder(client: TestClient) -> Scim:
-    return Scim(client, await _tenant_token(client, "acme", "bynder"))
-
-
-@pytest.fixture
-async def rfc(client: TestClient) -> Scim:
-    return Scim(client, await _tenant_token(client, "plain", "rfc"))
-
-
-@pytest.fixture
-def token_for(client: TestClient):
-    async def make(tenant: str, profile: str = "bynder", scopes=SCOPES, owner="scim-bot@example.com") -> Scim:
-        return Scim(client, await _tenant_token(client, tenant, profile, scopes, owner))
-
-    return make
 
 
 def entra_user(user_name: str = "Ann.Smith@Example.com", external_id: str = "ann") -> dict:
