@@ -57,7 +57,7 @@ class Page:
 
 
 _LIST = """
-SELECT id, tenant_id, version, attributes, active, deleted, login_method, permission_profile,
+SELECT id, tenant_id, version, attributes, active, active_assigned, deleted, login_method, permission_profile,
        created, last_modified, deactivated_at, count(*) OVER () AS total
 FROM users_view
 WHERE tenant_id = $1 AND NOT deleted AND {where}

@@ -86,6 +86,8 @@ class _Compiler:
         if dotted == "id":
             return self.compare_text("id::text", True, node, attribute)
         if dotted == "active":
+            if isinstance(node, Present):
+                return "active_assigned"
             return self.compare_typed("active", "boolean", node)
         if attribute.name == "meta" and resolved.extension is None:
             column = {"created": "created", "lastModified": "last_modified"}.get(sub.name if sub else "")

@@ -19,14 +19,15 @@ USER_EVENT_TYPES = frozenset(
 
 STREAM_PREFIX = "user-"
 
-_COLUMNS = """id, tenant_id, version, attributes, active, deleted, login_method,
+_COLUMNS = """id, tenant_id, version, attributes, active, active_assigned, deleted, login_method,
     permission_profile, created, last_modified, deactivated_at"""
 
 _UPSERT = """
 INSERT INTO users_view (id, tenant_id, user_name, user_name_lower, external_id, emails,
     given_name, family_name, display_name, active, deleted, permission_profile, login_method,
-    version, created, last_modified, deactivated_at, attributes, position)
-VALUES ($1, $2, $3, lower($3), $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)
+    version, created, last_modified, deactivated_at, attributes, position, active_assigned)
+VALUES ($1, $2, $3, lower($3), $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18,
+        $19)
 ON CONFLICT (id) DO UPDATE SET
     user_name = EXCLUDED.user_name, user_name_lower = EXCLUDED.user_name_lower,
     external_id = EXCLUDED.external_id, emails = EXCLUDED.emails,
@@ -35,7 +36,7 @@ ON CONFLICT (id) DO UPDATE SET
     permission_profile = EXCLUDED.permission_profile, login_method = EXCLUDED.login_method,
     version = EXCLUDED.version, last_modified = EXCLUDED.last_modified,
     deactivated_at = EXCLUDED.deactivated_at, attributes = EXCLUDED.attributes,
-    position = EXCLUDED.position
+    position = EXCLUDED.position, active_assigned = EXCLUDED.active_assigned
 """
 
 _BY_ID = f"SELECT {_COLUMNS} FROM users_view WHERE tenant_id = $1 AND id = $2"
@@ -59,6 +60,7 @@ def state_from_row(row: asyncpg.Record) -> UserState:
         created=row["created"],
         last_modified=row["last_modified"],
         deactivated_at=row["deactivated_at"],
+        active_assigned=row["active_assigned"],
     )
 
 
@@ -75,7 +77,7 @@ def _row_values(state: UserState, tenant_id: uuid.UUID, position: int) -> tuple[
         emails, name.get("givenName"), name.get("familyName"),  # type: ignore[union-attr]
         attributes.get("displayName"), state.active, state.deleted, state.permission_profile,
         state.login_method, state.version, state.created, state.last_modified,
-        state.deactivated_at, attributes, position,
+        state.deactivated_at, attributes, position, state.active_assigned,
     )
 
 

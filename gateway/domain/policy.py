@@ -30,6 +30,10 @@ class Policy:
     protect_credential_users: bool = True
     offers_groups: bool = False
     user_name_from_email: bool = True
+    # RFC 7643 lets a client remove ``active``; the portal's accounts always have a status.
+    active_may_be_unassigned: bool = False
+    # The gateway extension (loginMethod, permissionProfile) is the portal's, not the RFC's.
+    gateway_extension: bool = True
 
     def may_update(self, attribute: str) -> bool:
         if self.updatable is None:
@@ -49,6 +53,8 @@ _PROFILE_DEFAULTS: dict[str, Policy] = {
         protect_credential_users=False,
         offers_groups=True,
         user_name_from_email=False,
+        active_may_be_unassigned=True,
+        gateway_extension=False,
     ),
 }
 

@@ -39,6 +39,8 @@ class UserState:
     created: datetime
     last_modified: datetime
     deactivated_at: datetime | None = None
+    # False once a client removed ``active`` (RFC profile): shown as absent, status unchanged.
+    active_assigned: bool = True
 
     @property
     def user_name(self) -> str:
@@ -63,6 +65,7 @@ class UpdateUser:
     attributes: JsonObject
     active: bool | None
     via: str  # "put" or "patch"
+    unassign_active: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,13 +179,20 @@ def _update(state: UserState, command: UpdateUser, policy: Policy, now: datetime
         for path, old, new in attributes.diff(state.attributes, applied)
     ]
     events = changes + events
-    if command.active is not None and command.active != state.active:
+    if command.unassign_active:
+        if not policy.active_may_be_unassigned:
+            raise Rejected(Reason.MUTABILITY, "active cannot be removed; replace it with false")
+        if state.active_assigned:
+            events.append(AttributeChanged(state.user_id, "active", state.active, None))
+    elif command.active is not None and command.active != state.active:
         if not policy.may_update("active"):
             events.append(AttributeIgnored(state.user_id, "active", command.active))
         elif command.active:
             events.append(_reactivate(state, policy, now))
         else:
             events.append(_deactivate(state, policy, command.via))
+    elif command.active is not None and not state.active_assigned:
+        events.append(AttributeChanged(state.user_id, "active", None, command.active))
     return events
 
 
@@ -237,6 +247,10 @@ def evolve(state: UserState | None, event: UserEvent, at: datetime) -> UserState
         raise ValueError(f"{event.type} before UserCreated")
     bumped = replace(state, version=state.version + 1)
     match event:
+        case AttributeChanged() if event.attribute == "active":
+            assigned = event.new is not None
+            return replace(bumped, active_assigned=assigned, last_modified=at,
+                           active=bool(event.new) if assigned else state.active)
         case AttributeChanged():
             return replace(
                 bumped,
@@ -246,9 +260,9 @@ def evolve(state: UserState | None, event: UserEvent, at: datetime) -> UserState
         case AttributeIgnored():
             return bumped
         case UserDeactivated():
-            return replace(bumped, active=False, deactivated_at=at, last_modified=at)
+            return replace(bumped, active=False, active_assigned=True, deactivated_at=at, last_modified=at)
         case UserReactivated():
-            return replace(bumped, active=True, deactivated_at=None, last_modified=at)
+            return replace(bumped, active=True, active_assigned=True, deactivated_at=None, last_modified=at)
         case UserDeleted():
             return replace(bumped, deleted=True, last_modified=at)
     raise ValueError(f"unknown user event {event!r}")

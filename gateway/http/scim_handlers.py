@@ -10,7 +10,7 @@ from aiohttp import web
 from gateway.domain.json import JsonValue
 from gateway.domain.user import CreateUser, DeleteUser, UpdateUser, UserState
 from gateway.http.auth import require
-from gateway.http.keys import REQUEST_ID, SETTINGS, USERS
+from gateway.http.keys import PRINCIPAL, REQUEST_ID, SETTINGS, USERS
 from gateway.http.responses import scim_response
 from gateway.scim import discovery
 from gateway.scim.errors import ScimError
@@ -25,6 +25,7 @@ from gateway.scim.resource import (
     render_user,
 )
 from gateway.scim.schema import ResolvedPath
+from gateway.tenancy import Principal
 from gateway.users import RequestContext
 
 _READ_ONLY_DOCUMENTS = "GET"
@@ -61,7 +62,8 @@ def parse_json(raw: bytes) -> JsonValue:
 def _user_response(request: web.Request, state: UserState, status: int = 200,
                    include: list[ResolvedPath] | None = None,
                    exclude: list[ResolvedPath] | None = None) -> web.Response:
-    resource = render_user(state, base_url(request))
+    principal: Principal = request[PRINCIPAL]
+    resource = render_user(state, base_url(request), principal.policy.gateway_extension)
     headers = {"ETag": etag(state.version)}
     if status == 201:
         headers["Location"] = str(resource["meta"]["location"])  # type: ignore[index]
@@ -79,7 +81,8 @@ async def _list(request: web.Request, params: dict[str, JsonValue]) -> web.Respo
     )
     page = await request.app[USERS].list(principal, query)
     base = base_url(request)
-    resources = [project(render_user(state, base), include, exclude) for state in page.users]
+    extension = principal.policy.gateway_extension
+    resources = [project(render_user(state, base, extension), include, exclude) for state in page.users]
     return scim_response(list_response(page.total, page.start_index, resources))
 
 
@@ -135,9 +138,10 @@ async def patch_user(request: web.Request) -> web.Response:
 
     def command(state: UserState) -> UpdateUser:
         patched = apply_patch(document_of(state), parse_json(raw))
-        active = patched.pop("active", state.active)
+        active = patched.pop("active", None)
         attributes, _ = parse_user(patched)
-        return UpdateUser(attributes, active if isinstance(active, bool) else state.active, "patch")
+        return UpdateUser(attributes, active if isinstance(active, bool) else None, "patch",
+                          unassign_active=active is None and state.active_assigned)
 
     state = await request.app[USERS].update(
         principal, _context(request), request.match_info["user_id"], command,
@@ -175,15 +179,15 @@ async def service_provider_config(request: web.Request) -> web.Response:
 
 async def resource_types(request: web.Request) -> web.Response:
     _read_only(request)
-    require(request, "scim:read")
-    documents = discovery.resource_types(base_url(request))
+    principal = require(request, "scim:read")
+    documents = discovery.resource_types(base_url(request), principal.policy.gateway_extension)
     return _document_or_list(request, documents, "id")
 
 
 async def schemas(request: web.Request) -> web.Response:
     _read_only(request)
-    require(request, "scim:read")
-    documents = discovery.schemas(base_url(request))
+    principal = require(request, "scim:read")
+    documents = discovery.schemas(base_url(request), principal.policy.gateway_extension)
     return _document_or_list(request, documents, "id")
 
 

@@ -7,7 +7,7 @@ password change.
 from __future__ import annotations
 
 from gateway.domain.json import JsonObject
-from gateway.scim.schema import CORE_USER, ENTERPRISE_USER, GATEWAY_USER, USER_SCHEMAS
+from gateway.scim.schema import CORE_USER, ENTERPRISE_SCHEMA, ENTERPRISE_USER, GATEWAY_USER, USER_SCHEMA, USER_SCHEMAS
 
 SPC_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig"
 RESOURCE_TYPE_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:ResourceType"
@@ -41,7 +41,10 @@ def service_provider_config(base_url: str, max_results: int) -> JsonObject:
     }
 
 
-def user_resource_type(base_url: str) -> JsonObject:
+def user_resource_type(base_url: str, gateway_extension: bool) -> JsonObject:
+    extensions = [{"schema": ENTERPRISE_USER, "required": False}]
+    if gateway_extension:
+        extensions.append({"schema": GATEWAY_USER, "required": False})
     return {
         "schemas": [RESOURCE_TYPE_SCHEMA],
         "id": "User",
@@ -49,17 +52,15 @@ def user_resource_type(base_url: str) -> JsonObject:
         "endpoint": "/Users",
         "description": "User Account",
         "schema": CORE_USER,
-        "schemaExtensions": [
-            {"schema": ENTERPRISE_USER, "required": False},
-            {"schema": GATEWAY_USER, "required": False},
-        ],
+        "schemaExtensions": extensions,
         "meta": {"resourceType": "ResourceType", "location": f"{base_url}/ResourceTypes/User"},
     }
 
 
-def resource_types(base_url: str) -> list[JsonObject]:
-    return [user_resource_type(base_url)]
+def resource_types(base_url: str, gateway_extension: bool) -> list[JsonObject]:
+    return [user_resource_type(base_url, gateway_extension)]
 
 
-def schemas(base_url: str) -> list[JsonObject]:
-    return [schema.document(base_url) for schema in USER_SCHEMAS]  # type: ignore[misc]
+def schemas(base_url: str, gateway_extension: bool) -> list[JsonObject]:
+    offered = USER_SCHEMAS if gateway_extension else (USER_SCHEMA, ENTERPRISE_SCHEMA)
+    return [schema.document(base_url) for schema in offered]  # type: ignore[misc]

@@ -53,6 +53,10 @@ def _apply(document: JsonObject, operation: compat.Operation) -> None:
     if target.path.full.lower() == "active" and target.filter is None:
         _apply_active(document, operation)
         return
+    extension = EXTENSIONS.get(target.path.full.lower())
+    if extension is not None and target.filter is None:
+        _apply_extension(document, extension.id, operation)
+        return
     resolved = resolve(target.path.full)
     if resolved is None:
         raise ScimError.invalid_path(f"unknown attribute {target.path.full!r}")
@@ -73,10 +77,34 @@ def _apply(document: JsonObject, operation: compat.Operation) -> None:
         document.pop(resolved.extension, None)
 
 
+def _apply_extension(document: JsonObject, extension_id: str, operation: compat.Operation) -> None:
+    """The path is an extension's URN: its value is an object of that extension's attributes."""
+    if extension_id == GATEWAY_USER:
+        if operation.op == "remove" or (operation.value not in (None, {}) and _has_values(operation.value)):
+            raise ScimError.mutability(f"{extension_id} is read-only")
+        return
+    if operation.op == "remove":
+        document.pop(extension_id, None)
+        return
+    if not isinstance(operation.value, dict):
+        raise ScimError.invalid_value(f"{extension_id} needs an object value")
+    if operation.op == "replace":
+        document.pop(extension_id, None)
+    for key, value in operation.value.items():
+        if key != "schemas":
+            _apply(document, compat.Operation("add" if operation.op == "add" else "replace",
+                                              f"{extension_id}:{key}", value, True))
+
+
+def _has_values(value: JsonValue) -> bool:
+    return isinstance(value, dict) and any(v is not None for k, v in value.items() if k != "schemas")
+
+
 def _apply_active(document: JsonObject, operation: compat.Operation) -> None:
     if operation.op == "remove":
-        raise ScimError.mutability("active cannot be removed; replace it with false")
-    document["active"] = compat.boolean(operation.value, "active")
+        document.pop("active", None)  # whether a profile allows it is the domain's call
+    else:
+        document["active"] = compat.boolean(operation.value, "active")
 
 
 def _container(document: JsonObject, resolved: ResolvedPath, *, create: bool) -> JsonObject | None:

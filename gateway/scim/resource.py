@@ -154,23 +154,26 @@ def parse_user(body: JsonValue) -> tuple[JsonObject, bool | None]:
 # Outgoing ------------------------------------------------------------------------------
 
 
-def render_user(state: UserState, base_url: str) -> JsonObject:
+def render_user(state: UserState, base_url: str, gateway_extension: bool = True) -> JsonObject:
     attributes = state.attributes
     schemas = [CORE_USER]
     if ENTERPRISE_USER in attributes:
         schemas.append(ENTERPRISE_USER)
-    schemas.append(GATEWAY_USER)
+    if gateway_extension:
+        schemas.append(GATEWAY_USER)
     resource: JsonObject = {"schemas": schemas, "id": state.user_id}
     for key, value in attributes.items():
         if key != ENTERPRISE_USER:
             resource[key] = copy.deepcopy(value)
-    resource["active"] = state.active
+    if state.active_assigned:
+        resource["active"] = state.active
     if ENTERPRISE_USER in attributes:
         resource[ENTERPRISE_USER] = copy.deepcopy(attributes[ENTERPRISE_USER])
-    gateway: JsonObject = {"loginMethod": state.login_method}
-    if state.permission_profile is not None:
-        gateway["permissionProfile"] = state.permission_profile
-    resource[GATEWAY_USER] = gateway
+    if gateway_extension:
+        gateway: JsonObject = {"loginMethod": state.login_method}
+        if state.permission_profile is not None:
+            gateway["permissionProfile"] = state.permission_profile
+        resource[GATEWAY_USER] = gateway
     resource["meta"] = {
         "resourceType": "User",
         "created": timestamp(state.created),
@@ -182,8 +185,11 @@ def render_user(state: UserState, base_url: str) -> JsonObject:
 
 
 def document_of(state: UserState) -> JsonObject:
-    """What PATCH operates on: the attributes plus ``active``."""
-    return {**copy.deepcopy(state.attributes), "active": state.active}
+    """What PATCH operates on: the attributes plus ``active`` when it is assigned."""
+    document = copy.deepcopy(state.attributes)
+    if state.active_assigned:
+        document["active"] = state.active
+    return document
 
 
 # attributes / excludedAttributes (RFC 7644 section 3.4.2.5) ------------------------------

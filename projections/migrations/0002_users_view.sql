@@ -10,6 +10,7 @@ CREATE TABLE users_view (
     family_name        text,
     display_name       text,
     active             boolean     NOT NULL,
+    active_assigned    boolean     NOT NULL DEFAULT true,
     deleted            boolean     NOT NULL DEFAULT false,
     permission_profile text,
     login_method       text        NOT NULL,

@@ -110,14 +110,13 @@ async def test_serve_on_the_embedded_default_bootstraps_and_is_ready(tmp_path: P
     """The README's first command, minus the install: no database URL at all."""
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("SCIM_GATEWAY_")}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "gateway.cli", "serve", "--port", str(port),
-         "--data-dir", str(tmp_path / "data")],
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "gateway.cli", "serve", "--port", str(port), "--data-dir", str(tmp_path / "data"),
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
     )
     try:
-        token = await asyncio.to_thread(process.stdout.readline)
-        token = token.decode().strip()
+        assert process.stdout is not None
+        token = (await asyncio.wait_for(process.stdout.readline(), 60)).decode().strip()
         assert token.startswith("scgw_")
         async with aiohttp.ClientSession() as session:
             deadline = time.monotonic() + 30
@@ -135,6 +134,6 @@ async def test_serve_on_the_embedded_default_bootstraps_and_is_ready(tmp_path: P
                 assert response.status == 200
     finally:
         process.terminate()
-        _, err = await asyncio.to_thread(process.communicate, timeout=30)
+        _, err = await asyncio.wait_for(process.communicate(), 30)
     assert process.returncode == 0, err.decode()
     assert token.encode() not in err

@@ -302,3 +302,25 @@ async def test_body_over_the_limit_is_413(bynder: Scim, settings):
                                         headers=bynder.headers)
     assert response.status == 413
     assert (await response.json(content_type=None))["status"] == "413"
+
+
+async def test_rfc_profile_lets_a_client_unassign_active(rfc: Scim):
+    body = await create(rfc)
+    response, patched = await rfc.patch(f"/Users/{body['id']}", ops({"op": "remove", "path": "active"}))
+    assert response.status == 200 and "active" not in patched
+    response, patched = await rfc.patch(f"/Users/{body['id']}", ops({"op": "add", "path": "active", "value": True}))
+    assert patched["active"] is True
+
+
+async def test_bynder_profile_refuses_to_unassign_active(bynder: Scim):
+    body = await create(bynder)
+    response, error = await bynder.patch(f"/Users/{body['id']}", ops({"op": "remove", "path": "active"}))
+    assert response.status == 400 and error["scimType"] == "mutability"
+
+
+async def test_the_gateway_extension_is_the_bynder_profiles_only(rfc: Scim):
+    body = await create(rfc)
+    assert "urn:scim-gateway:params:scim:schemas:extension:2.0:User" not in body
+    _, types = await rfc.get("/ResourceTypes/User")
+    assert [e["schema"] for e in types["schemaExtensions"]] == [
+        "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"]

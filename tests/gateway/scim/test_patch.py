@@ -137,3 +137,15 @@ def test_malformed_bodies(body):
     with pytest.raises(ScimError) as error:
         apply_patch(DOC, body)
     assert error.value.status == 400
+
+
+def test_a_whole_extension_as_the_path():
+    added = patch({"op": "add", "path": ENTERPRISE, "value": {"department": "R&D", "costCenter": "7"}})
+    assert added[ENTERPRISE] == {"department": "R&D", "costCenter": "7"}
+    replaced = patch({"op": "replace", "path": ENTERPRISE, "value": {"division": "X"}}, document=added)
+    assert replaced[ENTERPRISE] == {"division": "X"}
+    assert ENTERPRISE not in patch({"op": "remove", "path": ENTERPRISE}, document=added)
+
+
+def test_removing_active_leaves_it_to_the_profile():
+    assert "active" not in patch({"op": "remove", "path": "active"})
