@@ -10,11 +10,21 @@ def _dumps(value: object) -> str:
     return orjson.dumps(value).decode()
 
 
+def _jsonb_encode(value: object) -> bytes:
+    # jsonb's binary wire format is a version byte (1) followed by the JSON text; binary
+    # is also what COPY needs.
+    return b"\x01" + orjson.dumps(value)
+
+
+def _jsonb_decode(data: bytes) -> object:
+    return orjson.loads(data[1:])
+
+
 async def init_connection(connection: asyncpg.Connection) -> None:
-    for type_name in ("jsonb", "json"):
-        await connection.set_type_codec(
-            type_name, encoder=_dumps, decoder=orjson.loads, schema="pg_catalog"
-        )
+    await connection.set_type_codec(
+        "jsonb", encoder=_jsonb_encode, decoder=_jsonb_decode, schema="pg_catalog", format="binary"
+    )
+    await connection.set_type_codec("json", encoder=_dumps, decoder=orjson.loads, schema="pg_catalog")
 
 
 async def create_pool(

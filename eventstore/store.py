@@ -51,6 +51,16 @@ ORDER BY transaction_id, position
 LIMIT $3
 """
 
+# Everything this transaction can see, late commits included: only safe while the reader
+# holds off every writer that matters to it (a projection rebuild's final catch-up).
+_READ_ALL_VISIBLE = f"""
+SELECT {_COLUMNS} FROM events
+WHERE (transaction_id, position) > ($1::bigint, $2::bigint)
+  AND ($4::uuid IS NULL OR tenant_id = $4)
+ORDER BY transaction_id, position
+LIMIT $3
+"""
+
 _HEAD = "SELECT coalesce(max(position), 0) FROM events"
 
 
@@ -175,11 +185,13 @@ class EventStore:
         limit: int = 1000,
         tenant_id: uuid.UUID | None = None,
         connection: asyncpg.Connection | None = None,
+        all_visible: bool = False,
     ) -> list[Envelope]:
         """The next committed events after ``after``, never skipping a late commit."""
         executor = connection if connection is not None else self.pool
         rows = await executor.fetch(
-            _READ_ALL, after.transaction_id, after.position, limit, tenant_id
+            _READ_ALL_VISIBLE if all_visible else _READ_ALL,
+            after.transaction_id, after.position, limit, tenant_id,
         )
         return [_envelope(row) for row in rows]
 

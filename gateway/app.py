@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 
 from aiohttp import web
@@ -10,11 +12,13 @@ from eventstore import EventStore
 from eventstore.pool import create_pool
 from gateway.http import routes
 from gateway.http.auth import bearer_auth
-from gateway.http.keys import DATABASE_URL, POOL, SETTINGS, STORE, TENANCY, USERS
+from gateway.http.keys import AUDIT_RUNNER, DATABASE_URL, POOL, SETTINGS, STORE, TENANCY, USERS
 from gateway.http.middleware import request_context
 from gateway.settings import Settings
 from gateway.tenancy import Tenancy
 from gateway.users import Users
+from projections.audit import AuditProjection
+from projections.runner import CatchUpRunner
 from projections.tenancy import TenancyProjection
 from projections.users_view import UsersView
 
@@ -32,8 +36,15 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
     app[POOL] = pool
     app[STORE] = store
     app[TENANCY] = Tenancy(store)
-    app[USERS] = Users(store, users_view, settings)
+    runner = CatchUpRunner(store, "audit", AuditProjection())
+    app[AUDIT_RUNNER] = runner
+    app[USERS] = Users(store, users_view, settings, on_write=runner.wake)
+    projector = asyncio.create_task(runner.run(), name="audit-projector") if settings.background_projector else None
     yield
+    if projector is not None:
+        projector.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await projector
     await pool.close()
 
 

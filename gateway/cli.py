@@ -150,6 +150,40 @@ def cmd_users_import(args: argparse.Namespace, settings: Settings, dsn: str) -> 
     return 0
 
 
+def cmd_projections_rebuild(args: argparse.Namespace, settings: Settings, dsn: str) -> int:
+    from gateway.progress import ProgressBar
+    from projections.catalog import PROJECTIONS
+    from projections.rebuild import rebuild
+
+    names = [args.name] if args.name else list(PROJECTIONS)
+    if args.name and args.name not in PROJECTIONS:
+        raise UserError(f"unknown projection {args.name!r}; expected one of {sorted(PROJECTIONS)}")
+
+    async def run() -> None:
+        await migrate_database(dsn)
+        pool = await create_pool(dsn, min_size=1, max_size=2)
+        try:
+            store = EventStore(pool)
+            for name in names:
+                bar = ProgressBar(f"rebuilding {name}")
+                rows = await rebuild(dsn, store, name, progress=lambda done, head, b=bar: b.update(done))
+                bar.close()
+                _say(f"rebuilt {name}: {rows} row(s)")
+        finally:
+            await pool.close()
+
+    asyncio.run(run())
+    return 0
+
+
+def cmd_audit_export(args: argparse.Namespace, settings: Settings, dsn: str) -> int:
+    from gateway.audit_export import export_to
+
+    count = asyncio.run(export_to(dsn, args))
+    _say(f"exported {count} row(s)")
+    return 0
+
+
 def cmd_serve(args: argparse.Namespace, settings: Settings, dsn: str) -> int:
     from gateway.serve import serve
 
@@ -211,6 +245,27 @@ def _parser() -> argparse.ArgumentParser:
     trevoke = token.add_parser("revoke", parents=[common], help="revoke a token at once")
     trevoke.add_argument("token_id")
     trevoke.set_defaults(run=cmd_token_revoke)
+
+    projections = commands.add_parser("projections", help="read models").add_subparsers(
+        dest="projections_command", required=True, metavar="ACTION")
+    prebuild = projections.add_parser("rebuild", parents=[common],
+                                      help="rebuild projections from the event log and swap them in")
+    prebuild.add_argument("name", nargs="?", help="tenancy, users_view or audit (default: all)")
+    prebuild.set_defaults(run=cmd_projections_rebuild)
+
+    audit = commands.add_parser("audit", help="audit trail").add_subparsers(
+        dest="audit_command", required=True, metavar="ACTION")
+    aexport = audit.add_parser("export", parents=[common], help="export the audit trail or provisioning log")
+    aexport.add_argument("--tenant", required=True)
+    aexport.add_argument("--kind", choices=("events", "provisioning"), default="events")
+    aexport.add_argument("--since", help="RFC 3339 time, inclusive")
+    aexport.add_argument("--until", help="RFC 3339 time, exclusive")
+    aexport.add_argument("--user", help="user id or userName")
+    aexport.add_argument("--actor", help="token id or owner")
+    aexport.add_argument("--action")
+    aexport.add_argument("--format", choices=("jsonl", "csv"), default="jsonl")
+    aexport.add_argument("-o", "--output", help="file to write (default: stdout)")
+    aexport.set_defaults(run=cmd_audit_export)
 
     users = commands.add_parser("users", help="users").add_subparsers(
         dest="users_command", required=True, metavar="ACTION")

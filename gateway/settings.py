@@ -27,6 +27,8 @@ class Settings:
     db_timeout: float = 5.0
     log_level: str = "info"
     access_log: bool = True
+    # Run the audit projector in this process (any number may: they take turns per batch).
+    background_projector: bool = True
 
     def __post_init__(self) -> None:
         if not 0 < self.port < 65536:
@@ -64,7 +66,7 @@ def load_settings(environ: Mapping[str, str] | None = None, **flags: object) -> 
     kinds = {"database_url": str, "data_dir": Path, "host": str, "port": int,
              "max_body_bytes": int, "default_page_size": int, "max_page_size": int,
              "pool_min_size": int, "pool_max_size": int, "db_timeout": float,
-             "log_level": str, "access_log": bool}
+             "log_level": str, "access_log": bool, "background_projector": bool}
     values: dict[str, object] = {}
     for field in fields(Settings):
         text = environ.get(ENV_PREFIX + field.name.upper())

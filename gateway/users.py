@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import structlog
@@ -16,7 +16,7 @@ from eventstore import ConcurrencyError, EventStore, ProjectionConflict
 from eventstore.errors import DatabaseUnavailable
 from gateway.domain.codec import encode, encode_all
 from gateway.domain.errors import Rejected
-from gateway.domain.events import RequestRejected, UserEvent
+from gateway.domain.events import RequestRejected, RequestSkipped, UserEvent
 from gateway.domain.user import Command, UserState, decide, evolve
 from gateway.scim.errors import ScimError
 from gateway.scim.listing import ListQuery
@@ -39,13 +39,17 @@ class RequestContext:
     path: str
     source_ip: str | None
     user_agent: str | None
+    received_at: datetime = field(default_factory=lambda: datetime.now(UTC))
 
     def metadata(self, principal: Principal) -> dict[str, object]:
         return {
             "actor": principal.actor(),
             "request_id": self.request_id,
+            "method": self.method,
+            "path": self.path,
             "source_ip": self.source_ip,
             "user_agent": self.user_agent,
+            "received_at": self.received_at.isoformat(),
         }
 
 
@@ -71,10 +75,12 @@ WHERE tenant_id = $1 AND NOT deleted AND $2::int >= 0 AND $3::int >= 0 AND {wher
 
 
 class Users:
-    def __init__(self, store: EventStore, view: UsersView, settings: Settings) -> None:
+    def __init__(self, store: EventStore, view: UsersView, settings: Settings,
+                 on_write: Callable[[], None] = lambda: None) -> None:
         self.store = store
         self.view = view
         self.settings = settings
+        self.on_write = on_write  # wakes the catch-up projector
 
     # Reads
 
@@ -137,11 +143,17 @@ class Users:
         try:
             for _attempt in range(MAX_ATTEMPTS):
                 try:
-                    return await self._attempt(principal, ctx, user_id, build, if_match, creating)
+                    state, changed = await self._attempt(principal, ctx, user_id, build, if_match, creating)
                 except ConcurrencyError:
                     if if_match is not None:
                         raise ScimError.precondition_failed(
                             "the user changed since the version in If-Match") from None
+                    continue
+                if not changed:
+                    await self._record(principal, ctx, RequestSkipped(
+                        method=ctx.method, path=ctx.path, resource_type="User", target_id=user_id, status=200))
+                self.on_write()
+                return state
             raise ScimError.conflict("the user is being changed concurrently; retry the request")
         except Rejected as rejected:
             error = ScimError.from_rejected(rejected)
@@ -159,7 +171,8 @@ class Users:
         build: Callable[[UserState | None], Command],
         if_match: str | None,
         creating: bool,
-    ) -> UserState:
+    ) -> tuple[UserState, bool]:
+        """One decide/append cycle; returns the new state and whether anything changed."""
         async with self.store.pool.acquire() as connection, connection.transaction():
             state = None
             if not creating:
@@ -169,7 +182,7 @@ class Users:
             events = decide(state, command, principal.policy, datetime.now(UTC))
             if not events:
                 assert state is not None
-                return state
+                return state, False
             try:
                 envelopes = await self.store.append(
                     stream_id(user_id),
@@ -186,22 +199,27 @@ class Users:
         for event, envelope in zip(events, envelopes, strict=True):
             state = evolve(state, event, envelope.recorded_at)
         assert state is not None
-        return state
+        return state, True
 
     async def _record_rejection(self, principal: Principal, ctx: RequestContext,
                                 user_id: str | None, error: ScimError) -> None:
         """Refused writes become RequestRejected events, so the provisioning log shows failures."""
-        event = RequestRejected(
+        await self._record(principal, ctx, RequestRejected(
             method=ctx.method, path=ctx.path, resource_type="User", target_id=user_id,
             status=error.status, scim_type=error.scim_type, detail=error.detail,
-        )
+        ))
+
+    async def _record(self, principal: Principal, ctx: RequestContext,
+                      event: RequestRejected | RequestSkipped) -> None:
+        """Best effort: the answer to the client does not depend on this record."""
         try:
             await self.store.append(
                 f"request-{ctx.request_id}", None, [encode(event)], ctx.metadata(principal),
                 tenant_id=principal.tenant_id,
             )
         except (DatabaseUnavailable, ConcurrencyError, OSError) as failure:
-            log.warning("rejection_not_recorded", error=type(failure).__name__)
+            log.warning("request_outcome_not_recorded", error=type(failure).__name__)
+        self.on_write()
 
 
 def _check_if_match(state: UserState | None, if_match: str | None) -> None:

@@ -98,7 +98,8 @@ ACTOR = {"token_id": "", "owner": "tests", "token_description": "test fixture"}
 
 @pytest.fixture
 def settings() -> Settings:
-    return Settings(pool_min_size=1, pool_max_size=8, access_log=False)
+    # The tests drive the audit projector themselves (the export API catches it up too).
+    return Settings(pool_min_size=1, pool_max_size=8, access_log=False, background_projector=False)
 
 
 @pytest.fixture

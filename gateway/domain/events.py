@@ -122,6 +122,19 @@ class RequestRejected:
     detail: str
 
 
+@dataclass(frozen=True, slots=True)
+class RequestSkipped:
+    """A write that changed nothing (a no-op PATCH), so the provisioning log can say so."""
+
+    type: ClassVar[str] = "RequestSkipped"
+    schema_version: ClassVar[int] = 1
+    method: str
+    path: str
+    resource_type: str
+    target_id: str | None
+    status: int
+
+
 UserEvent = (
     UserCreated
     | AttributeChanged
@@ -131,7 +144,7 @@ UserEvent = (
     | UserDeleted
 )
 TenantEvent = TenantCreated | TenantPolicyChanged | TokenIssued | TokenRevoked
-DomainEvent = UserEvent | TenantEvent | RequestRejected
+DomainEvent = UserEvent | TenantEvent | RequestRejected | RequestSkipped
 
 EVENT_TYPES: dict[str, type[DomainEvent]] = {
     cls.type: cls
@@ -147,5 +160,6 @@ EVENT_TYPES: dict[str, type[DomainEvent]] = {
         UserReactivated,
         UserDeleted,
         RequestRejected,
+        RequestSkipped,
     )
 }

@@ -9,6 +9,7 @@ from eventstore import EventStore
 from gateway.settings import Settings
 from gateway.tenancy import Principal, Tenancy
 from gateway.users import Users
+from projections.runner import CatchUpRunner
 
 SETTINGS = web.AppKey("settings", Settings)
 DATABASE_URL = web.AppKey("database_url", str)
@@ -16,6 +17,7 @@ POOL = web.AppKey("pool", asyncpg.Pool)
 STORE = web.AppKey("store", EventStore)
 TENANCY = web.AppKey("tenancy", Tenancy)
 USERS = web.AppKey("users", Users)
+AUDIT_RUNNER = web.AppKey("audit_runner", CatchUpRunner)
 
 REQUEST_ID = web.RequestKey("request_id", str)
 PRINCIPAL = web.RequestKey("principal", Principal)

@@ -6,6 +6,7 @@ import asyncio
 
 from aiohttp import web
 
+from gateway.http import audit_handlers as audit
 from gateway.http import scim_handlers as scim
 from gateway.http.keys import POOL, SETTINGS
 from gateway.http.responses import json_response
@@ -40,6 +41,9 @@ def _ci(word: str) -> str:
 def add_routes(app: web.Application) -> None:
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
+    app.router.add_get("/api/2/audit/events", audit.audit_events)
+    app.router.add_get("/api/2/audit/provisioning", audit.provisioning_log)
+    app.router.add_get("/api/2/audit/users/{user_id}/timeline", audit.user_timeline)
     for base in BASE_PATHS:
         users = f"{base}/{_ci('Users')}"
         app.router.add_get(users, scim.list_users)

@@ -1,0 +1,35 @@
+"""Every projection: its tables, the migrations that create them, and how it is kept."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from eventstore import InlineProjection
+from projections import MIGRATIONS
+from projections.audit import AuditProjection
+from projections.tenancy import TenancyProjection
+from projections.users_view import UsersView
+
+
+@dataclass(frozen=True, slots=True)
+class ProjectionSpec:
+    name: str
+    tables: tuple[str, ...]
+    # The migrations that create the tables; replayed into a scratch schema to rebuild.
+    migrations: tuple[str, ...]
+    factory: Callable[[], InlineProjection]
+    inline: bool
+
+    def ddl(self) -> list[str]:
+        return [(MIGRATIONS / name).read_text() for name in self.migrations]
+
+
+TENANCY = ProjectionSpec("tenancy", ("tenants", "tokens"), ("0001_tenancy.sql",), TenancyProjection, True)
+USERS_VIEW = ProjectionSpec("users_view", ("users_view",), ("0002_users_view.sql",), UsersView, True)
+AUDIT = ProjectionSpec(
+    "audit", ("audit_trail", "provisioning_log", "audit_identities"), ("0004_audit.sql",), AuditProjection,
+    False,
+)
+
+PROJECTIONS = {spec.name: spec for spec in (TENANCY, USERS_VIEW, AUDIT)}
