@@ -137,3 +137,36 @@ async def test_serve_on_the_embedded_default_bootstraps_and_is_ready(tmp_path: P
         _, err = await asyncio.wait_for(process.communicate(), 30)
     assert process.returncode == 0, err.decode()
     assert token.encode() not in err
+
+
+async def test_audit_export_to_a_file_in_both_formats(bynder_with_history, database_url, tmp_path, capsys):
+    import csv
+
+    jsonl = tmp_path / "trail.jsonl"
+    code = await asyncio.to_thread(main, ["audit", "export", "--tenant", "acme", "-o", str(jsonl),
+                                          "--database-url", database_url])
+    assert code == 0
+    rows = [orjson.loads(line) for line in jsonl.read_bytes().splitlines()]
+    assert [r["action"] for r in rows if r["user_name"] == "cli@example.com"] == ["create", "deactivate"]
+    capsys.readouterr()
+    code = await asyncio.to_thread(main, ["audit", "export", "--tenant", "acme", "--kind", "provisioning",
+                                          "--format", "csv", "--database-url", database_url])
+    out = capsys.readouterr().out
+    table = list(csv.DictReader(out.splitlines()))
+    assert code == 0 and [r["action"] for r in table] == ["create", "disable"]
+
+
+async def test_audit_export_rejects_a_bad_time(database_url, capsys):
+    await asyncio.to_thread(main, ["tenant", "create", "acme", "--database-url", database_url])
+    code = await asyncio.to_thread(main, ["audit", "export", "--tenant", "acme", "--since", "soon",
+                                          "--database-url", database_url])
+    assert code == 1 and "--since" in capsys.readouterr().err
+
+
+@pytest.fixture
+async def bynder_with_history(bynder):
+    from tests.scim_client import entra_user
+
+    _, user = await bynder.post("/Users", entra_user("cli@example.com", "cli"))
+    await bynder.patch(f"/Users/{user['id']}", {"Operations": [{"op": "replace", "path": "active", "value": False}]})
+    return bynder
