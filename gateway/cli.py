@@ -19,6 +19,7 @@ import orjson
 
 from eventstore import EventStore
 from eventstore.pool import create_pool
+from gateway import replay_cli
 from gateway.database import migrate_database, resolve_database_url
 from gateway.domain.errors import Rejected
 from gateway.domain.policy import PROFILES
@@ -266,6 +267,8 @@ def _parser() -> argparse.ArgumentParser:
     aexport.add_argument("--format", choices=("jsonl", "csv"), default="jsonl")
     aexport.add_argument("-o", "--output", help="file to write (default: stdout)")
     aexport.set_defaults(run=cmd_audit_export)
+
+    replay_cli.add_parser(commands, common)
 
     users = commands.add_parser("users", help="users").add_subparsers(
         dest="users_command", required=True, metavar="ACTION")

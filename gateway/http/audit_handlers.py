@@ -14,11 +14,15 @@ from datetime import datetime
 
 from aiohttp import web
 
+from gateway.domain.errors import Rejected
 from gateway.export_formats import FORMATS, as_dict, csv_header, csv_line, jsonl_line, negotiate
 from gateway.http.auth import require
-from gateway.http.keys import AUDIT_RUNNER, POOL
+from gateway.http.keys import AUDIT_RUNNER, POOL, STORE
 from gateway.http.responses import json_response
+from gateway.http.scim_handlers import base_url
+from gateway.replay import Replay
 from gateway.scim.errors import ScimError
+from gateway.scim.resource import render_user, timestamp
 from gateway.tenancy import Principal
 from projections.audit_export import ACTIONS, FIELDS, RESULTS, ExportQuery, last_seq_of_page, stream_rows
 
@@ -147,6 +151,30 @@ async def user_timeline(request: web.Request) -> web.StreamResponse:
     except ValueError:
         raise ScimError.not_found(f"no user with id {user_id}") from None
     return await _export(request, "events", user=user_id)
+
+
+async def user_at(request: web.Request) -> web.Response:
+    """The user as it was at ``at`` (or ``position``), folded from the log, not read from the view."""
+    principal = require(request, "audit:read")
+    user_id = request.match_info["user_id"]
+    at = _time("at", request.query.get("at"))
+    position_text = request.query.get("position")
+    try:
+        position = int(position_text) if position_text is not None else None
+    except ValueError:
+        raise ScimError(400, f"position must be an integer, not {position_text!r}") from None
+    replay = Replay(request.app[STORE])
+    try:
+        resolved = await replay.resolve_user(principal.tenant_id, user_id)
+        result = await replay.user_at(principal.tenant_id, resolved, at=at, position=position)
+    except Rejected as rejected:
+        raise ScimError.from_rejected(rejected) from None
+    if result.state is None:
+        created = timestamp(result.created) if result.created else "never"
+        raise ScimError.not_found(f"user {user_id} did not exist yet at that point (created {created})")
+    resource = render_user(result.state, base_url(request), principal.policy.gateway_extension)
+    return json_response({"as_of": {"at": at.isoformat() if at else None, "position": result.position},
+                          "deleted": result.state.deleted, "resource": resource})
 
 
 __all__ = ["audit_events", "json_response", "provisioning_log", "user_timeline"]

@@ -44,6 +44,7 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get("/api/2/audit/events", audit.audit_events)
     app.router.add_get("/api/2/audit/provisioning", audit.provisioning_log)
     app.router.add_get("/api/2/audit/users/{user_id}/timeline", audit.user_timeline)
+    app.router.add_get("/api/2/audit/users/{user_id}", audit.user_at)
     for base in BASE_PATHS:
         users = f"{base}/{_ci('Users')}"
         app.router.add_get(users, scim.list_users)

@@ -37,7 +37,7 @@ def base_url(request: web.Request) -> str:
     for marker in ("/api/2/scim", "/scim/v2"):
         if path.startswith(marker):
             return f"{request.scheme}://{request.host}{marker}"
-    return f"{request.scheme}://{request.host}"
+    return f"{request.scheme}://{request.host}/api/2/scim"
 
 
 def _context(request: web.Request) -> RequestContext:
