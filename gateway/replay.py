@@ -164,7 +164,12 @@ class Replay:
 
     async def timeline(self, tenant_id: uuid.UUID, user_id: str, *, since: datetime | None = None,
                        until: datetime | None = None) -> list[Entry]:
+        """The user's events and the requests about it that were refused or changed nothing."""
         envelopes = await self._stream(tenant_id, user_id)
+        probes = [("RequestRejected", "target_id", {}), ("RequestSkipped", "target_id", {})]
+        for stream in await self.store.find_streams(tenant_id, probes, user_id):
+            envelopes.extend(await self.store.read_stream(stream))
+        envelopes.sort(key=lambda e: e.position)
         return [entry(e) for e in envelopes
                 if (since is None or e.recorded_at >= since) and (until is None or e.recorded_at <= until)]
 

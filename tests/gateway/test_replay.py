@@ -110,6 +110,7 @@ async def test_replay_timeline_names_every_actor(history: History, database_url,
         ("update", "alice-bot@example.com"),
         ("update", "bob-bot@example.com"),
         ("deactivate", "bob-bot@example.com"),
+        ("refused", "bob-bot@example.com"),
         ("delete", "alice-bot@example.com"),
     ]
     assert [c["attribute"] for e in entries[1:5] for c in e["changes"]] == [
