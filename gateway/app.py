@@ -12,8 +12,9 @@ from eventstore import EventStore
 from eventstore.pool import create_pool
 from gateway.http import routes
 from gateway.http.auth import bearer_auth
-from gateway.http.keys import AUDIT_RUNNER, DATABASE_URL, POOL, SETTINGS, STORE, TENANCY, USERS
+from gateway.http.keys import AUDIT_RUNNER, DATABASE_URL, POOL, RATE_LIMITER, SETTINGS, STORE, TENANCY, USERS
 from gateway.http.middleware import request_context
+from gateway.http.ratelimit import TokenBuckets
 from gateway.settings import Settings
 from gateway.tenancy import Tenancy
 from gateway.users import Users
@@ -55,6 +56,7 @@ def create_app(settings: Settings, database_url: str) -> web.Application:
     )
     app[SETTINGS] = settings
     app[DATABASE_URL] = database_url
+    app[RATE_LIMITER] = TokenBuckets(settings.rate_limit_per_second, settings.rate_limit_burst)
     app.cleanup_ctx.append(_database)
     routes.add_routes(app)
     return app

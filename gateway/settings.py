@@ -23,8 +23,12 @@ class Settings:
     max_page_size: int = 1000
     pool_min_size: int = 2
     pool_max_size: int = 16
-    # Seconds a request waits for a pool connection or a query before it is answered 503.
+    # Seconds one query may take, and one request in all, before the answer is 503.
     db_timeout: float = 5.0
+    request_timeout: float = 10.0
+    # Per token; 0 turns the limit off.
+    rate_limit_per_second: float = 500.0
+    rate_limit_burst: int = 1000
     log_level: str = "info"
     access_log: bool = True
     # Run the audit projector in this process (any number may: they take turns per batch).
@@ -39,8 +43,10 @@ class Settings:
             raise SettingsError("default_page_size must be between 1 and max_page_size")
         if not 0 < self.pool_min_size <= self.pool_max_size:
             raise SettingsError("pool_min_size must be between 1 and pool_max_size")
-        if self.db_timeout <= 0:
-            raise SettingsError("db_timeout must be positive")
+        if self.db_timeout <= 0 or self.request_timeout <= 0:
+            raise SettingsError("db_timeout and request_timeout must be positive")
+        if self.rate_limit_per_second < 0 or self.rate_limit_burst < 1:
+            raise SettingsError("rate_limit_per_second must be >= 0 and rate_limit_burst >= 1")
         if self.log_level not in ("debug", "info", "warning", "error"):
             raise SettingsError(f"log_level must be debug, info, warning or error, not {self.log_level!r}")
 
@@ -65,7 +71,8 @@ def load_settings(environ: Mapping[str, str] | None = None, **flags: object) -> 
     environ = os.environ if environ is None else environ
     kinds = {"database_url": str, "data_dir": Path, "host": str, "port": int,
              "max_body_bytes": int, "default_page_size": int, "max_page_size": int,
-             "pool_min_size": int, "pool_max_size": int, "db_timeout": float,
+             "pool_min_size": int, "pool_max_size": int, "db_timeout": float, "request_timeout": float,
+             "rate_limit_per_second": float, "rate_limit_burst": int,
              "log_level": str, "access_log": bool, "background_projector": bool}
     values: dict[str, object] = {}
     for field in fields(Settings):

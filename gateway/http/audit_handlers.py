@@ -7,6 +7,7 @@ row exactly once, in order.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import uuid
@@ -17,7 +18,7 @@ from aiohttp import web
 from gateway.domain.errors import Rejected
 from gateway.export_formats import FORMATS, as_dict, csv_header, csv_line, jsonl_line, negotiate
 from gateway.http.auth import require
-from gateway.http.keys import AUDIT_RUNNER, POOL, STORE
+from gateway.http.keys import AUDIT_RUNNER, POOL, REQUEST_ID, SETTINGS, STORE
 from gateway.http.responses import json_response
 from gateway.http.scim_handlers import base_url
 from gateway.replay import Replay
@@ -98,9 +99,12 @@ async def _export(request: web.Request, kind: str, user: str | None = None) -> w
     if output is None:
         raise ScimError(406, f"formats offered: {', '.join(f'{k} ({v})' for k, v in FORMATS.items())}")
     # The projector runs in the background; bring it up to date so a reader sees its own writes.
-    await request.app[AUDIT_RUNNER].catch_up()
+    async with asyncio.timeout(request.app[SETTINGS].request_timeout):
+        await request.app[AUDIT_RUNNER].catch_up()
 
-    async with request.app[POOL].acquire() as connection, connection.transaction(isolation="repeatable_read"):
+    settings = request.app[SETTINGS]
+    async with request.app[POOL].acquire(timeout=settings.db_timeout) as connection, \
+            connection.transaction(isolation="repeatable_read"):
         last = await last_seq_of_page(connection, query)
         next_cursor = encode_cursor(kind, principal.tenant_id, last if last is not None else query.after_seq)
         next_url = request.url.update_query({"cursor": next_cursor})
@@ -108,6 +112,7 @@ async def _export(request: web.Request, kind: str, user: str | None = None) -> w
             "Content-Type": FORMATS[output] + ("; charset=utf-8" if output != "json" else ""),
             "Link": f'<{next_url}>; rel="next"',
             "X-Next-Cursor": next_cursor,
+            "X-Request-Id": request[REQUEST_ID],
         })
         await response.prepare(request)
         fields = ["id", *[f for f in FIELDS[kind] if f != _STABLE_ID[kind]]]

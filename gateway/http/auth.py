@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from gateway.http.keys import PRINCIPAL, TENANCY
+from gateway.http.keys import PRINCIPAL, RATE_LIMITER, TENANCY
 from gateway.http.middleware import Handler
 from gateway.scim.errors import ScimError
 from gateway.tenancy import TOKEN_PREFIX, Principal
@@ -28,6 +28,9 @@ async def bearer_auth(request: web.Request, handler: Handler) -> web.StreamRespo
     if principal is None:
         raise ScimError.unauthorized("the bearer token is not valid or has been revoked")
     request[PRINCIPAL] = principal
+    limiter = request.app[RATE_LIMITER]
+    if limiter.enabled and (wait := limiter.take(str(principal.token_id))) is not None:
+        raise ScimError(429, "too many requests for this token; slow down", headers={"Retry-After": str(wait)})
     return await handler(request)
 
 

@@ -6,6 +6,7 @@ import asyncpg
 from aiohttp import web
 
 from eventstore import EventStore
+from gateway.http.ratelimit import TokenBuckets
 from gateway.settings import Settings
 from gateway.tenancy import Principal, Tenancy
 from gateway.users import Users
@@ -18,6 +19,7 @@ STORE = web.AppKey("store", EventStore)
 TENANCY = web.AppKey("tenancy", Tenancy)
 USERS = web.AppKey("users", Users)
 AUDIT_RUNNER = web.AppKey("audit_runner", CatchUpRunner)
+RATE_LIMITER = web.AppKey("rate_limiter", TokenBuckets)
 
 REQUEST_ID = web.RequestKey("request_id", str)
 PRINCIPAL = web.RequestKey("principal", Principal)

@@ -24,6 +24,8 @@ log = structlog.get_logger("gateway.http")
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
+STREAMING_PREFIX = "/api/2/audit/"
+
 _HTTP_DETAILS = {
     404: "no such resource or endpoint",
     405: "method not allowed on this endpoint",
@@ -47,6 +49,9 @@ def _error_for(request: web.Request, error: BaseException, request_id: str) -> S
             detail = _HTTP_DETAILS.get(error.status, error.reason)
             headers = {"Allow": error.headers["Allow"]} if "Allow" in error.headers else None
             return ScimError(error.status, detail, headers=headers)
+        case TimeoutError():
+            log.warning("request_timeout")
+            return ScimError.unavailable("the request took too long; the database may be overloaded")
         case (
             DatabaseUnavailable()
             | asyncpg.CannotConnectNowError()
@@ -55,7 +60,8 @@ def _error_for(request: web.Request, error: BaseException, request_id: str) -> S
             | asyncpg.InterfaceError()
             | ConnectionError()
             | OSError()
-            | asyncio.TimeoutError()
+            | asyncpg.exceptions.CannotConnectNowError()
+            | asyncpg.exceptions.AdminShutdownError()
         ):
             log.warning("database_unavailable", error=type(error).__name__)
             return ScimError.unavailable("the database is not available; retry later")
@@ -72,9 +78,17 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
     structlog.contextvars.bind_contextvars(request_id=request_id)
     started = time.perf_counter()
     status = 500
+    settings = request.app[SETTINGS]
+    # Streaming exports run as long as the data takes; everything else is bounded, so a
+    # stuck database or an exhausted pool answers 503 instead of hanging.
+    limit = None if request.path.startswith(STREAMING_PREFIX) else settings.request_timeout
     try:
         try:
-            response = await handler(request)
+            if any("\x00" in value for value in request.query.values()):
+                # PostgreSQL text cannot hold NUL; refuse it here rather than fail in SQL.
+                raise ScimError.invalid_value("query parameters must not contain NUL characters")
+            async with asyncio.timeout(limit):
+                response = await handler(request)
         except Exception as error:  # every failure becomes a SCIM error body
             scim_error = _error_for(request, error, request_id)
             response = scim_response(scim_error.body(), scim_error.status, scim_error.headers)
@@ -82,7 +96,7 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
         response.headers["X-Request-Id"] = request_id
         return response
     finally:
-        if request.app[SETTINGS].access_log:
+        if settings.access_log:
             principal = request.get(PRINCIPAL)
             log.info(
                 "request",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 from aiohttp import web
 
@@ -31,6 +32,13 @@ async def readyz(request: web.Request) -> web.Response:
     return json_response({"status": "ok"})
 
 
+OPENAPI = Path(__file__).resolve().parent.parent / "openapi.yaml"
+
+
+async def openapi(request: web.Request) -> web.Response:
+    return web.Response(body=OPENAPI.read_bytes(), content_type="application/yaml")
+
+
 def _ci(word: str) -> str:
     """A path segment matched case-insensitively: clients send /users as well as /Users."""
     name = word.lower().replace(".", "")
@@ -41,6 +49,7 @@ def _ci(word: str) -> str:
 def add_routes(app: web.Application) -> None:
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
+    app.router.add_get("/openapi.yaml", openapi)
     app.router.add_get("/api/2/audit/events", audit.audit_events)
     app.router.add_get("/api/2/audit/provisioning", audit.provisioning_log)
     app.router.add_get("/api/2/audit/users/{user_id}/timeline", audit.user_timeline)

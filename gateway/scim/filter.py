@@ -247,7 +247,10 @@ class _Parser:
         token = self.take()
         match token.kind:
             case "string":
-                return orjson.loads(token.text)
+                try:
+                    return orjson.loads(token.text)
+                except orjson.JSONDecodeError:  # e.g. a lone surrogate escape
+                    raise ScimError.invalid_filter(f"invalid string at offset {token.at}") from None
             case "number":
                 number = orjson.loads(token.text)
                 return number

@@ -11,6 +11,9 @@ from gateway.scim.filter import Filter, parse_filter
 from gateway.scim.resource import parse_attribute_list
 from gateway.scim.schema import LIST_RESPONSE, ResolvedPath
 
+# Far past any real tenant; keeps OFFSET inside PostgreSQL's bigint.
+MAX_START_INDEX = 2**31 - 1
+
 
 @dataclass(frozen=True, slots=True)
 class ListQuery:
@@ -39,7 +42,7 @@ def parse_list_request(
     if filter_text is not None and not isinstance(filter_text, str):
         raise ScimError.invalid_filter("filter must be a string")
     # RFC 7644 section 3.4.2.4: startIndex below 1 means 1, a negative count means 0.
-    start_index = max(1, _integer("startIndex", lowered.get("startindex"), 1))
+    start_index = min(max(1, _integer("startIndex", lowered.get("startindex"), 1)), MAX_START_INDEX)
     count = min(max(0, _integer("count", lowered.get("count"), default_count)), max_count)
     sort_by = lowered.get("sortby")
     sort_order = str(lowered.get("sortorder") or "ascending").lower()
