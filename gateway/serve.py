@@ -12,6 +12,7 @@ from eventstore import EventStore
 from eventstore.pool import create_pool
 from gateway.app import create_app
 from gateway.database import migrate_database
+from gateway.domain.errors import Reason, Rejected
 from gateway.domain.tenant import SCOPES
 from gateway.log import configure_logging
 from gateway.settings import Settings
@@ -30,7 +31,12 @@ async def bootstrap(dsn: str) -> str | None:
         if await tenancy.tenants():
             return None
         actor = {"token_id": "", "owner": "bootstrap", "token_description": "first start"}
-        await tenancy.create_tenant(BOOTSTRAP_TENANT, "bynder", actor)
+        try:
+            await tenancy.create_tenant(BOOTSTRAP_TENANT, "bynder", actor)
+        except Rejected as rejected:
+            if rejected.reason is Reason.UNIQUENESS:
+                return None  # another instance starting at the same moment bootstrapped
+            raise
         _, secret = await tenancy.create_token(
             BOOTSTRAP_TENANT, BOOTSTRAP_OWNER, "bootstrap token", SCOPES, actor
         )
