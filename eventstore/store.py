@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -123,10 +123,15 @@ def _envelope(row: asyncpg.Record) -> Envelope:
 
 class EventStore:
     def __init__(
-        self, pool: asyncpg.Pool, inline_projections: Sequence[InlineProjection] = ()
+        self,
+        pool: asyncpg.Pool,
+        inline_projections: Sequence[InlineProjection] = (),
+        on_appended: Callable[[Sequence[Envelope]], None] | None = None,
     ) -> None:
         self.pool = pool
         self.inline_projections = list(inline_projections)
+        # Told about every append once its transaction is committed (metrics, wake-ups).
+        self.on_appended = on_appended
 
     async def append(
         self,
@@ -149,15 +154,18 @@ class EventStore:
             return []
         try:
             if connection is not None:
+                # The caller's transaction decides when this commits; it reports nothing.
                 return await self._append(
                     connection, stream_id, expected_version, events, metadata,
                     tenant_id, idempotency_key,
                 )
             async with self.pool.acquire() as acquired:
-                return await self._append(
+                envelopes = await self._append(
                     acquired, stream_id, expected_version, events, metadata,
                     tenant_id, idempotency_key,
                 )
+            self.committed(envelopes)
+            return envelopes
         except asyncpg.UniqueViolationError as error:
             if error.constraint_name == "events_stream_version_key":
                 raise ConcurrencyError(stream_id, expected_version) from error
@@ -167,6 +175,11 @@ class EventStore:
             raise ProjectionConflict(error.constraint_name or "", error.detail or "") from error
         except (OSError, asyncpg.InterfaceError, asyncpg.CannotConnectNowError) as error:
             raise DatabaseUnavailable(str(error)) from error
+
+    def committed(self, envelopes: Sequence[Envelope]) -> None:
+        """Report an append made in a caller's transaction, once that transaction committed."""
+        if self.on_appended is not None and envelopes:
+            self.on_appended(envelopes)
 
     async def _append(
         self,

@@ -4,15 +4,26 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 
 from aiohttp import web
 
-from eventstore import EventStore
+from eventstore import Envelope, EventStore
 from eventstore.pool import create_pool
 from gateway.http import routes
 from gateway.http.auth import bearer_auth
-from gateway.http.keys import AUDIT_RUNNER, DATABASE_URL, POOL, RATE_LIMITER, SETTINGS, STORE, TENANCY, USERS
+from gateway.http.keys import (
+    AUDIT_RUNNER,
+    DATABASE_URL,
+    METRICS,
+    POOL,
+    RATE_LIMITER,
+    SETTINGS,
+    STORE,
+    TENANCY,
+    USERS,
+)
+from gateway.http.metrics import Metrics
 from gateway.http.middleware import request_context
 from gateway.http.ratelimit import TokenBuckets
 from gateway.settings import Settings
@@ -33,13 +44,19 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
         command_timeout=settings.db_timeout,
     )
     users_view = UsersView()
-    store = EventStore(pool, [TenancyProjection(), users_view])
+    metrics = app[METRICS]
+
+    def appended(envelopes: Sequence[Envelope]) -> None:
+        metrics.appended(envelopes)
+        runner.wake()
+
+    store = EventStore(pool, [TenancyProjection(), users_view], on_appended=appended)
+    runner = CatchUpRunner(store, "audit", AuditProjection())
     app[POOL] = pool
     app[STORE] = store
     app[TENANCY] = Tenancy(store)
-    runner = CatchUpRunner(store, "audit", AuditProjection())
     app[AUDIT_RUNNER] = runner
-    app[USERS] = Users(store, users_view, settings, on_write=runner.wake)
+    app[USERS] = Users(store, users_view, settings)
     projector = asyncio.create_task(runner.run(), name="audit-projector") if settings.background_projector else None
     yield
     if projector is not None:
@@ -57,6 +74,7 @@ def create_app(settings: Settings, database_url: str) -> web.Application:
     app[SETTINGS] = settings
     app[DATABASE_URL] = database_url
     app[RATE_LIMITER] = TokenBuckets(settings.rate_limit_per_second, settings.rate_limit_burst)
+    app[METRICS] = Metrics()
     app.cleanup_ctx.append(_database)
     routes.add_routes(app)
     return app

@@ -31,6 +31,8 @@ class Settings:
     rate_limit_burst: int = 1000
     log_level: str = "info"
     access_log: bool = True
+    # Behind a TLS-terminating proxy: build meta.location from X-Forwarded-Proto/-Host.
+    trust_forwarded_headers: bool = False
     # Run the audit projector in this process (any number may: they take turns per batch).
     background_projector: bool = True
 
@@ -73,7 +75,7 @@ def load_settings(environ: Mapping[str, str] | None = None, **flags: object) -> 
              "max_body_bytes": int, "default_page_size": int, "max_page_size": int,
              "pool_min_size": int, "pool_max_size": int, "db_timeout": float, "request_timeout": float,
              "rate_limit_per_second": float, "rate_limit_burst": int,
-             "log_level": str, "access_log": bool, "background_projector": bool}
+             "log_level": str, "access_log": bool, "background_projector": bool, "trust_forwarded_headers": bool}
     values: dict[str, object] = {}
     for field in fields(Settings):
         text = environ.get(ENV_PREFIX + field.name.upper())

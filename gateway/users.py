@@ -75,12 +75,10 @@ WHERE tenant_id = $1 AND NOT deleted AND $2::int >= 0 AND $3::int >= 0 AND {wher
 
 
 class Users:
-    def __init__(self, store: EventStore, view: UsersView, settings: Settings,
-                 on_write: Callable[[], None] = lambda: None) -> None:
+    def __init__(self, store: EventStore, view: UsersView, settings: Settings) -> None:
         self.store = store
         self.view = view
         self.settings = settings
-        self.on_write = on_write  # wakes the catch-up projector
 
     # Reads
 
@@ -152,7 +150,6 @@ class Users:
                 if not changed:
                     await self._record(principal, ctx, RequestSkipped(
                         method=ctx.method, path=ctx.path, resource_type="User", target_id=user_id, status=200))
-                self.on_write()
                 return state
             raise ScimError.conflict("the user is being changed concurrently; retry the request")
         except Rejected as rejected:
@@ -196,6 +193,7 @@ class Users:
                 if conflict.constraint == "users_view_user_name_key":
                     raise ScimError.uniqueness("a user with this userName already exists") from None
                 raise
+        self.store.committed(envelopes)
         for event, envelope in zip(events, envelopes, strict=True):
             state = evolve(state, event, envelope.recorded_at)
         assert state is not None
@@ -219,7 +217,6 @@ class Users:
             )
         except (DatabaseUnavailable, ConcurrencyError, OSError) as failure:
             log.warning("request_outcome_not_recorded", error=type(failure).__name__)
-        self.on_write()
 
 
 def _check_if_match(state: UserState | None, if_match: str | None) -> None:

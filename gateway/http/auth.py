@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from gateway.http.keys import PRINCIPAL, RATE_LIMITER, TENANCY
+from gateway.http.keys import METRICS, PRINCIPAL, RATE_LIMITER, TENANCY
 from gateway.http.middleware import Handler
 from gateway.scim.errors import ScimError
 from gateway.tenancy import TOKEN_PREFIX, Principal
 
 # Probes and the API description answer without a token.
-PUBLIC_PATHS = frozenset({"/healthz", "/readyz", "/openapi.yaml"})
+PUBLIC_PATHS = frozenset({"/healthz", "/readyz", "/openapi.yaml", "/metrics"})
 
 
 @web.middleware
@@ -30,6 +30,7 @@ async def bearer_auth(request: web.Request, handler: Handler) -> web.StreamRespo
     request[PRINCIPAL] = principal
     limiter = request.app[RATE_LIMITER]
     if limiter.enabled and (wait := limiter.take(str(principal.token_id))) is not None:
+        request.app[METRICS].rate_limited.inc()
         raise ScimError(429, "too many requests for this token; slow down", headers={"Retry-After": str(wait)})
     return await handler(request)
 

@@ -6,6 +6,7 @@ import asyncpg
 from aiohttp import web
 
 from eventstore import EventStore
+from gateway.http.metrics import Metrics
 from gateway.http.ratelimit import TokenBuckets
 from gateway.settings import Settings
 from gateway.tenancy import Principal, Tenancy
@@ -20,6 +21,7 @@ TENANCY = web.AppKey("tenancy", Tenancy)
 USERS = web.AppKey("users", Users)
 AUDIT_RUNNER = web.AppKey("audit_runner", CatchUpRunner)
 RATE_LIMITER = web.AppKey("rate_limiter", TokenBuckets)
+METRICS = web.AppKey("metrics", Metrics)
 
 REQUEST_ID = web.RequestKey("request_id", str)
 PRINCIPAL = web.RequestKey("principal", Principal)

@@ -14,7 +14,7 @@ from aiohttp import web
 
 from eventstore.errors import DatabaseUnavailable
 from gateway.domain.errors import Rejected
-from gateway.http.keys import PRINCIPAL, REQUEST_ID, SETTINGS
+from gateway.http.keys import METRICS, PRINCIPAL, REQUEST_ID, SETTINGS
 from gateway.http.responses import scim_response
 from gateway.scim.errors import ScimError
 
@@ -96,6 +96,7 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
         response.headers["X-Request-Id"] = request_id
         return response
     finally:
+        request.app[METRICS].observe(request, status, time.perf_counter() - started)
         if settings.access_log:
             principal = request.get(PRINCIPAL)
             log.info(

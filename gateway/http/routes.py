@@ -5,11 +5,12 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import asyncpg
 from aiohttp import web
 
 from gateway.http import audit_handlers as audit
 from gateway.http import scim_handlers as scim
-from gateway.http.keys import POOL, SETTINGS
+from gateway.http.keys import METRICS, POOL, SETTINGS
 from gateway.http.responses import json_response
 
 # Entra ID's tenant URL for the reference product, and the conventional one.
@@ -39,6 +40,23 @@ async def openapi(request: web.Request) -> web.Response:
     return web.Response(body=OPENAPI.read_bytes(), content_type="application/yaml")
 
 
+async def metrics(request: web.Request) -> web.Response:
+    registry = request.app[METRICS]
+    pool = request.app[POOL]
+    registry.pool.labels("max").set(pool.get_max_size())
+    registry.pool.labels("open").set(pool.get_size())
+    registry.pool.labels("idle").set(pool.get_idle_size())
+    try:
+        async with asyncio.timeout(request.app[SETTINGS].db_timeout):
+            lag = await pool.fetchval(
+                "SELECT (SELECT coalesce(max(position), 0) FROM events) - coalesce("
+                "(SELECT position FROM projection_checkpoints WHERE name = 'audit'), 0)")
+        registry.projection_lag.labels("audit").set(lag)
+    except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError):
+        pass  # the scrape still answers; the gauge keeps its last value
+    return registry.render()
+
+
 def _ci(word: str) -> str:
     """A path segment matched case-insensitively: clients send /users as well as /Users."""
     name = word.lower().replace(".", "")
@@ -50,6 +68,7 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/openapi.yaml", openapi)
+    app.router.add_get("/metrics", metrics)
     app.router.add_get("/api/2/audit/events", audit.audit_events)
     app.router.add_get("/api/2/audit/provisioning", audit.provisioning_log)
     app.router.add_get("/api/2/audit/users/{user_id}/timeline", audit.user_timeline)

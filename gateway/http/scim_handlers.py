@@ -33,11 +33,16 @@ _READ_ONLY_DOCUMENTS = "GET"
 
 def base_url(request: web.Request) -> str:
     """Absolute URL of the SCIM base path the request came in on."""
+    scheme, host = request.scheme, request.host
+    if request.app[SETTINGS].trust_forwarded_headers:
+        # The first value is the client-facing hop (RFC 7239 section 5 order).
+        scheme = request.headers.get("X-Forwarded-Proto", scheme).split(",")[0].strip() or scheme
+        host = request.headers.get("X-Forwarded-Host", host).split(",")[0].strip() or host
     path = request.path
     for marker in ("/api/2/scim", "/scim/v2"):
         if path.startswith(marker):
-            return f"{request.scheme}://{request.host}{marker}"
-    return f"{request.scheme}://{request.host}/api/2/scim"
+            return f"{scheme}://{host}{marker}"
+    return f"{scheme}://{host}/api/2/scim"
 
 
 def _context(request: web.Request) -> RequestContext:
