@@ -210,6 +210,7 @@ def _parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", parents=[common], help="migrate, then serve HTTP")
     serve.add_argument("--host", help="listen address (default 127.0.0.1)")
     serve.add_argument("--port", type=int, help="listen port (default 8080)")
+    serve.add_argument("--workers", type=int, help="processes sharing the port (default 1)")
     serve.set_defaults(run=cmd_serve)
 
     db = commands.add_parser("db", help="database maintenance").add_subparsers(
@@ -288,6 +289,7 @@ def main(argv: list[str] | None = None) -> int:
             data_dir=args.data_dir,
             host=getattr(args, "host", None),
             port=getattr(args, "port", None),
+            workers=getattr(args, "workers", None),
         )
         dsn = resolve_database_url(settings.database_url, settings.data_dir)
         return args.run(args, settings, dsn)

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import multiprocessing
+import os
+import signal
 import sys
 
 import structlog
@@ -60,12 +63,54 @@ def serve(settings: Settings, dsn: str) -> None:
             flush=True,
         )
         print(secret, flush=True)
-    log.info("listening", host=settings.host, port=settings.port)
+    if settings.workers == 1:
+        _run(settings, dsn)
+    else:
+        _supervise(settings, dsn)
+
+
+def _run(settings: Settings, dsn: str) -> None:
+    """One worker: serve until SIGTERM/SIGINT, then stop accepting, let in-flight requests
+    finish (up to ``shutdown_timeout``), and close the pool."""
+    structlog.get_logger("gateway.serve").info("listening", host=settings.host, port=settings.port, pid=os.getpid())
     web.run_app(
         create_app(settings, dsn),
         host=settings.host,
         port=settings.port,
         print=None,
         access_log=None,
-        shutdown_timeout=10.0,
+        shutdown_timeout=settings.shutdown_timeout,
+        reuse_port=settings.workers > 1,
     )
+
+
+def _supervise(settings: Settings, dsn: str) -> None:
+    """``--workers N``: N processes share the port (SO_REUSEPORT); a worker that dies is
+    replaced; SIGTERM/SIGINT is passed on and waited for."""
+    log = structlog.get_logger("gateway.serve")
+    context = multiprocessing.get_context("fork")
+    stopping = False
+
+    def spawn() -> multiprocessing.process.BaseProcess:
+        process = context.Process(target=_run, args=(settings, dsn), daemon=False)
+        process.start()
+        return process
+
+    def stop(signum: int, _frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+        for worker in workers:
+            if worker.is_alive() and worker.pid is not None:
+                os.kill(worker.pid, signum)
+
+    workers = [spawn() for _ in range(settings.workers)]
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    while True:
+        for index, worker in enumerate(workers):
+            worker.join(timeout=0.5)
+            if worker.exitcode is not None and not stopping:
+                log.warning("worker_died", pid=worker.pid, exitcode=worker.exitcode)
+                workers[index] = spawn()
+        if stopping and all(w.exitcode is not None for w in workers):
+            return

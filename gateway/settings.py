@@ -18,6 +18,9 @@ class Settings:
     data_dir: Path = Path(".scim-gateway")
     host: str = "127.0.0.1"
     port: int = 8080
+    workers: int = 1
+    # Seconds in-flight requests get to finish after SIGTERM.
+    shutdown_timeout: float = 10.0
     max_body_bytes: int = 1024 * 1024
     default_page_size: int = 100
     max_page_size: int = 1000
@@ -39,6 +42,10 @@ class Settings:
     def __post_init__(self) -> None:
         if not 0 < self.port < 65536:
             raise SettingsError(f"port must be between 1 and 65535, not {self.port}")
+        if not 1 <= self.workers <= 64:
+            raise SettingsError(f"workers must be between 1 and 64, not {self.workers}")
+        if self.shutdown_timeout < 0:
+            raise SettingsError("shutdown_timeout must not be negative")
         if self.max_body_bytes < 1024:
             raise SettingsError("max_body_bytes must be at least 1024")
         if not 0 < self.default_page_size <= self.max_page_size:
@@ -71,7 +78,8 @@ def _convert(name: str, kind: type, text: str) -> object:
 def load_settings(environ: Mapping[str, str] | None = None, **flags: object) -> Settings:
     """Environment (``SCIM_GATEWAY_<NAME>``) first, then flags given on the command line."""
     environ = os.environ if environ is None else environ
-    kinds = {"database_url": str, "data_dir": Path, "host": str, "port": int,
+    kinds = {"database_url": str, "data_dir": Path, "host": str, "port": int, "workers": int,
+             "shutdown_timeout": float,
              "max_body_bytes": int, "default_page_size": int, "max_page_size": int,
              "pool_min_size": int, "pool_max_size": int, "db_timeout": float, "request_timeout": float,
              "rate_limit_per_second": float, "rate_limit_burst": int,

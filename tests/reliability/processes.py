@@ -40,12 +40,12 @@ class Gateway:
         return err
 
 
-async def start_gateway(database_url: str, port: int | None = None, **env: str) -> Gateway:
+async def start_gateway(database_url: str, port: int | None = None, *args: str, **env: str) -> Gateway:
     port = port or free_port()
     environment = {k: v for k, v in os.environ.items() if not k.startswith("SCIM_GATEWAY_")}
     environment.update({f"SCIM_GATEWAY_{k.upper()}": v for k, v in env.items()})
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "gateway.cli", "serve", "--port", str(port), "--database-url", database_url,
+        sys.executable, "-m", "gateway.cli", "serve", "--port", str(port), "--database-url", database_url, *args,
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=environment,
     )
     gateway = Gateway(process, port)
