@@ -1,0 +1,227 @@
+"""Every benchmark figure in one run on one machine, with the ceilings and a peer.
+
+    python -m bench.run_all [--users 10000] [--runs 3] [--seconds 10] [--scales 10000,100000]
+
+1. A fresh embedded PostgreSQL (fsync and synchronous_commit on), tenant ``bench``.
+2. Seed users by appending events in batches; start ``scim-gateway serve``.
+3. Each scenario (post, patch, get, filter, mixed) ``--runs`` times at concurrency 32;
+   medians are reported.
+4. The same scenarios against ``scim2-server`` (in-memory reference server) on loopback.
+5. Ceilings measured in the same run: single-row INSERT+COMMIT through asyncpg with 16
+   connections on the same PostgreSQL, and a bare aiohttp handler.
+6. Scale runs: read and write scenarios at each size in ``--scales``.
+Results are printed as a table and written to ``bench/results/run-<time>.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import aiohttp
+import asyncpg
+import psutil
+
+from bench.scim_load import Load, Result, user_body
+from bench.seed import seed
+from eventstore.embedded import start_embedded
+from gateway.database import migrate_database
+
+SCENARIOS = ("post", "patch", "get", "filter", "mixed")
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+RESULTS = Path(__file__).parent / "results"
+
+
+async def wait_ready(url: str, seconds: float = 60) -> None:
+    deadline = time.monotonic() + seconds
+    async with aiohttp.ClientSession() as session:
+        while True:
+            try:
+                async with session.get(url) as response:
+                    if response.status < 500:
+                        return
+            except aiohttp.ClientConnectionError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{url} not ready")
+            await asyncio.sleep(0.1)
+
+
+def cli(dsn: str, *args: str) -> str:
+    return subprocess.run([sys.executable, "-m", "gateway.cli", *args, "--database-url", dsn],
+                          check=True, capture_output=True, text=True).stdout.strip()
+
+
+async def median_runs(load: Load, scenario: str, runs: int, seconds: float, pids: dict) -> dict:
+    results: list[Result] = []
+    for _ in range(runs):
+        results.append(await load.run(scenario, 1_000_000, seconds, pids))
+    best = sorted(results, key=lambda r: r.rate)[len(results) // 2]
+    summary = best.summary()
+    summary["runs_req_per_s"] = [round(r.rate, 1) for r in results]
+    summary["req_per_s"] = round(statistics.median(r.rate for r in results), 1)
+    summary["p99_ms"] = round(statistics.median(r.percentile(99) for r in results), 2)
+    return summary
+
+
+async def raw_insert_rate(dsn: str, seconds: float, connections: int = 16) -> float:
+    """Single-row INSERT + COMMIT per transaction, autocommit, ``connections`` in parallel."""
+    setup = await asyncpg.connect(dsn)
+    await setup.execute("DROP TABLE IF EXISTS bench_raw; CREATE TABLE bench_raw (id bigserial PRIMARY KEY, "
+                        "payload jsonb NOT NULL)")
+    await setup.close()
+    done = 0
+    deadline = time.perf_counter() + seconds
+
+    async def worker() -> None:
+        nonlocal done
+        connection = await asyncpg.connect(dsn)
+        try:
+            while time.perf_counter() < deadline:
+                await connection.execute("INSERT INTO bench_raw (payload) VALUES ('{\"x\": 1}')")
+                done += 1
+        finally:
+            await connection.close()
+
+    started = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(connections)))
+    return done / (time.perf_counter() - started)
+
+
+async def gateway_figures(dsn: str, token: str, postgres_pid: int, args: argparse.Namespace,
+                          scenarios: tuple[str, ...]) -> dict:
+    port = free_port()
+    env = {**os.environ, "SCIM_GATEWAY_RATE_LIMIT_PER_SECOND": "0", "SCIM_GATEWAY_POOL_MAX_SIZE": "16"}
+    process = subprocess.Popen([sys.executable, "-m", "gateway.cli", "serve", "--port", str(port),
+                                "--database-url", dsn, "--workers", str(args.workers)],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    try:
+        await wait_ready(f"http://127.0.0.1:{port}/readyz")
+        load = Load(f"http://127.0.0.1:{port}/scim/v2", token, args.concurrency)
+        pids = {"gateway": [process.pid], "postgres": [postgres_pid]}
+        return {s: await median_runs(load, s, args.runs, args.seconds, pids) for s in scenarios}
+    finally:
+        process.terminate()
+        process.wait(30)
+
+
+async def peer_figures(args: argparse.Namespace) -> dict:
+    port = free_port()
+    token = uuid.uuid4().hex
+    process = subprocess.Popen(["scim2-server", "--port", str(port), "--bearer-token", token],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        await wait_ready(f"{base}/ServiceProviderConfig")
+        async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {token}"}) as session:
+            for n in range(args.peer_users):
+                async with session.post(f"{base}/Users", json=user_body(f"peer-{n}@bench.example")) as r:
+                    await r.read()
+        load = Load(base, token, args.concurrency)
+        pids = {"scim2-server": [process.pid]}
+        return {s: await median_runs(load, s, args.runs, args.seconds, pids) for s in SCENARIOS}
+    finally:
+        process.terminate()
+        process.wait(30)
+
+
+async def bare_figure(args: argparse.Namespace) -> dict:
+    port = free_port()
+    process = subprocess.Popen([sys.executable, "-m", "bench.bare", str(port)],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        await wait_ready(f"http://127.0.0.1:{port}/")
+        load = Load(f"http://127.0.0.1:{port}", "x", args.concurrency)
+        load.ids = ["x"]
+        load.names = ["x"]
+        results = [await load.run("get", 1_000_000, args.seconds, {"bare": [process.pid]}) for _ in range(args.runs)]
+        return {"req_per_s": round(statistics.median(r.rate for r in results), 1),
+                "runs_req_per_s": [round(r.rate, 1) for r in results]}
+    finally:
+        process.terminate()
+        process.wait(30)
+
+
+async def main_async(args: argparse.Namespace) -> dict:
+    data = Path(tempfile.mkdtemp(prefix="scim-bench-"))
+    dsn = start_embedded(data)
+    admin = await asyncpg.connect(dsn)
+    postgres_pid = await admin.fetchval("SELECT pid FROM pg_stat_activity WHERE backend_type = 'postmaster'") \
+        or psutil.Process(await admin.fetchval("SELECT pg_backend_pid()")).ppid()
+    settings = {r["name"]: r["setting"] for r in await admin.fetch(
+        "SELECT name, setting FROM pg_settings WHERE name IN ('fsync', 'synchronous_commit', 'server_version')")}
+    await admin.close()
+    await migrate_database(dsn)
+    cli(dsn, "tenant", "create", "bench")
+    token = cli(dsn, "token", "create", "--tenant", "bench", "--owner", "bench@bench.example", "--scope", "admin")
+    report: dict = {"machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0], "postgres": settings},
+                    "args": vars(args)}
+
+    seeded = 0
+    report["scales"] = {}
+    for size in [args.users, *[s for s in args.scales if s != args.users]]:
+        seconds = await seed(dsn, "bench", size - seeded, progress=False)
+        print(f"seeded {size - seeded:,} users in {seconds:.1f} s", file=sys.stderr)
+        seeded = size
+        scenarios = SCENARIOS if size == args.users else ("post", "patch", "get", "filter")
+        figures = await gateway_figures(dsn, token, postgres_pid, args, scenarios)
+        report["scales"][str(size)] = figures
+        for name, figure in figures.items():
+            print(f"{size:>9,} users  {name:<7} {figure['req_per_s']:>8,.0f} req/s  p99 {figure['p99_ms']:>7.1f} ms  "
+                  f"errors {figure['errors']}", file=sys.stderr)
+    report["gateway"] = report["scales"][str(args.users)]
+    report["raw_insert_commit_per_s"] = round(statistics.median(
+        [await raw_insert_rate(dsn, args.seconds) for _ in range(args.runs)]), 1)
+    report["bare_aiohttp"] = await bare_figure(args)
+    if not args.no_peer:
+        report["scim2_server"] = await peer_figures(args)
+    gateway = report["gateway"]
+    report["ratios"] = {
+        "post_over_raw_insert": round(gateway["post"]["req_per_s"] / report["raw_insert_commit_per_s"], 3),
+        "get_over_bare_aiohttp": round(gateway["get"]["req_per_s"] / report["bare_aiohttp"]["req_per_s"], 3),
+    }
+    if "scim2_server" in report:
+        report["ratios"].update({f"{s}_over_scim2_server": round(
+            gateway[s]["req_per_s"] / max(report["scim2_server"][s]["req_per_s"], 0.1), 2) for s in SCENARIOS})
+    return report
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--users", type=int, default=10_000)
+    parser.add_argument("--scales", default="", help="comma-separated larger sizes, e.g. 100000,1000000")
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--peer-users", type=int, default=1000)
+    parser.add_argument("--no-peer", action="store_true")
+    args = parser.parse_args()
+    args.scales = [int(s) for s in args.scales.split(",") if s]
+    report = asyncio.run(main_async(args))
+    RESULTS.mkdir(exist_ok=True)
+    path = RESULTS / f"run-{time.strftime('%Y%m%dT%H%M%S')}.json"
+    path.write_text(json.dumps(report, indent=2))
+    print(json.dumps({"ratios": report["ratios"], "raw_insert_commit_per_s": report["raw_insert_commit_per_s"],
+                      "bare_aiohttp": report["bare_aiohttp"]["req_per_s"]}, indent=2))
+    print(f"written to {path}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()

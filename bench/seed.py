@@ -1,0 +1,76 @@
+"""Seed users by appending events in batches (not over HTTP), with the inline views.
+
+    python -m bench.seed --database-url URL --tenant bench --users 100000 [--updates 0]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import time
+import uuid
+
+from eventstore import EventStore
+from eventstore.pool import create_pool
+from gateway.domain.codec import encode_all
+from gateway.domain.events import AttributeChanged, UserCreated
+from gateway.tenancy import Tenancy
+from projections.tenancy import TenancyProjection
+from projections.users_view import UsersView, stream_id
+
+ACTOR = {"actor": {"token_id": "", "owner": "bench-seed", "token_description": "bench.seed"}}
+
+
+def _attributes(n: int) -> dict[str, object]:
+    name = f"seed-{n}@bench.example"
+    return {"userName": name, "externalId": f"ext-{n}", "name": {"givenName": "Seed", "familyName": f"User{n}"},
+            "emails": [{"type": "work", "value": name, "primary": True}], "displayName": f"Seed User {n}"}
+
+
+async def seed(dsn: str, tenant: str, users: int, updates: int = 0, batch: int = 1000,
+               progress: bool = True) -> float:
+    """Append ``users`` users (each with ``updates`` extra AttributeChanged events); return seconds."""
+    pool = await create_pool(dsn, min_size=1, max_size=4)
+    try:
+        store = EventStore(pool, [TenancyProjection(), UsersView()])
+        tenant_id = (await Tenancy(store).tenant(tenant)).tenant_id
+        started = time.perf_counter()
+
+        async def chunk(first: int, last: int) -> None:
+            async with pool.acquire() as connection, connection.transaction():
+                for n in range(first, last):
+                    user_id = str(uuid.uuid4())
+                    attributes = _attributes(n)
+                    events = [UserCreated(user_id, str(attributes["userName"]), attributes, True, "sso", "default")]
+                    events += [AttributeChanged(user_id, "name.givenName", "Seed" if i == 0 else f"Seed{i - 1}",
+                                                f"Seed{i}") for i in range(updates)]
+                    await store.append(stream_id(user_id), 0, encode_all(events, None), ACTOR,
+                                       tenant_id=tenant_id, connection=connection)
+
+        chunks = [(i, min(i + batch, users)) for i in range(0, users, batch)]
+        for index in range(0, len(chunks), 4):  # four transactions in flight
+            await asyncio.gather(*(chunk(a, b) for a, b in chunks[index:index + 4]))
+            if progress:
+                done = chunks[min(index + 3, len(chunks) - 1)][1]
+                print(f"\rseeded {done:,}/{users:,}", end="", flush=True)
+        if progress:
+            print()
+        return time.perf_counter() - started
+    finally:
+        await pool.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--database-url", required=True)
+    parser.add_argument("--tenant", required=True)
+    parser.add_argument("--users", type=int, required=True)
+    parser.add_argument("--updates", type=int, default=0)
+    args = parser.parse_args()
+    seconds = asyncio.run(seed(args.database_url, args.tenant, args.users, args.updates))
+    events = args.users * (1 + args.updates)
+    print(f"{events:,} events in {seconds:.1f} s ({events / seconds:,.0f} events/s)")
+
+
+if __name__ == "__main__":
+    main()
