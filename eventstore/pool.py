@@ -27,6 +27,14 @@ async def init_connection(connection: asyncpg.Connection) -> None:
     await connection.set_type_codec("json", encoder=_dumps, decoder=orjson.loads, schema="pg_catalog")
 
 
+async def _keep_session(connection: asyncpg.Connection) -> None:
+    """Release without asyncpg's default reset round trip (RESET ALL, UNLISTEN, ...).
+
+    asyncpg still rolls back an open transaction first; this code changes no session
+    state outside transactions, so there is nothing else to reset.
+    """
+
+
 async def create_pool(
     dsn: str,
     *,
@@ -43,6 +51,7 @@ async def create_pool(
         max_size=max_size,
         command_timeout=command_timeout,
         init=init_connection,
+        reset=_keep_session,
         server_settings={
             "idle_in_transaction_session_timeout": str(idle_in_transaction_timeout_ms),
             "application_name": "scim-gateway",

@@ -6,10 +6,11 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Sequence
 
+import asyncpg
 from aiohttp import web
 
 from eventstore import Envelope, EventStore
-from eventstore.pool import create_pool
+from eventstore.pool import connect, create_pool
 from gateway.http import routes
 from gateway.http.auth import bearer_auth
 from gateway.http.keys import (
@@ -31,7 +32,7 @@ from gateway.tenancy import Tenancy
 from gateway.users import Users
 from projections.audit import AuditProjection
 from projections.runner import CatchUpRunner
-from projections.tenancy import TenancyProjection
+from projections.tenancy import TENANCY_CHANNEL, TenancyProjection
 from projections.users_view import UsersView
 
 
@@ -54,7 +55,9 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
     runner = CatchUpRunner(store, "audit", AuditProjection())
     app[POOL] = pool
     app[STORE] = store
-    app[TENANCY] = Tenancy(store)
+    tenancy = Tenancy(store, cache_seconds=settings.token_cache_seconds)
+    app[TENANCY] = tenancy
+    listener = await _listen(app[DATABASE_URL], tenancy)
     app[AUDIT_RUNNER] = runner
     app[USERS] = Users(store, users_view, settings)
     projector = asyncio.create_task(runner.run(), name="audit-projector") if settings.background_projector else None
@@ -63,7 +66,19 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
         projector.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await projector
+    if listener is not None:
+        await listener.close()
     await pool.close()
+
+
+async def _listen(dsn: str, tenancy: Tenancy) -> asyncpg.Connection | None:
+    """A connection that hears revocations and policy changes from every process."""
+    if tenancy.cache_seconds <= 0:
+        return None
+    connection = await connect(dsn)
+    await connection.add_listener(TENANCY_CHANNEL, tenancy.forget)
+    connection.add_termination_listener(tenancy.forget)
+    return connection
 
 
 def create_app(settings: Settings, database_url: str) -> web.Application:

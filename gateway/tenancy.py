@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
+
+import asyncpg
 
 from eventstore import EventStore, ProjectionConflict
 from gateway.domain import tenant as domain
@@ -79,15 +82,35 @@ SELECT k.token_id, k.tenant_id, k.revoked_at FROM tokens k WHERE k.token_id = $1
 
 
 class Tenancy:
-    def __init__(self, store: EventStore) -> None:
+    def __init__(self, store: EventStore, cache_seconds: float = 0.0) -> None:
         self.store = store
         self.pool = store.pool
+        # Valid credentials are cached briefly; a revocation or policy change anywhere
+        # clears the cache through NOTIFY (``forget``), the expiry bounds a lost notice.
+        self.cache_seconds = cache_seconds
+        self._cache: dict[bytes, tuple[Principal, float]] = {}
+
+    def forget(self, *_: object) -> None:
+        self._cache.clear()
 
     async def authenticate(self, secret: str) -> Principal | None:
         # Lookup by hash: the secret itself is never compared, so there is no timing oracle.
-        row = await self.pool.fetchrow(_AUTHENTICATE, hash_secret(secret))
+        digest = hash_secret(secret)
+        cached = self._cache.get(digest)
+        if cached is not None and cached[1] > time.monotonic():
+            return cached[0]
+        row = await self.pool.fetchrow(_AUTHENTICATE, digest)
         if row is None:
             return None
+        principal = self._principal(row)
+        if self.cache_seconds > 0:
+            if len(self._cache) > 10_000:
+                self._cache.clear()
+            self._cache[digest] = (principal, time.monotonic() + self.cache_seconds)
+        return principal
+
+    @staticmethod
+    def _principal(row: asyncpg.Record) -> Principal:
         return Principal(
             tenant_id=row["tenant_id"],
             tenant_name=row["name"],
@@ -124,6 +147,7 @@ class Tenancy:
         state = domain.TenantState(str(row.tenant_id), row.name, row.profile, dict(row.settings))
         events = domain.change_settings(state, assignments)
         await self._append(f"tenant-{row.tenant_id}", None, events, actor, row.tenant_id)
+        self.forget()
         return await self.tenant(name)
 
     async def create_token(
@@ -159,6 +183,7 @@ class Tenancy:
             raise Rejected(Reason.NOT_FOUND, f"no token with id {token_id}")
         events = domain.revoke_token(token_id, row["revoked_at"] is not None)
         await self._append(f"token-{parsed}", None, events, actor, row["tenant_id"])
+        self.forget()
 
     async def _append(
         self,

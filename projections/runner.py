@@ -76,9 +76,11 @@ class CatchUpRunner:
     def wake(self) -> None:
         self._wake.set()
 
-    async def run(self, idle_seconds: float = 0.5) -> None:
-        """Keep projecting until cancelled; a write in this process wakes it early."""
+    async def run(self, idle_seconds: float = 0.5, batch_seconds: float = 0.05) -> None:
+        """Keep projecting until cancelled; a write in this process wakes it early, but not
+        more often than every ``batch_seconds``, so a busy log is read in larger batches."""
         while True:
+            await asyncio.sleep(batch_seconds)
             try:
                 await self.catch_up()
             except Exception as error:  # keep serving; the next round retries from the checkpoint

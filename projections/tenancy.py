@@ -25,6 +25,10 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
 """
 _TOKEN_REVOKED = "UPDATE tokens SET revoked_at = $2, position = $3 WHERE token_id = $1"
 
+# Delivered at commit to every gateway process, so cached credentials are dropped at once.
+TENANCY_CHANNEL = "scim_gateway_tenancy"
+_NOTIFY = f"SELECT pg_notify('{TENANCY_CHANNEL}', $1)"
+
 
 class TenancyProjection:
     async def apply(self, connection: asyncpg.Connection, envelopes: Sequence[Envelope]) -> None:
@@ -58,3 +62,5 @@ class TenancyProjection:
                         _TOKEN_REVOKED, uuid.UUID(data["token_id"]), envelope.recorded_at,
                         envelope.position,
                     )
+            if envelope.type in ("TokenRevoked", "TenantPolicyChanged"):
+                await connection.execute(_NOTIFY, envelope.type)

@@ -1,5 +1,7 @@
 """Bearer tokens, scopes and tenant isolation."""
 
+import asyncio
+
 import pytest
 
 from gateway.http.keys import TENANCY
@@ -70,3 +72,22 @@ async def test_tenants_do_not_see_each_other(token_for):
 async def test_probes_need_no_token(client):
     assert (await client.get("/healthz")).status == 200
     assert (await client.get("/readyz")).status == 200
+
+
+async def test_a_revocation_in_one_process_reaches_another_processes_cache(aiohttp_client, database_url):
+    from gateway.app import create_app
+    from gateway.settings import Settings
+
+    settings = Settings(access_log=False, background_projector=False, token_cache_seconds=600)
+    first = await aiohttp_client(create_app(settings, database_url))
+    second = await aiohttp_client(create_app(settings, database_url))
+    await first.app[TENANCY].create_tenant("cached", "rfc", ACTOR)
+    token_id, token = await first.app[TENANCY].create_token("cached", "bot@example.com", "t", ("scim:read",), ACTOR)
+    headers = {"Authorization": f"Bearer {token}"}
+    assert (await second.get("/scim/v2/Users", headers=headers)).status == 200  # now cached in the second
+    await first.app[TENANCY].revoke_token(str(token_id), ACTOR)
+    for _ in range(100):  # the NOTIFY arrives asynchronously; wait for its effect, bounded
+        if (await second.get("/scim/v2/Users", headers=headers)).status == 401:
+            break
+        await asyncio.sleep(0.02)
+    assert (await second.get("/scim/v2/Users", headers=headers)).status == 401
