@@ -11,11 +11,13 @@ from aiohttp import web
 
 from eventstore import Envelope, EventStore
 from eventstore.pool import connect, create_pool
+from gateway.groups import Groups
 from gateway.http import routes
 from gateway.http.auth import bearer_auth
 from gateway.http.keys import (
     AUDIT_RUNNER,
     DATABASE_URL,
+    GROUPS,
     METRICS,
     POOL,
     RATE_LIMITER,
@@ -31,6 +33,7 @@ from gateway.settings import Settings
 from gateway.tenancy import Tenancy
 from gateway.users import Users
 from projections.audit import AuditProjection
+from projections.groups_view import GroupsView
 from projections.runner import CatchUpRunner
 from projections.tenancy import TENANCY_CHANNEL, TenancyProjection
 from projections.users_view import UsersView
@@ -51,7 +54,8 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
         metrics.appended(envelopes)
         runner.wake()
 
-    store = EventStore(pool, [TenancyProjection(), users_view], on_appended=appended)
+    groups_view = GroupsView()
+    store = EventStore(pool, [TenancyProjection(), users_view, groups_view], on_appended=appended)
     runner = CatchUpRunner(store, "audit", AuditProjection())
     app[POOL] = pool
     app[STORE] = store
@@ -60,6 +64,7 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
     listener = await _listen(app[DATABASE_URL], tenancy)
     app[AUDIT_RUNNER] = runner
     app[USERS] = Users(store, users_view, settings)
+    app[GROUPS] = Groups(store, groups_view)
     projector = asyncio.create_task(runner.run(), name="audit-projector") if settings.background_projector else None
     yield
     if projector is not None:

@@ -201,31 +201,41 @@ class Users:
 
     async def _record_rejection(self, principal: Principal, ctx: RequestContext,
                                 user_id: str | None, error: ScimError) -> None:
-        """Refused writes become RequestRejected events, so the provisioning log shows failures."""
-        await self._record(principal, ctx, RequestRejected(
+        await record_outcome(self.store, principal, ctx, RequestRejected(
             method=ctx.method, path=ctx.path, resource_type="User", target_id=user_id,
             status=error.status, scim_type=error.scim_type, detail=error.detail,
         ))
 
     async def _record(self, principal: Principal, ctx: RequestContext,
                       event: RequestRejected | RequestSkipped) -> None:
-        """Best effort: the answer to the client does not depend on this record."""
-        try:
-            await self.store.append(
-                f"request-{ctx.request_id}", None, [encode(event)], ctx.metadata(principal),
-                tenant_id=principal.tenant_id,
-            )
-        except (DatabaseUnavailable, ConcurrencyError, OSError) as failure:
-            log.warning("request_outcome_not_recorded", error=type(failure).__name__)
+        await record_outcome(self.store, principal, ctx, event)
+
+
+async def record_outcome(store: EventStore, principal: Principal, ctx: RequestContext,
+                         event: RequestRejected | RequestSkipped) -> None:
+    """Refused and no-op writes become events, so the provisioning log shows them.
+
+    Best effort: the answer to the client does not depend on this record.
+    """
+    try:
+        await store.append(f"request-{ctx.request_id}", None, [encode(event)], ctx.metadata(principal),
+                           tenant_id=principal.tenant_id)
+    except (DatabaseUnavailable, ConcurrencyError, OSError) as failure:
+        log.warning("request_outcome_not_recorded", error=type(failure).__name__)
 
 
 def _check_if_match(state: UserState | None, if_match: str | None) -> None:
-    if if_match is None or state is None:
+    if state is not None:
+        check_if_match(state.version, if_match)
+
+
+def check_if_match(version: int, if_match: str | None) -> None:
+    if if_match is None:
         return
     tags = {tag.strip() for tag in if_match.split(",")}
     if "*" in tags:
         return
-    current = etag(state.version)
+    current = etag(version)
     # Weak comparison (RFC 7232 section 2.3.2): W/"3" matches "3".
     if current not in tags and current.removeprefix("W/") not in {t.removeprefix("W/") for t in tags}:
         raise ScimError.precondition_failed(

@@ -19,6 +19,8 @@ from eventstore import Envelope
 _USER_EVENTS = frozenset({"UserCreated", "AttributeChanged", "AttributeIgnored", "UserDeactivated",
                           "UserReactivated", "UserDeleted"})
 _REQUEST_EVENTS = frozenset({"RequestRejected", "RequestSkipped"})
+_GROUP_EVENTS = frozenset({"GroupCreated", "GroupRenamed", "GroupExternalIdChanged", "MembersAdded",
+                           "MembersRemoved", "GroupDeleted"})
 
 _AUDIT_COLUMNS = ("seq", "event_id", "position", "recorded_at", "tenant_id", "user_id", "user_name",
                   "action", "attribute", "old_value", "new_value", "actor_token_id",
@@ -126,6 +128,22 @@ class AuditProjection:
             case "UserDeleted":
                 user_id = uuid.UUID(data["user_id"])
                 action = "delete"
+            case "GroupCreated":
+                action, attribute = "group_create", "displayName"
+                new = {"displayName": data["display_name"], "externalId": data["external_id"],
+                       "id": data["group_id"]}
+            case "GroupRenamed":
+                action, attribute, old, new = "group_rename", "displayName", data["old"], data["new"]
+            case "GroupExternalIdChanged":
+                action, attribute, old, new = "group_update", "externalId", data["old"], data["new"]
+            case "MembersAdded":
+                action, attribute, new = "members_added", "members", {"group_id": data["group_id"],
+                                                                      "member_ids": data["member_ids"]}
+            case "MembersRemoved":
+                action, attribute, old = "members_removed", "members", {"group_id": data["group_id"],
+                                                                        "member_ids": data["member_ids"]}
+            case "GroupDeleted":
+                action, new = "group_delete", {"group_id": data["group_id"]}
             case "TokenIssued":
                 action = "token_issued"
                 new = {k: data[k] for k in ("token_id", "owner", "description", "scopes")}
@@ -157,6 +175,14 @@ class AuditProjection:
             changed: list[str] = []
             ignored: list[str] = []
             method, path = data["method"], data["path"]
+        elif first.type in _GROUP_EVENTS:
+            target = uuid.UUID(first.data["group_id"])
+            action, status = {"GroupCreated": ("create", 201), "GroupDeleted": ("delete", 204)}.get(
+                first.type, ("update", 200))
+            result, scim_type, detail, ignored = "success", None, None, []
+            changed = sorted({"members" if t.startswith("Members") else "displayName" if t == "GroupRenamed"
+                              else "externalId" for t in types if t not in ("GroupCreated", "GroupDeleted")})
+            method, path = meta.get("method"), meta.get("path")
         elif first.type in _USER_EVENTS:
             target = uuid.UUID(first.data["user_id"])
             if "UserCreated" in types:

@@ -29,7 +29,9 @@ PROVISIONING_FIELDS = ("seq", "id", "position", "recorded_at", "tenant_id", "req
 FIELDS = {"events": AUDIT_FIELDS, "provisioning": PROVISIONING_FIELDS}
 
 AUDIT_ACTIONS = frozenset({"create", "update", "ignored_attribute", "deactivate", "reactivate", "delete",
-                           "token_issued", "token_revoked", "tenant_created", "tenant_policy_changed"})
+                           "token_issued", "token_revoked", "tenant_created", "tenant_policy_changed",
+                           "group_create", "group_rename", "group_update", "members_added", "members_removed",
+                           "group_delete"})
 PROVISIONING_ACTIONS = frozenset({"create", "update", "delete", "disable", "enable"})
 ACTIONS = {"events": AUDIT_ACTIONS, "provisioning": PROVISIONING_ACTIONS}
 RESULTS = frozenset({"success", "failure", "skipped"})

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from eventstore import InlineProjection
 from projections import MIGRATIONS
 from projections.audit import AuditProjection
+from projections.groups_view import GroupsView
 from projections.tenancy import TenancyProjection
 from projections.users_view import UsersView
 
@@ -27,9 +28,10 @@ class ProjectionSpec:
 
 TENANCY = ProjectionSpec("tenancy", ("tenants", "tokens"), ("0001_tenancy.sql",), TenancyProjection, True)
 USERS_VIEW = ProjectionSpec("users_view", ("users_view",), ("0002_users_view.sql",), UsersView, True)
+GROUPS = ProjectionSpec("groups", ("groups_view", "group_members"), ("0005_groups.sql",), GroupsView, True)
 AUDIT = ProjectionSpec(
     "audit", ("audit_trail", "provisioning_log", "audit_identities"), ("0004_audit.sql",), AuditProjection,
     False,
 )
 
-PROJECTIONS = {spec.name: spec for spec in (TENANCY, USERS_VIEW, AUDIT)}
+PROJECTIONS = {spec.name: spec for spec in (TENANCY, USERS_VIEW, GROUPS, AUDIT)}

@@ -55,6 +55,7 @@ def decode(envelope: Envelope) -> DomainEvent:
     data = upcast(envelope.type, envelope.schema_version, envelope.data)
     names = {f.name for f in dataclasses.fields(cls)}
     values = {k: v for k, v in data.items() if k in names}
-    if "scopes" in values:
-        values["scopes"] = tuple(values["scopes"])
+    for name in ("scopes", "member_ids", "displays"):
+        if name in values:
+            values[name] = tuple(values[name])
     return cls(**values)

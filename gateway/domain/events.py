@@ -135,6 +135,60 @@ class RequestSkipped:
     status: int
 
 
+@dataclass(frozen=True, slots=True)
+class GroupCreated:
+    type: ClassVar[str] = "GroupCreated"
+    schema_version: ClassVar[int] = 1
+    group_id: str
+    display_name: str
+    external_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class GroupRenamed:
+    type: ClassVar[str] = "GroupRenamed"
+    schema_version: ClassVar[int] = 1
+    group_id: str
+    old: str
+    new: str
+
+
+@dataclass(frozen=True, slots=True)
+class GroupExternalIdChanged:
+    type: ClassVar[str] = "GroupExternalIdChanged"
+    schema_version: ClassVar[int] = 1
+    group_id: str
+    old: str | None
+    new: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class MembersAdded:
+    """Only the ids added: a change to a 100,000-member group stays as small as the change."""
+
+    type: ClassVar[str] = "MembersAdded"
+    schema_version: ClassVar[int] = 1
+    group_id: str
+    member_ids: tuple[str, ...]
+    # The client's ``display`` for each added member, if it sent one (kept and shown back).
+    displays: tuple[str | None, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class MembersRemoved:
+    type: ClassVar[str] = "MembersRemoved"
+    schema_version: ClassVar[int] = 1
+    group_id: str
+    member_ids: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class GroupDeleted:
+    type: ClassVar[str] = "GroupDeleted"
+    schema_version: ClassVar[int] = 1
+    group_id: str
+
+
 UserEvent = (
     UserCreated
     | AttributeChanged
@@ -143,8 +197,9 @@ UserEvent = (
     | UserReactivated
     | UserDeleted
 )
+GroupEvent = GroupCreated | GroupRenamed | GroupExternalIdChanged | MembersAdded | MembersRemoved | GroupDeleted
 TenantEvent = TenantCreated | TenantPolicyChanged | TokenIssued | TokenRevoked
-DomainEvent = UserEvent | TenantEvent | RequestRejected | RequestSkipped
+DomainEvent = UserEvent | GroupEvent | TenantEvent | RequestRejected | RequestSkipped
 
 EVENT_TYPES: dict[str, type[DomainEvent]] = {
     cls.type: cls
@@ -161,5 +216,11 @@ EVENT_TYPES: dict[str, type[DomainEvent]] = {
         UserDeleted,
         RequestRejected,
         RequestSkipped,
+        GroupCreated,
+        GroupRenamed,
+        GroupExternalIdChanged,
+        MembersAdded,
+        MembersRemoved,
+        GroupDeleted,
     )
 }

@@ -34,6 +34,10 @@ class Policy:
     active_may_be_unassigned: bool = False
     # The gateway extension (loginMethod, permissionProfile) is the portal's, not the RFC's.
     gateway_extension: bool = True
+    # PATCH answers: "resource" (200 with it) or "no_content" (204); RFC 7644 3.5.2 allows both.
+    patch_response: str = "resource"
+    # A group member that is no user of the tenant: "reject" (400 invalidValue) or "ignore".
+    unknown_members: str = "reject"
 
     def may_update(self, attribute: str) -> bool:
         if self.updatable is None:
@@ -63,7 +67,10 @@ SETTABLE = {
     "profile": str,
     "default_profile": str,
     "reactivation_cooldown_days": int,
+    "patch_response": str,
+    "unknown_members": str,
 }
+_CHOICES = {"patch_response": ("resource", "no_content"), "unknown_members": ("reject", "ignore")}
 
 
 def policy_for(profile: str, overrides: dict[str, str | int | None] | None = None) -> Policy:
@@ -86,6 +93,8 @@ def parse_setting(key: str, text: str) -> str | int | None:
         raise Rejected(Reason.INVALID_VALUE, f"unknown profile {text!r}; expected one of {PROFILES}")
     if key == "default_profile" and text in ("", "none"):
         return None
+    if key in _CHOICES and text not in _CHOICES[key]:
+        raise Rejected(Reason.INVALID_VALUE, f"{key} must be one of {_CHOICES[key]}, not {text!r}")
     try:
         value = SETTABLE[key](text)
     except ValueError as error:

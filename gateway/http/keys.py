@@ -6,6 +6,7 @@ import asyncpg
 from aiohttp import web
 
 from eventstore import EventStore
+from gateway.groups import Groups
 from gateway.http.metrics import Metrics
 from gateway.http.ratelimit import TokenBuckets
 from gateway.settings import Settings
@@ -19,6 +20,7 @@ POOL = web.AppKey("pool", asyncpg.Pool)
 STORE = web.AppKey("store", EventStore)
 TENANCY = web.AppKey("tenancy", Tenancy)
 USERS = web.AppKey("users", Users)
+GROUPS = web.AppKey("groups", Groups)
 AUDIT_RUNNER = web.AppKey("audit_runner", CatchUpRunner)
 RATE_LIMITER = web.AppKey("rate_limiter", TokenBuckets)
 METRICS = web.AppKey("metrics", Metrics)

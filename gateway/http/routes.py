@@ -9,6 +9,7 @@ import asyncpg
 from aiohttp import web
 
 from gateway.http import audit_handlers as audit
+from gateway.http import group_handlers as groups
 from gateway.http import scim_handlers as scim
 from gateway.http.keys import METRICS, POOL, SETTINGS
 from gateway.http.responses import json_response
@@ -76,19 +77,29 @@ def add_routes(app: web.Application) -> None:
     for base in BASE_PATHS:
         users = f"{base}/{_ci('Users')}"
         app.router.add_get(users, scim.list_users)
+        app.router.add_get(users + "/", scim.list_users)  # Microsoft's collection lists at /Users/
         app.router.add_post(users, scim.create_user)
         app.router.add_post(f"{users}/{_ci('.search')}", scim.search_users)
         app.router.add_get(f"{users}/{{user_id}}", scim.get_user)
         app.router.add_put(f"{users}/{{user_id}}", scim.replace_user)
         app.router.add_patch(f"{users}/{{user_id}}", scim.patch_user)
         app.router.add_delete(f"{users}/{{user_id}}", scim.delete_user)
-        app.router.add_post(f"{base}/{_ci('.search')}", scim.search_users)
+        app.router.add_post(f"{base}/{_ci('.search')}", scim.search_all)
         for name, handler in (
             ("ServiceProviderConfig", scim.service_provider_config),
+            # Microsoft's reference server and test collection use this name.
+            ("serviceConfiguration", scim.service_provider_config),
             ("ResourceTypes", scim.resource_types),
             ("Schemas", scim.schemas),
         ):
             app.router.add_route("*", f"{base}/{_ci(name)}", handler)
             app.router.add_route("*", f"{base}/{_ci(name)}/{{item_id:.+}}", handler)
-        app.router.add_route("*", f"{base}/{_ci('Groups')}", scim.groups)
-        app.router.add_route("*", f"{base}/{_ci('Groups')}/{{tail:.*}}", scim.groups)
+        group_list = f"{base}/{_ci('Groups')}"
+        app.router.add_get(group_list, groups.list_groups)
+        app.router.add_get(group_list + "/", groups.list_groups)
+        app.router.add_post(group_list, groups.create_group)
+        app.router.add_post(f"{group_list}/{_ci('.search')}", groups.search_groups)
+        app.router.add_get(f"{group_list}/{{group_id}}", groups.get_group)
+        app.router.add_put(f"{group_list}/{{group_id}}", groups.replace_group)
+        app.router.add_patch(f"{group_list}/{{group_id}}", groups.patch_group)
+        app.router.add_delete(f"{group_list}/{{group_id}}", groups.delete_group)

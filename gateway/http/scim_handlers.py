@@ -10,7 +10,7 @@ from aiohttp import web
 from gateway.domain.json import JsonValue
 from gateway.domain.user import CreateUser, DeleteUser, UpdateUser, UserState
 from gateway.http.auth import require
-from gateway.http.keys import PRINCIPAL, REQUEST_ID, SETTINGS, USERS
+from gateway.http.keys import GROUPS, PRINCIPAL, REQUEST_ID, SETTINGS, USERS
 from gateway.http.responses import scim_response
 from gateway.scim import discovery
 from gateway.scim.errors import ScimError
@@ -45,7 +45,7 @@ def base_url(request: web.Request) -> str:
     return f"{scheme}://{host}/api/2/scim"
 
 
-def _context(request: web.Request) -> RequestContext:
+def context(request: web.Request) -> RequestContext:
     return RequestContext(
         request_id=request[REQUEST_ID],
         method=request.method,
@@ -64,11 +64,24 @@ def parse_json(raw: bytes) -> JsonValue:
         raise ScimError.invalid_syntax(f"the request body is not valid JSON: {error}") from None
 
 
-def _user_response(request: web.Request, state: UserState, status: int = 200,
-                   include: list[ResolvedPath] | None = None,
-                   exclude: list[ResolvedPath] | None = None) -> web.Response:
+async def _render_users(request: web.Request, states: list[UserState]) -> list[dict]:
+    """Users as SCIM resources; where the profile offers Groups, with their read-only ``groups``."""
     principal: Principal = request[PRINCIPAL]
-    resource = render_user(state, base_url(request), principal.policy.gateway_extension)
+    base = base_url(request)
+    resources = [render_user(state, base, principal.policy.gateway_extension) for state in states]
+    if principal.policy.offers_groups and states:
+        memberships = await request.app[GROUPS].memberships([s.user_id for s in states])
+        for resource in resources:
+            groups = memberships.get(str(resource["id"]))
+            if groups:
+                resource["groups"] = [{**g, "$ref": f"{base}/Groups/{g['value']}"} for g in groups]
+    return resources
+
+
+async def _user_response(request: web.Request, state: UserState, status: int = 200,
+                         include: list[ResolvedPath] | None = None,
+                         exclude: list[ResolvedPath] | None = None) -> web.Response:
+    [resource] = await _render_users(request, [state])
     headers = {"ETag": etag(state.version)}
     if status == 201:
         headers["Location"] = str(resource["meta"]["location"])  # type: ignore[index]
@@ -78,17 +91,21 @@ def _user_response(request: web.Request, state: UserState, status: int = 200,
 # Users ---------------------------------------------------------------------------------
 
 
-async def _list(request: web.Request, params: dict[str, JsonValue]) -> web.Response:
+async def user_resources(request: web.Request, params: dict[str, JsonValue],
+                         lenient: bool = False) -> tuple[int, int, list[dict]]:
+    """(totalResults, startIndex, resources) of a Users list or search."""
     principal = require(request, "scim:read")
     settings = request.app[SETTINGS]
     query, include, exclude = parse_list_request(
-        params, settings.default_page_size, settings.max_page_size
+        params, settings.default_page_size, settings.max_page_size, lenient_attributes=lenient
     )
     page = await request.app[USERS].list(principal, query)
-    base = base_url(request)
-    extension = principal.policy.gateway_extension
-    resources = [project(render_user(state, base, extension), include, exclude) for state in page.users]
-    return scim_response(list_response(page.total, page.start_index, resources))
+    resources = [project(r, include, exclude) for r in await _render_users(request, page.users)]
+    return page.total, page.start_index, resources
+
+
+async def _list(request: web.Request, params: dict[str, JsonValue]) -> web.Response:
+    return scim_response(list_response(*await user_resources(request, params)))
 
 
 async def list_users(request: web.Request) -> web.Response:
@@ -102,12 +119,43 @@ async def search_users(request: web.Request) -> web.Response:
     return await _list(request, body)
 
 
+async def search_all(request: web.Request) -> web.Response:
+    """``POST /.search``: every resource type the tenant is offered (RFC 7644 section 3.4.3).
+
+    A filter or attribute that one type does not have simply matches none of that type.
+    """
+    from gateway.http.group_handlers import group_resources
+
+    principal = require(request, "scim:read")
+    body = parse_json(await request.read())
+    if not isinstance(body, dict):
+        raise ScimError.invalid_syntax("a SearchRequest must be a JSON object")
+    settings = request.app[SETTINGS]
+    lowered = {k.lower(): v for k, v in body.items()}
+    start = max(1, int(lowered.get("startindex") or 1)) if str(lowered.get("startindex", "1")).isdigit() else 1
+    count = min(int(lowered.get("count") or settings.default_page_size), settings.max_page_size) \
+        if str(lowered.get("count", "1")).isdigit() else settings.default_page_size
+    window = {**body, "startIndex": 1, "count": min(start - 1 + count, settings.max_page_size)}
+    total, found = 0, []
+    sources = [user_resources] + ([group_resources] if principal.policy.offers_groups else [])
+    for source in sources:
+        try:
+            subtotal, _, resources = await source(request, window, lenient=True)
+        except ScimError as error:
+            if error.scim_type != "invalidFilter" or len(sources) == 1:
+                raise
+            continue  # the filter names attributes this type does not have
+        total += subtotal
+        found += resources
+    return scim_response(list_response(total, start, found[start - 1:start - 1 + count]))
+
+
 async def get_user(request: web.Request) -> web.Response:
     principal = require(request, "scim:read")
     state = await request.app[USERS].get(principal, request.match_info["user_id"])
     include = parse_attribute_list(request.query.get("attributes"))
     exclude = parse_attribute_list(request.query.get("excludedAttributes"))
-    return _user_response(request, state, include=include, exclude=exclude)
+    return await _user_response(request, state, include=include, exclude=exclude)
 
 
 async def create_user(request: web.Request) -> web.Response:
@@ -118,8 +166,8 @@ async def create_user(request: web.Request) -> web.Response:
         attributes, active = parse_user(parse_json(raw))
         return CreateUser(user_id, attributes, active)
 
-    state = await request.app[USERS].create(principal, _context(request), command)
-    return _user_response(request, state, 201)
+    state = await request.app[USERS].create(principal, context(request), command)
+    return await _user_response(request, state, 201)
 
 
 async def replace_user(request: web.Request) -> web.Response:
@@ -131,10 +179,10 @@ async def replace_user(request: web.Request) -> web.Response:
         return UpdateUser(attributes, active, "put")
 
     state = await request.app[USERS].update(
-        principal, _context(request), request.match_info["user_id"], command,
+        principal, context(request), request.match_info["user_id"], command,
         request.headers.get("If-Match"),
     )
-    return _user_response(request, state)
+    return await _user_response(request, state)
 
 
 async def patch_user(request: web.Request) -> web.Response:
@@ -149,16 +197,29 @@ async def patch_user(request: web.Request) -> web.Response:
                           unassign_active=active is None and state.active_assigned)
 
     state = await request.app[USERS].update(
-        principal, _context(request), request.match_info["user_id"], command,
+        principal, context(request), request.match_info["user_id"], command,
         request.headers.get("If-Match"),
     )
-    return _user_response(request, state)
+    if patch_answer(request, principal) == 204:
+        return web.Response(status=204, headers={"ETag": etag(state.version)})
+    return await _user_response(request, state)
+
+
+def patch_answer(request: web.Request, principal: Principal) -> int:
+    """200 with the resource, or 204: RFC 7644 section 3.5.2 allows both. RFC 7240
+    ``Prefer: return=minimal`` / ``return=representation`` decides; else the tenant's setting."""
+    prefer = request.headers.get("Prefer", "").replace(" ", "").lower()
+    if "return=minimal" in prefer:
+        return 204
+    if "return=representation" in prefer:
+        return 200
+    return 204 if principal.policy.patch_response == "no_content" else 200
 
 
 async def delete_user(request: web.Request) -> web.Response:
     principal = require(request, "scim:write")
     await request.app[USERS].update(
-        principal, _context(request), request.match_info["user_id"], lambda _s: DeleteUser(),
+        principal, context(request), request.match_info["user_id"], lambda _s: DeleteUser(),
         request.headers.get("If-Match"),
     )
     return web.Response(status=204)
@@ -185,14 +246,14 @@ async def service_provider_config(request: web.Request) -> web.Response:
 async def resource_types(request: web.Request) -> web.Response:
     _read_only(request)
     principal = require(request, "scim:read")
-    documents = discovery.resource_types(base_url(request), principal.policy.gateway_extension)
+    documents = discovery.resource_types(base_url(request), principal.policy)
     return _document_or_list(request, documents, "id")
 
 
 async def schemas(request: web.Request) -> web.Response:
     _read_only(request)
     principal = require(request, "scim:read")
-    documents = discovery.schemas(base_url(request), principal.policy.gateway_extension)
+    documents = discovery.schemas(base_url(request), principal.policy)
     return _document_or_list(request, documents, "id")
 
 
@@ -204,8 +265,3 @@ def _document_or_list(request: web.Request, documents: list, key: str) -> web.Re
         if str(document[key]).lower() == item_id.lower():
             return scim_response(document)
     raise ScimError.not_found(f"no such document: {quote(item_id)}")
-
-
-async def groups(request: web.Request) -> web.Response:
-    require(request, "scim:read")
-    raise ScimError.not_found("Groups are not offered by this tenant's profile")

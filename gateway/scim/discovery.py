@@ -7,7 +7,17 @@ password change.
 from __future__ import annotations
 
 from gateway.domain.json import JsonObject
-from gateway.scim.schema import CORE_USER, ENTERPRISE_SCHEMA, ENTERPRISE_USER, GATEWAY_USER, USER_SCHEMA, USER_SCHEMAS
+from gateway.domain.policy import Policy
+from gateway.scim.schema import (
+    CORE_GROUP,
+    CORE_USER,
+    ENTERPRISE_SCHEMA,
+    ENTERPRISE_USER,
+    GATEWAY_SCHEMA,
+    GATEWAY_USER,
+    GROUP_SCHEMA,
+    USER_SCHEMA,
+)
 
 SPC_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig"
 RESOURCE_TYPE_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:ResourceType"
@@ -57,10 +67,29 @@ def user_resource_type(base_url: str, gateway_extension: bool) -> JsonObject:
     }
 
 
-def resource_types(base_url: str, gateway_extension: bool) -> list[JsonObject]:
-    return [user_resource_type(base_url, gateway_extension)]
+def group_resource_type(base_url: str) -> JsonObject:
+    return {
+        "schemas": [RESOURCE_TYPE_SCHEMA],
+        "id": "Group",
+        "name": "Group",
+        "endpoint": "/Groups",
+        "description": "Group",
+        "schema": CORE_GROUP,
+        "meta": {"resourceType": "ResourceType", "location": f"{base_url}/ResourceTypes/Group"},
+    }
 
 
-def schemas(base_url: str, gateway_extension: bool) -> list[JsonObject]:
-    offered = USER_SCHEMAS if gateway_extension else (USER_SCHEMA, ENTERPRISE_SCHEMA)
-    return [schema.document(base_url) for schema in offered]  # type: ignore[misc]
+def resource_types(base_url: str, policy: Policy) -> list[JsonObject]:
+    offered = [user_resource_type(base_url, policy.gateway_extension)]
+    if policy.offers_groups:
+        offered.append(group_resource_type(base_url))
+    return offered
+
+
+def schemas(base_url: str, policy: Policy) -> list[JsonObject]:
+    offered = [USER_SCHEMA, ENTERPRISE_SCHEMA]
+    if policy.gateway_extension:
+        offered.append(GATEWAY_SCHEMA)
+    if policy.offers_groups:
+        offered.append(GROUP_SCHEMA)
+    return [schema.document(base_url) for schema in offered]

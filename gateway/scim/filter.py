@@ -99,6 +99,8 @@ _TOKEN = re.compile(
     re.VERBOSE,
 )
 
+_BARE_VALUE = re.compile(r'[^\s()\[\]"]+')
+_NUMBER = re.compile(r"-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?")
 _URN_PATH = re.compile(r"^(?P<uri>urn:[\w.:\-]+):(?P<name>[A-Za-z$][\w$\-]*)(?:\.(?P<sub>[A-Za-z$][\w$\-]*))?$", re.I)
 _PLAIN_PATH = re.compile(r"^(?P<name>[A-Za-z$][\w$\-]*)(?:\.(?P<sub>[A-Za-z$][\w$\-]*))?$")
 
@@ -245,24 +247,29 @@ class _Parser:
 
     def literal(self) -> Literal:
         token = self.take()
-        match token.kind:
-            case "string":
-                try:
-                    return orjson.loads(token.text)
-                except orjson.JSONDecodeError:  # e.g. a lone surrogate escape
-                    raise ScimError.invalid_filter(f"invalid string at offset {token.at}") from None
-            case "number":
-                number = orjson.loads(token.text)
-                return number
-            case "word":
-                lowered = token.text.lower()
-                if lowered in ("true", "false"):
-                    return lowered == "true"
-                if lowered == "null":
-                    return None
-                return token.text  # unquoted value, read as a string
-            case _:
-                raise ScimError.invalid_filter(f"expected a value at offset {token.at}, found {token.text!r}")
+        if token.kind == "string":
+            try:
+                return orjson.loads(token.text)
+            except orjson.JSONDecodeError:  # e.g. a lone surrogate escape
+                raise ScimError.invalid_filter(f"invalid string at offset {token.at}") from None
+        if token.kind not in ("number", "word"):
+            raise ScimError.invalid_filter(f"expected a value at offset {token.at}, found {token.text!r}")
+        # An unquoted value runs to the next space or bracket: Microsoft's collection sends
+        # dates like 2015-10-10T14:38:21.8617979-07:00 this way.
+        raw = _BARE_VALUE.match(self.text, token.at)
+        assert raw is not None
+        end = raw.end()
+        while (nxt := self.peek()) is not None and nxt.at < end:
+            self.take()
+        text = raw.group()
+        lowered = text.lower()
+        if lowered in ("true", "false"):
+            return lowered == "true"
+        if lowered == "null":
+            return None
+        if _NUMBER.fullmatch(text):
+            return orjson.loads(text)
+        return text
 
 
 def parse_filter(text: str) -> Filter:

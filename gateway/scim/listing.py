@@ -34,7 +34,8 @@ def _integer(name: str, value: JsonValue, default: int) -> int:
 
 
 def parse_list_request(
-    params: Mapping[str, JsonValue], default_count: int, max_count: int
+    params: Mapping[str, JsonValue], default_count: int, max_count: int, resolve_attributes: bool = True,
+    lenient_attributes: bool = False,
 ) -> tuple[ListQuery, list[ResolvedPath], list[ResolvedPath]]:
     """From query parameters or a SearchRequest body: (ListQuery, attributes, excludedAttributes)."""
     lowered = {k.lower(): v for k, v in params.items()}
@@ -55,8 +56,10 @@ def parse_list_request(
         sort_by=str(sort_by) if sort_by else None,
         descending=sort_order == "descending",
     )
-    include = parse_attribute_list(_list_text(lowered.get("attributes")))
-    exclude = parse_attribute_list(_list_text(lowered.get("excludedattributes")))
+    if not resolve_attributes:  # the caller selects attributes against another schema
+        return query, [], []
+    include = parse_attribute_list(_list_text(lowered.get("attributes")), lenient_attributes)
+    exclude = parse_attribute_list(_list_text(lowered.get("excludedattributes")), lenient_attributes)
     return query, include, exclude
 
 

@@ -195,7 +195,9 @@ def document_of(state: UserState) -> JsonObject:
 # attributes / excludedAttributes (RFC 7644 section 3.4.2.5) ------------------------------
 
 
-def parse_attribute_list(text: str | None) -> list[ResolvedPath]:
+def parse_attribute_list(text: str | None, lenient: bool = False) -> list[ResolvedPath]:
+    """``attributes``/``excludedAttributes`` against the User schemas; ``lenient`` skips names
+    of other resource types (a search across all of them, RFC 7644 section 3.4.3)."""
     if not text:
         return []
     paths = []
@@ -207,6 +209,8 @@ def parse_attribute_list(text: str | None) -> list[ResolvedPath]:
         patch_path = parse_path(item)
         resolved = resolve(patch_path.path.full)
         if resolved is None:
+            if lenient:
+                continue
             raise ScimError.invalid_value(f"unknown attribute {item!r}")
         paths.append(resolved)
     return paths

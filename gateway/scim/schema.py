@@ -213,6 +213,27 @@ META = Attribute(
 )
 
 USER_SCHEMAS = (USER_SCHEMA, ENTERPRISE_SCHEMA, GATEWAY_SCHEMA)
+
+CORE_GROUP = "urn:ietf:params:scim:schemas:core:2.0:Group"
+GROUP_SCHEMA = Schema(
+    CORE_GROUP,
+    "Group",
+    "Group",
+    (
+        Attribute("displayName", required=True),
+        Attribute(
+            "members",
+            "complex",
+            multi_valued=True,
+            sub_attributes=(
+                Attribute("value", mutability="immutable"),
+                Attribute("$ref", "reference", mutability="immutable", reference_types=("User",)),
+                Attribute("display", mutability="readOnly"),
+                Attribute("type", mutability="immutable", canonical_values=("User",)),
+            ),
+        ),
+    ),
+)
 EXTENSIONS = {s.id.lower(): s for s in (ENTERPRISE_SCHEMA, GATEWAY_SCHEMA)}
 
 

@@ -31,13 +31,28 @@ async def history(scim: Scim, users: int = 6) -> None:
     await scim.post("/Users", {"userName": "refused@example.com"})
 
 
+async def group_history(scim: Scim) -> None:
+    ids = []
+    for n in range(4):
+        _, user = await scim.post("/Users", {"userName": f"member{n}"})
+        ids.append(user["id"])
+    _, group = await scim.post("/Groups", {"displayName": "Team", "members": [{"value": ids[0], "display": "zero"}]})
+    await scim.patch(f"/Groups/{group['id']}", {"Operations": [
+        {"op": "add", "path": "members", "value": [{"value": i} for i in ids[1:]]},
+        {"op": "remove", "path": f'members[value eq "{ids[0]}"]'},
+        {"op": "replace", "path": "displayName", "value": "Team B"}]})
+    _, doomed = await scim.post("/Groups", {"displayName": "Doomed", "members": [{"value": ids[1]}]})
+    await scim.delete(f"/Groups/{doomed['id']}")
+
+
 async def snapshot(pool, table: str) -> list:
     return [dict(r) for r in await pool.fetch(f"SELECT * FROM {table} ORDER BY 1")]
 
 
 @pytest.mark.parametrize("name", sorted(PROJECTIONS))
-async def test_rebuilt_tables_equal_the_live_ones(bynder: Scim, database_url, name):
+async def test_rebuilt_tables_equal_the_live_ones(bynder: Scim, rfc: Scim, database_url, name):
     await history(bynder)
+    await group_history(rfc)
     app = bynder.client.app
     await app[AUDIT_RUNNER].catch_up()
     spec = PROJECTIONS[name]

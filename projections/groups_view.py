@@ -1,0 +1,129 @@
+"""The groups view and group memberships, folded inline from the group streams."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+
+import asyncpg
+
+from eventstore import Envelope
+from gateway.domain import codec
+from gateway.domain.events import GroupCreated, GroupDeleted, MembersAdded, MembersRemoved
+from gateway.domain.group import GroupState, evolve
+
+GROUP_EVENT_TYPES = frozenset({"GroupCreated", "GroupRenamed", "GroupExternalIdChanged", "MembersAdded",
+                               "MembersRemoved", "GroupDeleted"})
+STREAM_PREFIX = "group-"
+
+_COLUMNS = "id, tenant_id, display_name, external_id, deleted, version, created, last_modified"
+_BY_ID = f"SELECT {_COLUMNS} FROM groups_view WHERE tenant_id = $1 AND id = $2"
+_UPSERT = """
+INSERT INTO groups_view (id, tenant_id, display_name, external_id, deleted, version, created, last_modified, position)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+ON CONFLICT (id) DO UPDATE SET display_name = EXCLUDED.display_name, external_id = EXCLUDED.external_id,
+    deleted = EXCLUDED.deleted, version = EXCLUDED.version, last_modified = EXCLUDED.last_modified,
+    position = EXCLUDED.position
+"""
+_ADD = """
+INSERT INTO group_members (group_id, user_id, tenant_id, display)
+SELECT $1, m.user_id, $3, m.display FROM unnest($2::uuid[], $4::text[]) AS m(user_id, display)
+ON CONFLICT DO NOTHING
+"""
+_REMOVE = "DELETE FROM group_members WHERE group_id = $1 AND user_id = ANY($2::uuid[])"
+_REMOVE_ALL = "DELETE FROM group_members WHERE group_id = $1"
+
+
+def stream_id(group_id: str) -> str:
+    return f"{STREAM_PREFIX}{group_id}"
+
+
+def state_from_row(row: asyncpg.Record) -> GroupState:
+    return GroupState(str(row["id"]), row["version"], row["display_name"], row["external_id"], row["deleted"],
+                      row["created"], row["last_modified"])
+
+
+class GroupsView:
+    async def apply(self, connection: asyncpg.Connection, envelopes: Sequence[Envelope]) -> None:
+        batch = [e for e in envelopes if e.type in GROUP_EVENT_TYPES]
+        if not batch:
+            return
+        states: dict[str, GroupState | None] = {}
+        for envelope in batch:
+            event = codec.decode(envelope)
+            group_id = event.group_id  # type: ignore[union-attr]
+            if group_id not in states and not isinstance(event, GroupCreated):
+                row = await connection.fetchrow(_BY_ID, envelope.tenant_id, uuid.UUID(group_id))
+                states[group_id] = state_from_row(row) if row is not None else None
+            states[group_id] = evolve(states.get(group_id), event, envelope.recorded_at)  # type: ignore[arg-type]
+            match event:
+                case MembersAdded():
+                    displays = list(event.displays) or [None] * len(event.member_ids)
+                    await connection.execute(_ADD, uuid.UUID(group_id), [uuid.UUID(i) for i in event.member_ids],
+                                             envelope.tenant_id, displays)
+                case MembersRemoved():
+                    await connection.execute(_REMOVE, uuid.UUID(group_id), [uuid.UUID(i) for i in event.member_ids])
+                case GroupDeleted():
+                    await connection.execute(_REMOVE_ALL, uuid.UUID(group_id))
+            state = states[group_id]
+            assert state is not None
+            await connection.execute(_UPSERT, uuid.UUID(state.group_id), envelope.tenant_id, state.display_name,
+                                     state.external_id, state.deleted, state.version, state.created,
+                                     state.last_modified, envelope.position)
+
+    async def load(self, executor: asyncpg.Pool | asyncpg.Connection, tenant_id: uuid.UUID, group_id: str,
+                   *, for_update: bool = False) -> GroupState | None:
+        try:
+            parsed = uuid.UUID(group_id)
+        except ValueError:
+            return None
+        row = await executor.fetchrow(_BY_ID + (" FOR UPDATE" if for_update else ""), tenant_id, parsed)
+        return state_from_row(row) if row is not None else None
+
+    async def members(self, executor: asyncpg.Pool | asyncpg.Connection, group_ids: list[str]) -> dict[str, list[dict]]:
+        """Each group's members, with the ``display`` the client sent when it added them."""
+        rows = await executor.fetch(
+            "SELECT group_id, user_id, display FROM group_members WHERE group_id = ANY($1::uuid[]) ORDER BY user_id",
+            [uuid.UUID(g) for g in group_ids])
+        found: dict[str, list[dict]] = {g: [] for g in group_ids}
+        for row in rows:
+            member = {"value": str(row["user_id"])}
+            if row["display"]:
+                member["display"] = row["display"]
+            found[str(row["group_id"])].append(member)
+        return found
+
+    async def facts(self, executor: asyncpg.Pool | asyncpg.Connection, tenant_id: uuid.UUID, group_id: str | None,
+                    ids: list[str]) -> tuple[frozenset[str], frozenset[str]]:
+        """Of ``ids``: which are users of the tenant, and which are members of the group."""
+        valid = []
+        for i in ids:
+            try:
+                valid.append(uuid.UUID(i))
+            except ValueError:
+                continue
+        if not valid:
+            return frozenset(), frozenset()
+        users = await executor.fetch(
+            "SELECT id FROM users_view WHERE tenant_id = $1 AND NOT deleted AND id = ANY($2::uuid[])", tenant_id, valid)
+        members = await executor.fetch(
+            "SELECT user_id FROM group_members WHERE group_id = $1 AND user_id = ANY($2::uuid[])",
+            uuid.UUID(group_id), valid) if group_id else []
+        return frozenset(str(r["id"]) for r in users), frozenset(str(r["user_id"]) for r in members)
+
+    async def all_member_ids(self, executor: asyncpg.Pool | asyncpg.Connection, group_id: str) -> list[str]:
+        rows = await executor.fetch("SELECT user_id FROM group_members WHERE group_id = $1", uuid.UUID(group_id))
+        return [str(r["user_id"]) for r in rows]
+
+    async def groups_of(self, executor: asyncpg.Pool | asyncpg.Connection,
+                        user_ids: list[str]) -> dict[str, list[dict]]:
+        """Each user's groups, for the read-only ``groups`` attribute of a User."""
+        rows = await executor.fetch(
+            "SELECT m.user_id, g.id, g.display_name FROM group_members m JOIN groups_view g ON g.id = m.group_id "
+            "WHERE m.user_id = ANY($1::uuid[]) AND NOT g.deleted ORDER BY g.display_name",
+            [uuid.UUID(u) for u in user_ids])
+        found: dict[str, list[dict]] = {u: [] for u in user_ids}
+        for row in rows:
+            found[str(row["user_id"])].append({"value": str(row["id"]), "display": row["display_name"],
+                                               "type": "direct"})
+        return found
