@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from datetime import datetime
 
 from eventstore import EventStore
 from eventstore.pool import create_pool
@@ -13,23 +12,12 @@ from gateway.domain.errors import Reason, Rejected
 from gateway.export_formats import as_dict, csv_header, csv_line, jsonl_line
 from gateway.progress import ProgressBar
 from gateway.tenancy import Tenancy
+from gateway.timestamps import parse_time
 from projections.audit import AuditProjection
 from projections.audit_export import ACTIONS, FIELDS, ExportQuery, last_seq_of_page, stream_rows
 from projections.runner import CatchUpRunner
 
 _STABLE_ID = {"events": "event_id", "provisioning": "id"}
-
-
-def _time(name: str, value: str | None) -> datetime | None:
-    if value is None:
-        return None
-    try:
-        moment = datetime.fromisoformat(value)
-    except ValueError:
-        raise Rejected(Reason.INVALID_VALUE, f"--{name} must be an RFC 3339 date-time, not {value!r}") from None
-    if moment.tzinfo is None:
-        raise Rejected(Reason.INVALID_VALUE, f"--{name} needs a time zone offset (e.g. Z)")
-    return moment
 
 
 async def export_to(dsn: str, args: argparse.Namespace) -> int:
@@ -42,8 +30,8 @@ async def export_to(dsn: str, args: argparse.Namespace) -> int:
         store = EventStore(pool)
         tenant = await Tenancy(store).tenant(args.tenant)
         await CatchUpRunner(store, "audit", AuditProjection()).catch_up()
-        query = ExportQuery(kind=args.kind, tenant_id=tenant.tenant_id, since=_time("since", args.since),
-                            until=_time("until", args.until), user=args.user, actor=args.actor,
+        query = ExportQuery(kind=args.kind, tenant_id=tenant.tenant_id, since=parse_time("--since", args.since),
+                            until=parse_time("--until", args.until), user=args.user, actor=args.actor,
                             action=args.action, limit=None)
         fields = ["id", *[f for f in FIELDS[args.kind] if f != _STABLE_ID[args.kind]]]
         output = open(args.output, "wb") if args.output else sys.stdout.buffer  # noqa: ASYNC230

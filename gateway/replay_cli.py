@@ -7,7 +7,7 @@ import asyncio
 import sys
 import uuid
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -15,23 +15,19 @@ import orjson
 
 from eventstore import EventStore
 from eventstore.pool import create_pool
+from gateway import timestamps
 from gateway.database import migrate_database
 from gateway.domain.errors import Reason, Rejected
 from gateway.progress import ProgressBar
 from gateway.replay import Entry, Replay
-from gateway.scim.resource import render_user, timestamp
+from gateway.scim.resource import render_user
 from gateway.tenancy import Tenancy
+from gateway.timestamps import timestamp
 
 
 def parse_time(name: str, text: str | None) -> datetime | None:
-    """RFC 3339; a time without an offset is taken as UTC."""
-    if text is None:
-        return None
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        raise Rejected(Reason.INVALID_VALUE, f"{name} must be an RFC 3339 time, not {text!r}") from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    """RFC 3339; a time without an offset is taken as UTC (a responder types 14:02)."""
+    return timestamps.parse_time(name, text, naive_is_utc=True)
 
 
 def _json(value: Any) -> None:

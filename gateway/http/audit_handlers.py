@@ -23,8 +23,9 @@ from gateway.http.responses import json_response
 from gateway.http.scim_handlers import base_url
 from gateway.replay import Replay
 from gateway.scim.errors import ScimError
-from gateway.scim.resource import render_user, timestamp
+from gateway.scim.resource import render_user
 from gateway.tenancy import Principal
+from gateway.timestamps import parse_time, timestamp
 from projections.audit_export import ACTIONS, FIELDS, RESULTS, ExportQuery, last_seq_of_page, stream_rows
 
 DEFAULT_LIMIT = 1000
@@ -51,15 +52,10 @@ def decode_cursor(text: str, kind: str, tenant_id: uuid.UUID) -> int:
 
 
 def _time(name: str, value: str | None) -> datetime | None:
-    if value is None:
-        return None
     try:
-        moment = datetime.fromisoformat(value.replace(" ", "+"))
-    except ValueError:
-        raise ScimError(400, f"{name} must be an RFC 3339 date-time, not {value!r}") from None
-    if moment.tzinfo is None:
-        raise ScimError(400, f"{name} needs a time zone offset (e.g. Z)")
-    return moment
+        return parse_time(name, value)
+    except Rejected as rejected:
+        raise ScimError(400, rejected.detail) from None
 
 
 def parse_query(request: web.Request, kind: str, principal: Principal, user: str | None = None) -> ExportQuery:

@@ -11,6 +11,7 @@ from aiohttp import web
 from gateway.http import audit_handlers as audit
 from gateway.http import group_handlers as groups
 from gateway.http import scim_handlers as scim
+from gateway.http import search
 from gateway.http.keys import METRICS, POOL, SETTINGS
 from gateway.http.responses import json_response
 
@@ -84,7 +85,7 @@ def add_routes(app: web.Application) -> None:
         app.router.add_put(f"{users}/{{user_id}}", scim.replace_user)
         app.router.add_patch(f"{users}/{{user_id}}", scim.patch_user)
         app.router.add_delete(f"{users}/{{user_id}}", scim.delete_user)
-        app.router.add_post(f"{base}/{_ci('.search')}", scim.search_all)
+        app.router.add_post(f"{base}/{_ci('.search')}", search.search_all)
         for name, handler in (
             ("ServiceProviderConfig", scim.service_provider_config),
             # Microsoft's reference server and test collection use this name.

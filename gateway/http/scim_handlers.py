@@ -119,37 +119,6 @@ async def search_users(request: web.Request) -> web.Response:
     return await _list(request, body)
 
 
-async def search_all(request: web.Request) -> web.Response:
-    """``POST /.search``: every resource type the tenant is offered (RFC 7644 section 3.4.3).
-
-    A filter or attribute that one type does not have simply matches none of that type.
-    """
-    from gateway.http.group_handlers import group_resources
-
-    principal = require(request, "scim:read")
-    body = parse_json(await request.read())
-    if not isinstance(body, dict):
-        raise ScimError.invalid_syntax("a SearchRequest must be a JSON object")
-    settings = request.app[SETTINGS]
-    lowered = {k.lower(): v for k, v in body.items()}
-    start = max(1, int(lowered.get("startindex") or 1)) if str(lowered.get("startindex", "1")).isdigit() else 1
-    count = min(int(lowered.get("count") or settings.default_page_size), settings.max_page_size) \
-        if str(lowered.get("count", "1")).isdigit() else settings.default_page_size
-    window = {**body, "startIndex": 1, "count": min(start - 1 + count, settings.max_page_size)}
-    total, found = 0, []
-    sources = [user_resources] + ([group_resources] if principal.policy.offers_groups else [])
-    for source in sources:
-        try:
-            subtotal, _, resources = await source(request, window, lenient=True)
-        except ScimError as error:
-            if error.scim_type != "invalidFilter" or len(sources) == 1:
-                raise
-            continue  # the filter names attributes this type does not have
-        total += subtotal
-        found += resources
-    return scim_response(list_response(total, start, found[start - 1:start - 1 + count]))
-
-
 async def get_user(request: web.Request) -> web.Response:
     principal = require(request, "scim:read")
     state = await request.app[USERS].get(principal, request.match_info["user_id"])

@@ -9,8 +9,9 @@ from gateway.domain.json import JsonObject, JsonValue
 from gateway.scim import compat
 from gateway.scim.errors import ScimError
 from gateway.scim.filter import Compare, parse_path
-from gateway.scim.resource import etag, timestamp
+from gateway.scim.resource import etag
 from gateway.scim.schema import CORE_GROUP
+from gateway.timestamps import timestamp
 
 
 def _text(value: JsonValue, name: str) -> str:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import copy
-from datetime import UTC, datetime
+from datetime import datetime
 
 from gateway.domain.json import JsonObject, JsonValue
 from gateway.domain.user import UserState
@@ -23,12 +23,9 @@ from gateway.scim.schema import (
     Schema,
     resolve,
 )
+from gateway.timestamps import timestamp
 
 _READ_ONLY_KEYS = frozenset({"id", "meta", "schemas"})
-
-
-def timestamp(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def etag(version: int) -> str:
