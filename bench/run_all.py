@@ -176,7 +176,7 @@ async def main_async(args: argparse.Namespace) -> dict:
     seeded = 0
     report["scales"] = {}
     for size in [args.users, *[s for s in args.scales if s != args.users]]:
-        seconds = await seed(dsn, "bench", size - seeded, progress=False)
+        seconds = await seed(dsn, "bench", size - seeded, progress=False, first=seeded)
         print(f"seeded {size - seeded:,} users in {seconds:.1f} s", file=sys.stderr)
         seeded = size
         scenarios = SCENARIOS if size == args.users else ("post", "patch", "get", "filter")

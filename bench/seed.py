@@ -28,17 +28,18 @@ def _attributes(n: int) -> dict[str, object]:
 
 
 async def seed(dsn: str, tenant: str, users: int, updates: int = 0, batch: int = 1000,
-               progress: bool = True) -> float:
-    """Append ``users`` users (each with ``updates`` extra AttributeChanged events); return seconds."""
+               progress: bool = True, first: int = 0) -> float:
+    """Append ``users`` users numbered from ``first`` (each with ``updates`` extra
+    AttributeChanged events); return seconds."""
     pool = await create_pool(dsn, min_size=1, max_size=4)
     try:
         store = EventStore(pool, [TenancyProjection(), UsersView()])
         tenant_id = (await Tenancy(store).tenant(tenant)).tenant_id
         started = time.perf_counter()
 
-        async def chunk(first: int, last: int) -> None:
+        async def chunk(low: int, high: int) -> None:
             async with pool.acquire() as connection, connection.transaction():
-                for n in range(first, last):
+                for n in range(low, high):
                     user_id = str(uuid.uuid4())
                     attributes = _attributes(n)
                     events = [UserCreated(user_id, str(attributes["userName"]), attributes, True, "sso", "default")]
@@ -47,12 +48,12 @@ async def seed(dsn: str, tenant: str, users: int, updates: int = 0, batch: int =
                     await store.append(stream_id(user_id), 0, encode_all(events, None), ACTOR,
                                        tenant_id=tenant_id, connection=connection)
 
-        chunks = [(i, min(i + batch, users)) for i in range(0, users, batch)]
+        chunks = [(i, min(i + batch, first + users)) for i in range(first, first + users, batch)]
         for index in range(0, len(chunks), 4):  # four transactions in flight
             await asyncio.gather(*(chunk(a, b) for a, b in chunks[index:index + 4]))
             if progress:
                 done = chunks[min(index + 3, len(chunks) - 1)][1]
-                print(f"\rseeded {done:,}/{users:,}", end="", flush=True)
+                print(f"\rseeded {done - first:,}/{users:,}", end="", flush=True)
         if progress:
             print()
         return time.perf_counter() - started

@@ -14,7 +14,7 @@ from gateway.domain.group import GroupCommand, GroupState, MemberFacts, decide, 
 from gateway.scim.errors import ScimError
 from gateway.scim.listing import ListQuery
 from gateway.tenancy import Principal
-from gateway.users import RequestContext, check_if_match, record_outcome
+from gateway.writes import RequestContext, check_if_match, record_outcome
 from projections.groups_query import compile_group_filter
 from projections.groups_view import GroupsView, state_from_row, stream_id
 from projections.users_query import SqlQuery

@@ -23,7 +23,8 @@ from gateway.scim.resource import parse_user
 from gateway.scim.schema import GATEWAY_USER
 from gateway.settings import Settings
 from gateway.tenancy import Principal, Tenancy
-from gateway.users import RequestContext, Users
+from gateway.users import Users
+from gateway.writes import RequestContext
 from projections.tenancy import TenancyProjection
 from projections.users_view import UsersView
 

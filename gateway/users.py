@@ -7,50 +7,24 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
-import structlog
-
 from eventstore import ConcurrencyError, EventStore, ProjectionConflict
-from eventstore.errors import DatabaseUnavailable
-from gateway.domain.codec import encode, encode_all
+from gateway.domain.codec import encode_all
 from gateway.domain.errors import Rejected
 from gateway.domain.events import RequestRejected, RequestSkipped, UserEvent
 from gateway.domain.user import Command, UserState, decide, evolve
 from gateway.scim.errors import ScimError
 from gateway.scim.listing import ListQuery
-from gateway.scim.resource import etag
 from gateway.settings import Settings
 from gateway.tenancy import Principal
+from gateway.writes import RequestContext, check_if_match, record_outcome
 from projections.users_query import SqlQuery, compile_filter, sort_expression
 from projections.users_view import UsersView, state_from_row, stream_id
 
-log = structlog.get_logger("gateway.users")
-
 # Concurrent writers to one user without If-Match: retry the decide/append cycle this often.
 MAX_ATTEMPTS = 8
-
-
-@dataclass(frozen=True, slots=True)
-class RequestContext:
-    request_id: str
-    method: str
-    path: str
-    source_ip: str | None
-    user_agent: str | None
-    received_at: datetime = field(default_factory=lambda: datetime.now(UTC))
-
-    def metadata(self, principal: Principal) -> dict[str, object]:
-        return {
-            "actor": principal.actor(),
-            "request_id": self.request_id,
-            "method": self.method,
-            "path": self.path,
-            "source_ip": self.source_ip,
-            "user_agent": self.user_agent,
-            "received_at": self.received_at.isoformat(),
-        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,7 +122,7 @@ class Users:
                             "the user changed since the version in If-Match") from None
                     continue
                 if not changed:
-                    await self._record(principal, ctx, RequestSkipped(
+                    await record_outcome(self.store, principal, ctx, RequestSkipped(
                         method=ctx.method, path=ctx.path, resource_type="User", target_id=user_id, status=200))
                 return state
             raise ScimError.conflict("the user is being changed concurrently; retry the request")
@@ -206,40 +180,12 @@ class Users:
             status=error.status, scim_type=error.scim_type, detail=error.detail,
         ))
 
-    async def _record(self, principal: Principal, ctx: RequestContext,
-                      event: RequestRejected | RequestSkipped) -> None:
-        await record_outcome(self.store, principal, ctx, event)
-
-
-async def record_outcome(store: EventStore, principal: Principal, ctx: RequestContext,
-                         event: RequestRejected | RequestSkipped) -> None:
-    """Refused and no-op writes become events, so the provisioning log shows them.
-
-    Best effort: the answer to the client does not depend on this record.
-    """
-    try:
-        await store.append(f"request-{ctx.request_id}", None, [encode(event)], ctx.metadata(principal),
-                           tenant_id=principal.tenant_id)
-    except (DatabaseUnavailable, ConcurrencyError, OSError) as failure:
-        log.warning("request_outcome_not_recorded", error=type(failure).__name__)
 
 
 def _check_if_match(state: UserState | None, if_match: str | None) -> None:
     if state is not None:
         check_if_match(state.version, if_match)
 
-
-def check_if_match(version: int, if_match: str | None) -> None:
-    if if_match is None:
-        return
-    tags = {tag.strip() for tag in if_match.split(",")}
-    if "*" in tags:
-        return
-    current = etag(version)
-    # Weak comparison (RFC 7232 section 2.3.2): W/"3" matches "3".
-    if current not in tags and current.removeprefix("W/") not in {t.removeprefix("W/") for t in tags}:
-        raise ScimError.precondition_failed(
-            f"If-Match {if_match} does not match the current version {current}")
 
 
 __all__ = ["ListQuery", "Page", "RequestContext", "UserEvent", "Users"]

@@ -26,7 +26,7 @@ from gateway.scim.resource import (
 )
 from gateway.scim.schema import ResolvedPath
 from gateway.tenancy import Principal
-from gateway.users import RequestContext
+from gateway.writes import RequestContext
 
 _READ_ONLY_DOCUMENTS = "GET"
 
