@@ -41,4 +41,10 @@ PY
   --env-var token="$token" \
   --folder "Endpoint tests" --folder "User tests" --folder "Group tests" --folder "ComplexAttribute tests" \
   --folder "User tests with garbage" --folder "Group tests with garbage" --folder "Teardown garbage" \
-  --reporters cli --color off --bail failure
+  --reporters cli,json --reporter-json-export "$data/newman.json" --color off --bail failure
+# A closing line CI can read: the collection's assertions, passed and failed.
+.venv/bin/python - "$data/newman.json" <<'PY'
+import json, sys
+stats = json.load(open(sys.argv[1]))["run"]["stats"]["assertions"]
+print(f"newman: {stats['total'] - stats['failed']} passed, {stats['failed']} failed")
+PY
