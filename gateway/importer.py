@@ -17,6 +17,7 @@ from eventstore import EventStore
 from eventstore.pool import create_pool
 from gateway.database import migrate_database
 from gateway.domain.errors import Reason, Rejected
+from gateway.domain.policy import policy_for
 from gateway.domain.user import CREDENTIALS, SSO, CreateUser
 from gateway.scim.errors import ScimError
 from gateway.scim.resource import parse_user
@@ -46,8 +47,6 @@ async def import_users(dsn: str, settings: Settings, tenant: str, path: Path,
         store = EventStore(pool, [TenancyProjection(), view])
         tenancy = Tenancy(store)
         row = await tenancy.tenant(tenant)
-        from gateway.domain.policy import policy_for
-
         principal = Principal(row.tenant_id, row.name, uuid.UUID(int=0), actor["owner"],
                               actor["token_description"], frozenset({"admin"}),
                               policy_for(row.profile, row.settings))  # type: ignore[arg-type]

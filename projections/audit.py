@@ -15,12 +15,12 @@ from typing import Any
 import asyncpg
 
 from eventstore import Envelope
+from projections.groups_view import GROUP_EVENT_TYPES
+from projections.users_view import USER_EVENT_TYPES
 
-_USER_EVENTS = frozenset({"UserCreated", "AttributeChanged", "AttributeIgnored", "UserDeactivated",
-                          "UserReactivated", "UserDeleted"})
+_USER_EVENTS = USER_EVENT_TYPES
+_GROUP_EVENTS = GROUP_EVENT_TYPES
 _REQUEST_EVENTS = frozenset({"RequestRejected", "RequestSkipped"})
-_GROUP_EVENTS = frozenset({"GroupCreated", "GroupRenamed", "GroupExternalIdChanged", "MembersAdded",
-                           "MembersRemoved", "GroupDeleted"})
 
 _AUDIT_COLUMNS = ("seq", "event_id", "position", "recorded_at", "tenant_id", "user_id", "user_name",
                   "action", "attribute", "old_value", "new_value", "actor_token_id",
