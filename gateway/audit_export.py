@@ -14,10 +14,16 @@ from gateway.progress import ProgressBar
 from gateway.tenancy import Tenancy
 from gateway.timestamps import parse_time
 from projections.audit import AuditProjection
-from projections.audit_export import ACTIONS, FIELDS, ExportQuery, last_seq_of_page, stream_rows
+from projections.audit_export import (
+    ACTIONS,
+    FIELDS,
+    STABLE_ID,
+    ExportQuery,
+    export_columns,
+    last_seq_of_page,
+    stream_rows,
+)
 from projections.runner import CatchUpRunner
-
-_STABLE_ID = {"events": "event_id", "provisioning": "id"}
 
 
 async def export_to(dsn: str, args: argparse.Namespace) -> int:
@@ -33,7 +39,7 @@ async def export_to(dsn: str, args: argparse.Namespace) -> int:
         query = ExportQuery(kind=args.kind, tenant_id=tenant.tenant_id, since=parse_time("--since", args.since),
                             until=parse_time("--until", args.until), user=args.user, actor=args.actor,
                             action=args.action, limit=None)
-        fields = ["id", *[f for f in FIELDS[args.kind] if f != _STABLE_ID[args.kind]]]
+        fields = export_columns(args.kind)
         output = open(args.output, "wb") if args.output else sys.stdout.buffer  # noqa: ASYNC230
         bar = ProgressBar(f"exporting {args.kind}")
         count = 0
@@ -44,7 +50,7 @@ async def export_to(dsn: str, args: argparse.Namespace) -> int:
                     output.write(csv_header(fields))
                 if last is not None:
                     async for row in stream_rows(connection, query, last, prefetch=2000):
-                        item = as_dict(row, FIELDS[args.kind], _STABLE_ID[args.kind])
+                        item = as_dict(row, FIELDS[args.kind], STABLE_ID[args.kind])
                         output.write(csv_line(item, fields) if args.format == "csv" else jsonl_line(item))
                         count += 1
                         bar.update(count)

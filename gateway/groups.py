@@ -6,20 +6,16 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from eventstore import ConcurrencyError, EventStore
+from eventstore import EventStore
 from gateway.domain.codec import encode_all
-from gateway.domain.errors import Rejected
-from gateway.domain.events import RequestRejected, RequestSkipped
 from gateway.domain.group import GroupCommand, GroupState, MemberFacts, decide, evolve
 from gateway.scim.errors import ScimError
 from gateway.scim.listing import ListQuery
 from gateway.tenancy import Principal
-from gateway.writes import RequestContext, check_if_match, record_outcome
+from gateway.writes import RequestContext, check_if_match, recorded_write
 from projections.groups_query import compile_group_filter
 from projections.groups_view import GroupsView, state_from_row, stream_id
 from projections.users_query import SqlQuery
-
-MAX_ATTEMPTS = 8
 
 _LIST = """
 SELECT id, tenant_id, display_name, external_id, deleted, version, created, last_modified,
@@ -87,26 +83,11 @@ class Groups:
         """
         creating = group_id is None
         target = group_id or str(uuid.uuid4())
-        try:
-            for _ in range(MAX_ATTEMPTS):
-                try:
-                    state, changed = await self._attempt(principal, ctx, target, creating, build, referenced,
-                                                         needs_all_members, if_match)
-                except ConcurrencyError:
-                    if if_match is not None:
-                        raise ScimError.precondition_failed("the group changed since the version in If-Match") from None
-                    continue
-                if not changed:
-                    await record_outcome(self.store, principal, ctx, RequestSkipped(
-                        ctx.method, ctx.path, "Group", target, 200))
-                return state
-            raise ScimError.conflict("the group is being changed concurrently; retry the request")
-        except (Rejected, ScimError) as failure:
-            error = ScimError.from_rejected(failure) if isinstance(failure, Rejected) else failure
-            await record_outcome(self.store, principal, ctx, RequestRejected(
-                ctx.method, ctx.path, "Group", None if creating else target, error.status, error.scim_type,
-                error.detail))
-            raise error from None
+        return await recorded_write(
+            self.store, principal, ctx, "Group", None if creating else target,
+            lambda: self._attempt(principal, ctx, target, creating, build, referenced, needs_all_members,
+                                  if_match),
+            if_match)
 
     async def _attempt(
         self,

@@ -10,21 +10,17 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from eventstore import ConcurrencyError, EventStore, ProjectionConflict
+from eventstore import EventStore, ProjectionConflict
 from gateway.domain.codec import encode_all
-from gateway.domain.errors import Rejected
-from gateway.domain.events import RequestRejected, RequestSkipped, UserEvent
+from gateway.domain.events import UserEvent
 from gateway.domain.user import Command, UserState, decide, evolve
 from gateway.scim.errors import ScimError
 from gateway.scim.listing import ListQuery
 from gateway.settings import Settings
 from gateway.tenancy import Principal
-from gateway.writes import RequestContext, check_if_match, record_outcome
+from gateway.writes import RequestContext, check_if_match, recorded_write
 from projections.users_query import SqlQuery, compile_filter, sort_expression
 from projections.users_view import UsersView, state_from_row, stream_id
-
-# Concurrent writers to one user without If-Match: retry the decide/append cycle this often.
-MAX_ATTEMPTS = 8
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,27 +108,9 @@ class Users:
         if_match: str | None,
         creating: bool,
     ) -> UserState:
-        try:
-            for _attempt in range(MAX_ATTEMPTS):
-                try:
-                    state, changed = await self._attempt(principal, ctx, user_id, build, if_match, creating)
-                except ConcurrencyError:
-                    if if_match is not None:
-                        raise ScimError.precondition_failed(
-                            "the user changed since the version in If-Match") from None
-                    continue
-                if not changed:
-                    await record_outcome(self.store, principal, ctx, RequestSkipped(
-                        method=ctx.method, path=ctx.path, resource_type="User", target_id=user_id, status=200))
-                return state
-            raise ScimError.conflict("the user is being changed concurrently; retry the request")
-        except Rejected as rejected:
-            error = ScimError.from_rejected(rejected)
-            await self._record_rejection(principal, ctx, user_id, error)
-            raise error from None
-        except ScimError as error:
-            await self._record_rejection(principal, ctx, user_id, error)
-            raise
+        return await recorded_write(
+            self.store, principal, ctx, "User", user_id,
+            lambda: self._attempt(principal, ctx, user_id, build, if_match, creating), if_match)
 
     async def _attempt(
         self,
@@ -173,12 +151,6 @@ class Users:
         assert state is not None
         return state, True
 
-    async def _record_rejection(self, principal: Principal, ctx: RequestContext,
-                                user_id: str | None, error: ScimError) -> None:
-        await record_outcome(self.store, principal, ctx, RequestRejected(
-            method=ctx.method, path=ctx.path, resource_type="User", target_id=user_id,
-            status=error.status, scim_type=error.scim_type, detail=error.detail,
-        ))
 
 
 

@@ -27,6 +27,13 @@ PROVISIONING_FIELDS = ("seq", "id", "position", "recorded_at", "tenant_id", "req
                        "scim_type", "detail", "changed_attributes", "ignored_attributes", "duration_ms",
                        "actor_token_id", "actor_description", "actor_owner", "source_ip", "user_agent")
 FIELDS = {"events": AUDIT_FIELDS, "provisioning": PROVISIONING_FIELDS}
+# The column exported as ``id``: the dedup key for at-least-once consumers.
+STABLE_ID = {"events": "event_id", "provisioning": "id"}
+
+
+def export_columns(kind: str) -> list[str]:
+    """The exported row's columns, ``id`` first (the stable id under its export name)."""
+    return ["id", *[f for f in FIELDS[kind] if f != STABLE_ID[kind]]]
 
 AUDIT_ACTIONS = frozenset({"create", "update", "ignored_attribute", "deactivate", "reactivate", "delete",
                            "token_issued", "token_revoked", "tenant_created", "tenant_policy_changed",

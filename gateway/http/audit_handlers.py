@@ -26,11 +26,19 @@ from gateway.scim.errors import ScimError
 from gateway.scim.resource import render_user
 from gateway.tenancy import Principal
 from gateway.timestamps import parse_time, timestamp
-from projections.audit_export import ACTIONS, FIELDS, RESULTS, ExportQuery, last_seq_of_page, stream_rows
+from projections.audit_export import (
+    ACTIONS,
+    FIELDS,
+    RESULTS,
+    STABLE_ID,
+    ExportQuery,
+    export_columns,
+    last_seq_of_page,
+    stream_rows,
+)
 
 DEFAULT_LIMIT = 1000
 MAX_LIMIT = 10_000
-_STABLE_ID = {"events": "event_id", "provisioning": "id"}
 
 
 def encode_cursor(kind: str, tenant_id: uuid.UUID, seq: int) -> str:
@@ -111,7 +119,7 @@ async def _export(request: web.Request, kind: str, user: str | None = None) -> w
             "X-Request-Id": request[REQUEST_ID],
         })
         await response.prepare(request)
-        fields = ["id", *[f for f in FIELDS[kind] if f != _STABLE_ID[kind]]]
+        fields = export_columns(kind)
         if output == "json":
             await response.write(b'{"items":[')
         elif output == "csv":
@@ -119,7 +127,7 @@ async def _export(request: web.Request, kind: str, user: str | None = None) -> w
         first = True
         if last is not None:
             async for row in stream_rows(connection, query, last):
-                item = as_dict(row, FIELDS[kind], _STABLE_ID[kind])
+                item = as_dict(row, FIELDS[kind], STABLE_ID[kind])
                 if output == "json":
                     await response.write((b"" if first else b",") + jsonl_line(item).rstrip(b"\n"))
                 elif output == "jsonl":
