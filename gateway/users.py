@@ -8,19 +8,36 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from eventstore import EventStore, ProjectionConflict
 from gateway.domain.codec import encode_all
-from gateway.domain.events import UserEvent
-from gateway.domain.user import Command, UserState, decide, evolve
+from gateway.domain.events import UserCreated, UserEvent
+from gateway.domain.json import JsonObject
+from gateway.domain.user import SSO, Command, CreateUser, UserState, decide, evolve
 from gateway.scim.errors import ScimError
 from gateway.scim.listing import ListQuery
 from gateway.settings import Settings
 from gateway.tenancy import Principal
-from gateway.writes import RequestContext, check_if_match, recorded_write
+from gateway.writes import (
+    CreateRequest,
+    RequestContext,
+    check_if_match,
+    create_digest,
+    original_create,
+    record_replay,
+    recorded_write,
+)
 from projections.users_query import SqlQuery, compile_filter, sort_expression
-from projections.users_view import UsersView, state_from_row, stream_id
+from projections.users_view import STREAM_PREFIX, UsersView, state_from_row, stream_id
+
+
+class _AlreadyCreated(Exception):
+    """The create lost to an existing user: its userName is taken, or its Idempotency-Key used."""
+
+    def __init__(self, user_name: str) -> None:
+        super().__init__(user_name)
+        self.user_name = user_name
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,11 +100,46 @@ class Users:
 
     # Writes
 
-    async def create(self, principal: Principal, ctx: RequestContext,
-                     command: Callable[[str], Command]) -> UserState:
+    async def create(self, principal: Principal, ctx: RequestContext, attributes: JsonObject,
+                     active: bool | None, idempotency_key: str | None = None,
+                     login_method: str = SSO) -> tuple[UserState, bool]:
+        """The new user, or the existing one when this request retries a create whose answer was
+        lost (then nothing is appended); the flag says which."""
+        create = CreateRequest(create_digest({"attributes": attributes, "active": active}), idempotency_key)
+        if idempotency_key is not None and (replayed := await self._replay(principal, ctx, create, None)):
+            return replayed, True
         user_id = str(uuid.uuid4())
-        return await self._write(principal, ctx, user_id, lambda _state: command(user_id),
-                                 if_match=None, creating=True)
+        command = CreateUser(user_id, attributes, active, login_method)
+        try:
+            state = await self._write(principal, ctx, user_id, lambda _state: command, if_match=None,
+                                      creating=True, create=create)
+        except _AlreadyCreated as taken:
+            if replayed := await self._replay(principal, ctx, create, taken.user_name):
+                return replayed, True
+            raise ScimError.uniqueness("a user with this userName already exists") from None
+        return state, False
+
+    async def _replay(self, principal: Principal, ctx: RequestContext, create: CreateRequest,
+                      user_name: str | None) -> UserState | None:
+        """The user this request created before, if it is a retry (``writes.original_create``)."""
+        key = create.store_key(principal)
+        if key is not None and (keyed := await self.store.read_idempotent(key)):
+            user_id = keyed[0].stream_id.removeprefix(STREAM_PREFIX)
+        elif user_name is not None:
+            existing = await self.view.load_by_user_name(self.store.pool, principal.tenant_id, user_name)
+            if existing is None:
+                return None
+            user_id = existing.user_id
+        else:
+            return None
+        stream = await self.store.read_stream(stream_id(user_id))
+        window = timedelta(hours=self.settings.create_replay_window_hours)
+        original = original_create(stream, principal, create, window, datetime.now(UTC))
+        state = await self.view.load(self.store.pool, principal.tenant_id, user_id)
+        if original is None or state is None or state.deleted:
+            return None
+        await record_replay(self.store, principal, ctx, "User", user_id, original, create)
+        return state
 
     async def update(self, principal: Principal, ctx: RequestContext, user_id: str,
                      command: Callable[[UserState], Command], if_match: str | None) -> UserState:
@@ -107,10 +159,11 @@ class Users:
         *,
         if_match: str | None,
         creating: bool,
+        create: CreateRequest | None = None,
     ) -> UserState:
         return await recorded_write(
             self.store, principal, ctx, "User", user_id,
-            lambda: self._attempt(principal, ctx, user_id, build, if_match, creating), if_match)
+            lambda: self._attempt(principal, ctx, user_id, build, if_match, create), if_match)
 
     async def _attempt(
         self,
@@ -119,12 +172,12 @@ class Users:
         user_id: str,
         build: Callable[[UserState | None], Command],
         if_match: str | None,
-        creating: bool,
+        create: CreateRequest | None,
     ) -> tuple[UserState, bool]:
         """One decide/append cycle; returns the new state and whether anything changed."""
         async with self.store.pool.acquire() as connection, connection.transaction():
             state = None
-            if not creating:
+            if create is None:
                 state = await self.view.load(connection, principal.tenant_id, user_id, for_update=True)
             _check_if_match(state, if_match)
             command = build(state)
@@ -136,15 +189,22 @@ class Users:
                 envelopes = await self.store.append(
                     stream_id(user_id),
                     state.version if state is not None else 0,
-                    encode_all(list(events), ctx.request_id),
-                    ctx.metadata(principal),
+                    encode_all(list(events)),
+                    ctx.metadata(principal) | (create.metadata() if create else {}),
                     tenant_id=principal.tenant_id,
+                    idempotency_key=create.store_key(principal) if create else None,
                     connection=connection,
                 )
             except ProjectionConflict as conflict:
-                if conflict.constraint == "users_view_user_name_key":
-                    raise ScimError.uniqueness("a user with this userName already exists") from None
-                raise
+                if conflict.constraint != "users_view_user_name_key":
+                    raise
+                if isinstance(events[0], UserCreated):
+                    raise _AlreadyCreated(events[0].user_name) from None
+                raise ScimError.uniqueness("a user with this userName already exists") from None
+            if envelopes[0].stream_id != stream_id(user_id):
+                # A concurrent request with the same Idempotency-Key appended first.
+                assert isinstance(events[0], UserCreated)
+                raise _AlreadyCreated(events[0].user_name)
         self.store.committed(envelopes)
         for event, envelope in zip(events, envelopes, strict=True):
             state = evolve(state, event, envelope.recorded_at)

@@ -40,6 +40,9 @@ ON CONFLICT (id) DO UPDATE SET
 """
 
 _BY_ID = f"SELECT {_COLUMNS} FROM users_view WHERE tenant_id = $1 AND id = $2"
+# The live user holding a userName: the same fold as the uniqueness index.
+_BY_USER_NAME = (f"SELECT {_COLUMNS} FROM users_view"
+                 " WHERE tenant_id = $1 AND user_name_lower = lower($2) AND NOT deleted")
 # Writers to one user queue on its row instead of racing and retrying.
 _BY_ID_FOR_UPDATE = _BY_ID + " FOR UPDATE"
 
@@ -108,4 +111,9 @@ class UsersView:
         except ValueError:
             return None
         row = await executor.fetchrow(_BY_ID_FOR_UPDATE if for_update else _BY_ID, tenant_id, parsed)
+        return state_from_row(row) if row is not None else None
+
+    async def load_by_user_name(self, executor: asyncpg.Pool | asyncpg.Connection, tenant_id: uuid.UUID,
+                                user_name: str) -> UserState | None:
+        row = await executor.fetchrow(_BY_USER_NAME, tenant_id, user_name)
         return state_from_row(row) if row is not None else None

@@ -136,6 +136,22 @@ class RequestSkipped:
 
 
 @dataclass(frozen=True, slots=True)
+class RequestReplayed:
+    """A retried create answered as the original was (its answer was lost on the way back);
+    nothing was appended to the resource's stream."""
+
+    type: ClassVar[str] = "RequestReplayed"
+    schema_version: ClassVar[int] = 1
+    method: str
+    path: str
+    resource_type: str
+    target_id: str
+    status: int
+    original_request_id: str
+    matched_by: str  # "body" (same token, same canonical body) or "idempotency_key"
+
+
+@dataclass(frozen=True, slots=True)
 class GroupCreated:
     type: ClassVar[str] = "GroupCreated"
     schema_version: ClassVar[int] = 1
@@ -199,7 +215,8 @@ UserEvent = (
 )
 GroupEvent = GroupCreated | GroupRenamed | GroupExternalIdChanged | MembersAdded | MembersRemoved | GroupDeleted
 TenantEvent = TenantCreated | TenantPolicyChanged | TokenIssued | TokenRevoked
-DomainEvent = UserEvent | GroupEvent | TenantEvent | RequestRejected | RequestSkipped
+RequestEvent = RequestRejected | RequestSkipped | RequestReplayed
+DomainEvent = UserEvent | GroupEvent | TenantEvent | RequestEvent
 
 EVENT_TYPES: dict[str, type[DomainEvent]] = {
     cls.type: cls
@@ -216,6 +233,7 @@ EVENT_TYPES: dict[str, type[DomainEvent]] = {
         UserDeleted,
         RequestRejected,
         RequestSkipped,
+        RequestReplayed,
         GroupCreated,
         GroupRenamed,
         GroupExternalIdChanged,
