@@ -141,8 +141,8 @@ class Groups:
         target = group_id or str(uuid.uuid4())
         return await recorded_write(
             self.store, principal, ctx, "Group", None if creating else target,
-            lambda: self._attempt(principal, ctx, target, creating, build, referenced, needs_all_members,
-                                  if_match, create),
+            lambda _attempt: self._attempt(principal, ctx, target, creating, build, referenced,
+                                           needs_all_members, if_match, create),
             if_match)
 
     async def _attempt(

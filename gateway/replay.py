@@ -17,6 +17,7 @@ from eventstore import Envelope, EventStore
 from gateway.domain import codec
 from gateway.domain.errors import Reason, Rejected
 from gateway.domain.events import (
+    USER_EVENT_TYPES,
     AttributeChanged,
     AttributeIgnored,
     RequestRejected,
@@ -28,7 +29,7 @@ from gateway.domain.events import (
     UserReactivated,
 )
 from gateway.domain.user import UserState, evolve
-from projections.users_view import STREAM_PREFIX, USER_EVENT_TYPES
+from projections.users_view import STREAM_PREFIX
 
 # Where a userName or externalId appears in the log, now or in the past.
 _IDENTITY_PROBES = [

@@ -5,16 +5,19 @@ Handlers call it with parsed input; it returns states and raises ScimError.
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+import asyncpg
+
 from eventstore import EventStore, ProjectionConflict
 from gateway.domain.codec import encode_all
 from gateway.domain.events import UserCreated, UserEvent
 from gateway.domain.json import JsonObject
-from gateway.domain.user import SSO, Command, CreateUser, UserState, decide, evolve
+from gateway.domain.user import SSO, Command, CreateUser, UserState, decide, fold
 from gateway.scim.errors import ScimError
 from gateway.scim.listing import ListQuery
 from gateway.settings import Settings
@@ -29,7 +32,15 @@ from gateway.writes import (
     recorded_write,
 )
 from projections.users_query import SqlQuery, compile_filter, sort_expression
-from projections.users_view import STREAM_PREFIX, UsersView, state_from_row, stream_id
+from projections.users_view import (
+    STREAM_PREFIX,
+    UNSTAMPED,
+    UsersView,
+    stamp,
+    state_from_row,
+    stream_id,
+    view_write,
+)
 
 
 class _AlreadyCreated(Exception):
@@ -112,7 +123,7 @@ class Users:
         command = CreateUser(user_id, attributes, active, login_method)
         try:
             state = await self._write(principal, ctx, user_id, lambda _state: command, if_match=None,
-                                      creating=True, create=create)
+                                      create=create)
         except _AlreadyCreated as taken:
             if replayed := await self._replay(principal, ctx, create, taken.user_name):
                 return replayed, True
@@ -143,48 +154,53 @@ class Users:
 
     async def update(self, principal: Principal, ctx: RequestContext, user_id: str,
                      command: Callable[[UserState], Command], if_match: str | None) -> UserState:
-        def build(state: UserState | None) -> Command:
-            if state is None or state.deleted:
-                raise ScimError.not_found(f"no user with id {user_id}")
-            return command(state)
-
-        return await self._write(principal, ctx, user_id, build, if_match=if_match, creating=False)
+        """``command`` builds the change from the current (live) state: it runs again on a retry."""
+        return await self._write(principal, ctx, user_id, command, if_match=if_match)
 
     async def _write(
         self,
         principal: Principal,
         ctx: RequestContext,
         user_id: str,
-        build: Callable[[UserState | None], Command],
+        build: Callable[[UserState], Command] | Callable[[None], Command],
         *,
         if_match: str | None,
-        creating: bool,
         create: CreateRequest | None = None,
     ) -> UserState:
         return await recorded_write(
             self.store, principal, ctx, "User", user_id,
-            lambda: self._attempt(principal, ctx, user_id, build, if_match, create), if_match)
+            lambda attempt: self._attempt(principal, ctx, user_id, build, if_match, create, attempt), if_match)
 
     async def _attempt(
         self,
         principal: Principal,
         ctx: RequestContext,
         user_id: str,
-        build: Callable[[UserState | None], Command],
+        build: Callable[[UserState], Command] | Callable[[None], Command],
         if_match: str | None,
         create: CreateRequest | None,
+        attempt: int,
     ) -> tuple[UserState, bool]:
-        """One decide/append cycle; returns the new state and whether anything changed."""
-        async with self.store.pool.acquire() as connection, connection.transaction():
+        """One decide/append cycle; returns the new state and whether anything changed.
+
+        The first try reads the user without a lock and appends events and view row in one
+        statement: two round trips, no transaction. A try that lost a race queues behind the
+        user's other writers instead (contended writers take turns rather than retry).
+        """
+        locked = attempt > 0 and create is None
+        async with self.store.pool.acquire() as connection, _transaction(connection, locked):
             state = None
             if create is None:
-                state = await self.view.load(connection, principal.tenant_id, user_id, for_update=True)
-            _check_if_match(state, if_match)
-            command = build(state)
-            events = decide(state, command, principal.policy, datetime.now(UTC))
+                state = await self.view.load(connection, principal.tenant_id, user_id, queue=locked)
+                if state is None or state.deleted:
+                    raise ScimError.not_found(f"no user with id {user_id}")
+                check_if_match(state.version, if_match)
+            events = decide(state, build(state), principal.policy, datetime.now(UTC))  # type: ignore[arg-type]
             if not events:
                 assert state is not None
                 return state, False
+            new_state = fold([(event, UNSTAMPED) for event in events], state)
+            assert new_state is not None
             try:
                 envelopes = await self.store.append(
                     stream_id(user_id),
@@ -194,6 +210,7 @@ class Users:
                     tenant_id=principal.tenant_id,
                     idempotency_key=create.store_key(principal) if create else None,
                     connection=connection,
+                    view=view_write(new_state, principal.tenant_id),
                 )
             except ProjectionConflict as conflict:
                 if conflict.constraint != "users_view_user_name_key":
@@ -206,18 +223,11 @@ class Users:
                 assert isinstance(events[0], UserCreated)
                 raise _AlreadyCreated(events[0].user_name)
         self.store.committed(envelopes)
-        for event, envelope in zip(events, envelopes, strict=True):
-            state = evolve(state, event, envelope.recorded_at)
-        assert state is not None
-        return state, True
+        return stamp(new_state, envelopes[0].recorded_at), True
 
 
-
-
-def _check_if_match(state: UserState | None, if_match: str | None) -> None:
-    if state is not None:
-        check_if_match(state.version, if_match)
-
+def _transaction(connection: asyncpg.Connection, locked: bool) -> contextlib.AbstractAsyncContextManager[object]:
+    return connection.transaction() if locked else contextlib.nullcontext()
 
 
 __all__ = ["ListQuery", "Page", "RequestContext", "UserEvent", "Users"]

@@ -103,15 +103,15 @@ async def recorded_write(
     ctx: RequestContext,
     resource_type: str,
     target_id: str | None,
-    attempt: Callable[[], Awaitable[tuple[State, bool]]],
+    attempt: Callable[[int], Awaitable[tuple[State, bool]]],
     if_match: str | None,
 ) -> State:
-    """Run ``attempt`` (one decide/append cycle returning (state, changed)) until it wins the
-    race; a no-op is put on record here, a refusal by the HTTP edge (``record_refusal``)."""
+    """Run ``attempt(n)`` (one decide/append cycle returning (state, changed)) until it wins
+    the race; a no-op is put on record here, a refusal by the HTTP edge (``record_refusal``)."""
     noun = resource_type.lower()
-    for _ in range(MAX_ATTEMPTS):
+    for number in range(MAX_ATTEMPTS):
         try:
-            state, changed = await attempt()
+            state, changed = await attempt(number)
         except ConcurrencyError:
             if if_match is not None:
                 raise ScimError.precondition_failed(

@@ -15,12 +15,11 @@ from typing import Any
 import asyncpg
 
 from eventstore import Envelope
-from projections.groups_view import GROUP_EVENT_TYPES
-from projections.users_view import USER_EVENT_TYPES
+from gateway.domain.events import GROUP_EVENT_TYPES, REQUEST_EVENT_TYPES, USER_EVENT_TYPES
 
 _USER_EVENTS = USER_EVENT_TYPES
 _GROUP_EVENTS = GROUP_EVENT_TYPES
-_REQUEST_EVENTS = frozenset({"RequestRejected", "RequestSkipped", "RequestReplayed"})
+_REQUEST_EVENTS = REQUEST_EVENT_TYPES
 _REQUEST_RESULTS = {"RequestRejected": "failure", "RequestSkipped": "skipped", "RequestReplayed": "replayed"}
 
 _AUDIT_COLUMNS = ("seq", "event_id", "position", "recorded_at", "tenant_id", "user_id", "user_name",

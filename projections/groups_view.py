@@ -9,11 +9,9 @@ import asyncpg
 
 from eventstore import Envelope
 from gateway.domain import codec
-from gateway.domain.events import GroupCreated, GroupDeleted, MembersAdded, MembersRemoved
+from gateway.domain.events import GROUP_EVENT_TYPES, GroupCreated, GroupDeleted, MembersAdded, MembersRemoved
 from gateway.domain.group import GroupState, evolve
 
-GROUP_EVENT_TYPES = frozenset({"GroupCreated", "GroupRenamed", "GroupExternalIdChanged", "MembersAdded",
-                               "MembersRemoved", "GroupDeleted"})
 STREAM_PREFIX = "group-"
 
 _COLUMNS = "id, tenant_id, display_name, external_id, deleted, version, created, last_modified"
