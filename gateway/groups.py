@@ -47,11 +47,11 @@ class Groups:
             raise ScimError.not_found(f"no group with id {group_id}")
         return state
 
-    async def members(self, group_ids: list[str]) -> dict[str, list[dict]]:
-        return await self.view.members(self.store.pool, group_ids)
+    async def members(self, principal: Principal, group_ids: list[str]) -> dict[str, list[dict]]:
+        return await self.view.members(self.store.pool, principal.tenant_id, group_ids)
 
-    async def memberships(self, user_ids: list[str]) -> dict[str, list[dict]]:
-        return await self.view.groups_of(self.store.pool, user_ids)
+    async def memberships(self, principal: Principal, user_ids: list[str]) -> dict[str, list[dict]]:
+        return await self.view.groups_of(self.store.pool, principal.tenant_id, user_ids)
 
     async def list(self, principal: Principal, query: ListQuery) -> GroupPage:
         if query.sort_by:
@@ -107,7 +107,8 @@ class Groups:
                 if state is None or state.deleted:
                     raise ScimError.not_found(f"no group with id {group_id}")
                 check_if_match(state.version, if_match)
-            everyone = await self.view.all_member_ids(connection, group_id) if needs_all_members else []
+            everyone = (await self.view.all_member_ids(connection, principal.tenant_id, group_id)
+                        if needs_all_members else [])
             command = build(group_id, state, everyone)
             ids = referenced + everyone
             users, members = await self.view.facts(connection, principal.tenant_id,

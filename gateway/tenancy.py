@@ -173,7 +173,7 @@ class Tenancy:
         await self.tenant(tenant)
         return [TokenRow(**dict(row)) for row in await self.pool.fetch(_TOKENS, tenant)]
 
-    async def revoke_token(self, token_id: str, actor: dict[str, str]) -> None:
+    async def _token(self, token_id: str) -> asyncpg.Record:
         try:
             parsed = uuid.UUID(token_id)
         except ValueError:
@@ -181,6 +181,15 @@ class Tenancy:
         row = await self.pool.fetchrow(_TOKEN, parsed)
         if row is None:
             raise Rejected(Reason.NOT_FOUND, f"no token with id {token_id}")
+        return row
+
+    async def token_tenant(self, token_id: str) -> uuid.UUID:
+        """The tenant a token belongs to (tokens are looked up before the tenant is known)."""
+        return (await self._token(token_id))["tenant_id"]
+
+    async def revoke_token(self, token_id: str, actor: dict[str, str]) -> None:
+        row = await self._token(token_id)
+        parsed = row["token_id"]
         events = domain.revoke_token(token_id, row["revoked_at"] is not None)
         await self._append(f"token-{parsed}", None, events, actor, row["tenant_id"])
         self.forget()

@@ -28,7 +28,7 @@ INSERT INTO users_view (id, tenant_id, user_name, user_name_lower, external_id, 
     version, created, last_modified, deactivated_at, attributes, position, active_assigned)
 VALUES ($1, $2, $3, lower($3), $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18,
         $19)
-ON CONFLICT (id) DO UPDATE SET
+ON CONFLICT (tenant_id, id) DO UPDATE SET
     user_name = EXCLUDED.user_name, user_name_lower = EXCLUDED.user_name_lower,
     external_id = EXCLUDED.external_id, emails = EXCLUDED.emails,
     given_name = EXCLUDED.given_name, family_name = EXCLUDED.family_name,

@@ -29,8 +29,8 @@ async def test_read_stream_returns_the_stream_in_order(store: EventStore):
     await store.append("other", 0, events("X"), {}, tenant_id=TENANT)
     await store.append("s-1", 1, events("B", "C"), {}, tenant_id=TENANT)
 
-    assert [e.type for e in await store.read_stream("s-1")] == ["A", "B", "C"]
-    assert [e.type for e in await store.read_stream("s-1", after_version=1)] == ["B", "C"]
+    assert [e.type for e in await store.read_stream(TENANT, "s-1")] == ["A", "B", "C"]
+    assert [e.type for e in await store.read_stream(TENANT, "s-1", after_version=1)] == ["B", "C"]
 
 
 async def test_stale_expected_version_raises_and_writes_nothing(store: EventStore):
@@ -39,7 +39,7 @@ async def test_stale_expected_version_raises_and_writes_nothing(store: EventStor
     with pytest.raises(ConcurrencyError):
         await store.append("s-1", 0, events("B", "C"), {}, tenant_id=TENANT)
 
-    assert [e.type for e in await store.read_stream("s-1")] == ["A"]
+    assert [e.type for e in await store.read_stream(TENANT, "s-1")] == ["A"]
 
 
 async def test_expected_version_ahead_of_the_stream_is_a_conflict(store: EventStore):
@@ -59,7 +59,7 @@ async def test_concurrent_appends_at_the_same_version_let_exactly_one_win(store:
 
     assert sum(isinstance(r, list) for r in results) == 1
     assert sum(isinstance(r, ConcurrencyError) for r in results) == 5
-    assert len(await store.read_stream("s-1")) == 2
+    assert len(await store.read_stream(TENANT, "s-1")) == 2
 
 
 async def test_expected_version_none_appends_at_any_version(store: EventStore):
@@ -91,7 +91,7 @@ async def test_retried_append_with_the_same_idempotency_key_is_a_no_op(store: Ev
     )
 
     assert again == first
-    assert len(await store.read_stream("s-1")) == 1
+    assert len(await store.read_stream(TENANT, "s-1")) == 1
 
 
 @pytest.mark.parametrize(
