@@ -170,3 +170,27 @@ async def test_inline_projection_runs_in_the_append_transaction(pool: asyncpg.Po
         await store.append("s-1", 0, events("A"), {}, tenant_id=TENANT)
 
     assert await pool.fetchval("SELECT count(*) FROM events") == 0
+
+
+async def test_a_stream_id_names_one_stream_per_tenant(store: EventStore):
+    other = uuid.uuid4()
+    await store.append("s-1", 0, events("A"), {}, tenant_id=TENANT, idempotency_key="req-1")
+    # The other tenant's stream of the same id starts at version 1 and is read apart.
+    await store.append("s-1", 0, events("X", "Y"), {}, tenant_id=other, idempotency_key="req-1")
+
+    assert [e.type for e in await store.read_stream(TENANT, "s-1")] == ["A"]
+    assert [e.type for e in await store.read_stream(other, "s-1")] == ["X", "Y"]
+    assert [e.type for e in await store.read_idempotent(TENANT, "req-1")] == ["A"]
+    assert await store.head_position(TENANT) < await store.head_position(other)
+    assert await store.head_position(uuid.uuid4()) == 0
+
+
+async def test_the_constraints_the_store_translates_exist_and_start_with_the_tenant(pool: asyncpg.Pool):
+    rows = await pool.fetch(
+        "SELECT conname, pg_get_constraintdef(oid) AS definition FROM pg_constraint "
+        "WHERE conrelid = 'events'::regclass AND contype IN ('p', 'u') ORDER BY conname")
+    assert {r["conname"]: r["definition"] for r in rows} == {
+        "events_event_id_key": "UNIQUE (tenant_id, event_id)",
+        "events_pkey": "PRIMARY KEY (tenant_id, \"position\")",
+        "events_stream_version_key": "UNIQUE (tenant_id, stream_id, stream_version)",
+    }
