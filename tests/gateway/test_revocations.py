@@ -70,6 +70,8 @@ async def test_while_the_listener_is_down_a_revoked_token_fails_on_the_very_next
 
     await _terminate_listener(database_url)
     await _until(lambda: not tenancy.listening, "the listener noticed its connection is gone")
+    # Served from the database now, and not cached: nothing would clear the entry.
+    assert (await client.get("/scim/v2/Users", headers=headers)).status == 200
     await other_process.revoke_token(token_id, ACTOR)  # its NOTIFY reaches nobody
 
     assert (await client.get("/scim/v2/Users", headers=headers)).status == 401
@@ -95,6 +97,7 @@ async def test_a_revocation_while_the_listener_was_down_is_not_served_from_the_c
 
     await _terminate_listener(database_url)
     await _until(lambda: not tenancy.listening, "the listener noticed its connection is gone")
+    assert (await client.get("/scim/v2/Users", headers=headers)).status == 200
     await other_process.revoke_token(token_id, ACTOR)
     await _until(lambda: listener.reconnects == 1, "the listener reconnected")
 
