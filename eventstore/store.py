@@ -17,10 +17,10 @@ _COLUMNS = """position, transaction_id, event_id, tenant_id, stream_id, stream_v
     type, schema_version, data, metadata, recorded_at"""
 
 # One statement: read the stream's head, and insert only if it is the expected version.
-# Two writers that both pass the check collide on (stream_id, stream_version).
+# Two writers that both pass the check collide on (tenant_id, stream_id, stream_version).
 _APPEND = f"""
 WITH head AS (
-    SELECT coalesce(max(stream_version), 0) AS version FROM events WHERE stream_id = $1
+    SELECT coalesce(max(stream_version), 0) AS version FROM events WHERE tenant_id = $2 AND stream_id = $1
 )
 INSERT INTO events (event_id, tenant_id, stream_id, stream_version, type, schema_version,
                     data, metadata, idempotency_key)
@@ -33,37 +33,46 @@ RETURNING {_COLUMNS}
 """
 
 _BY_IDEMPOTENCY_KEY = f"""
-SELECT {_COLUMNS} FROM events WHERE idempotency_key = $1 ORDER BY position
+SELECT {_COLUMNS} FROM events WHERE tenant_id = $1 AND idempotency_key = $2 ORDER BY position
 """
 
 _READ_STREAM = f"""
 SELECT {_COLUMNS} FROM events
-WHERE stream_id = $1 AND stream_version > $2 AND ($3::bigint IS NULL OR position <= $3)
+WHERE tenant_id = $1 AND stream_id = $2 AND stream_version > $3 AND ($4::bigint IS NULL OR position <= $4)
 ORDER BY stream_version
 """
 
 # Only transactions older than the oldest one still running are read: anything at or
 # above it may still commit with a smaller position than one already handed out.
+# Every tenant at once: the catch-up projectors' read, a deliberate fan-out.
 _READ_ALL = f"""
 SELECT {_COLUMNS} FROM events
 WHERE (transaction_id, position) > ($1::bigint, $2::bigint)
   AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())::text::bigint
-  AND ($4::uuid IS NULL OR tenant_id = $4)
+ORDER BY transaction_id, position
+LIMIT $3
+"""
+
+# The same, for one tenant.
+_READ_TENANT = f"""
+SELECT {_COLUMNS} FROM events
+WHERE tenant_id = $4 AND (transaction_id, position) > ($1::bigint, $2::bigint)
+  AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())::text::bigint
 ORDER BY transaction_id, position
 LIMIT $3
 """
 
 # Everything this transaction can see, late commits included: only safe while the reader
-# holds off every writer that matters to it (a projection rebuild's final catch-up).
+# holds off every writer that matters to it (a projection rebuild's final catch-up, which
+# fans out over every tenant).
 _READ_ALL_VISIBLE = f"""
 SELECT {_COLUMNS} FROM events
 WHERE (transaction_id, position) > ($1::bigint, $2::bigint)
-  AND ($4::uuid IS NULL OR tenant_id = $4)
 ORDER BY transaction_id, position
 LIMIT $3
 """
 
-_HEAD = "SELECT coalesce(max(position), 0) FROM events"
+_HEAD = "SELECT coalesce(max(position), 0) FROM events WHERE tenant_id = $1"
 
 # History, in log order, for one tenant: optionally one stream (or a stream-id prefix), a
 # time window, a cut-off position, and one actor's token id.
@@ -195,7 +204,7 @@ class EventStore:
                 raise ConcurrencyError(stream_id, expected_version) from error
             if error.constraint_name == "events_event_id_key" and idempotency_key is not None:
                 # A concurrent retry of the same append won the race: answer as it did.
-                return await self.read_idempotent(idempotency_key)
+                return await self.read_idempotent(tenant_id, idempotency_key)
             raise ProjectionConflict(error.constraint_name or "", error.detail or "") from error
         except (OSError, asyncpg.InterfaceError, asyncpg.CannotConnectNowError) as error:
             raise DatabaseUnavailable(str(error)) from error
@@ -234,7 +243,7 @@ class EventStore:
             return self._appended(rows, stream_id, expected_version)
         async with connection.transaction():
             if idempotency_key is not None:
-                earlier = await connection.fetch(_BY_IDEMPOTENCY_KEY, idempotency_key)
+                earlier = await connection.fetch(_BY_IDEMPOTENCY_KEY, tenant_id, idempotency_key)
                 if earlier:
                     return [_envelope(row) for row in earlier]
             if view is not None:
@@ -252,15 +261,15 @@ class EventStore:
             raise ConcurrencyError(stream_id, expected_version)
         return sorted((_envelope(row) for row in rows), key=lambda e: e.position)
 
-    async def read_idempotent(self, idempotency_key: str) -> list[Envelope]:
-        rows = await self.pool.fetch(_BY_IDEMPOTENCY_KEY, idempotency_key)
+    async def read_idempotent(self, tenant_id: uuid.UUID, idempotency_key: str) -> list[Envelope]:
+        rows = await self.pool.fetch(_BY_IDEMPOTENCY_KEY, tenant_id, idempotency_key)
         return [_envelope(row) for row in rows]
 
     async def read_stream(
-        self, stream_id: str, *, after_version: int = 0, up_to_position: int | None = None
+        self, tenant_id: uuid.UUID, stream_id: str, *, after_version: int = 0, up_to_position: int | None = None
     ) -> list[Envelope]:
-        """One stream in order; ``up_to_position`` cuts it at a point of the global log."""
-        rows = await self.pool.fetch(_READ_STREAM, stream_id, after_version, up_to_position)
+        """One of the tenant's streams in order; ``up_to_position`` cuts it at a point of the global log."""
+        rows = await self.pool.fetch(_READ_STREAM, tenant_id, stream_id, after_version, up_to_position)
         return [_envelope(row) for row in rows]
 
     async def read_all(
@@ -272,12 +281,18 @@ class EventStore:
         connection: asyncpg.Connection | None = None,
         all_visible: bool = False,
     ) -> list[Envelope]:
-        """The next committed events after ``after``, never skipping a late commit."""
+        """The next committed events after ``after``, never skipping a late commit.
+
+        With no ``tenant_id``, every tenant's: the projectors' fan-out read.
+        """
         executor = connection if connection is not None else self.pool
-        rows = await executor.fetch(
-            _READ_ALL_VISIBLE if all_visible else _READ_ALL,
-            after.transaction_id, after.position, limit, tenant_id,
-        )
+        if tenant_id is not None:
+            if all_visible:
+                raise ValueError("all_visible reads are for a rebuild of every tenant")
+            rows = await executor.fetch(_READ_TENANT, after.transaction_id, after.position, limit, tenant_id)
+        else:
+            rows = await executor.fetch(
+                _READ_ALL_VISIBLE if all_visible else _READ_ALL, after.transaction_id, after.position, limit)
         return [_envelope(row) for row in rows]
 
     async def iter_all(
@@ -342,5 +357,6 @@ class EventStore:
         )
         return sorted(row["stream_id"] for row in rows)
 
-    async def head_position(self) -> int:
-        return await self.pool.fetchval(_HEAD)
+    async def head_position(self, tenant_id: uuid.UUID) -> int:
+        """The position of the tenant's latest event (0 before its first)."""
+        return await self.pool.fetchval(_HEAD, tenant_id)

@@ -61,11 +61,11 @@ class Groups:
             raise ScimError.not_found(f"no group with id {group_id}")
         return state
 
-    async def members(self, group_ids: list[str]) -> dict[str, list[dict]]:
-        return await self.view.members(self.store.pool, group_ids)
+    async def members(self, principal: Principal, group_ids: list[str]) -> dict[str, list[dict]]:
+        return await self.view.members(self.store.pool, principal.tenant_id, group_ids)
 
-    async def memberships(self, user_ids: list[str]) -> dict[str, list[dict]]:
-        return await self.view.groups_of(self.store.pool, user_ids)
+    async def memberships(self, principal: Principal, user_ids: list[str]) -> dict[str, list[dict]]:
+        return await self.view.groups_of(self.store.pool, principal.tenant_id, user_ids)
 
     async def list(self, principal: Principal, query: ListQuery) -> GroupPage:
         if query.sort_by:
@@ -103,14 +103,14 @@ class Groups:
     async def _replay(self, principal: Principal, ctx: RequestContext, create: CreateRequest,
                       display_name: str) -> GroupState | None:
         key = create.store_key(principal)
-        if key is not None and (keyed := await self.store.read_idempotent(key)):
+        if key is not None and (keyed := await self.store.read_idempotent(principal.tenant_id, key)):
             candidates = [keyed[0].stream_id.removeprefix(STREAM_PREFIX)]
         else:
             live = await self.view.live_by_display_name(self.store.pool, principal.tenant_id, display_name)
             candidates = [g.group_id for g in live]
         now = datetime.now(UTC)
         for group_id in candidates:
-            stream = await self.store.read_stream(stream_id(group_id))
+            stream = await self.store.read_stream(principal.tenant_id, stream_id(group_id))
             original = original_create(stream, principal, create, self.replay_window, now)
             state = await self.view.load(self.store.pool, principal.tenant_id, group_id)
             if original is not None and state is not None and not state.deleted:
@@ -164,7 +164,8 @@ class Groups:
                 if state is None or state.deleted:
                     raise ScimError.not_found(f"no group with id {group_id}")
                 check_if_match(state.version, if_match)
-            everyone = await self.view.all_member_ids(connection, group_id) if needs_all_members else []
+            everyone = (await self.view.all_member_ids(connection, principal.tenant_id, group_id)
+                        if needs_all_members else [])
             command = build(group_id, state, everyone)
             ids = referenced + everyone
             users, members = await self.view.facts(connection, principal.tenant_id,

@@ -139,8 +139,7 @@ class Replay:
         except ValueError:
             candidate = None
         if candidate is not None:
-            stream = await self.store.read_stream(STREAM_PREFIX + candidate)
-            if stream and stream[0].tenant_id == tenant_id:
+            if await self.store.read_stream(tenant_id, STREAM_PREFIX + candidate):
                 return candidate
         streams = await self.store.find_streams(tenant_id, _IDENTITY_PROBES, text)
         users = [s.removeprefix(STREAM_PREFIX) for s in streams if s.startswith(STREAM_PREFIX)]
@@ -151,8 +150,8 @@ class Replay:
         return users[0]
 
     async def _stream(self, tenant_id: uuid.UUID, user_id: str) -> list[Envelope]:
-        envelopes = await self.store.read_stream(STREAM_PREFIX + user_id)
-        if not envelopes or envelopes[0].tenant_id != tenant_id:
+        envelopes = await self.store.read_stream(tenant_id, STREAM_PREFIX + user_id)
+        if not envelopes:
             raise Rejected(Reason.NOT_FOUND, f"no user with id {user_id} in this tenant")
         return envelopes
 
@@ -175,18 +174,17 @@ class Replay:
         envelopes = await self._stream(tenant_id, user_id)
         probes = [(kind, "target_id", {}) for kind in ("RequestRejected", "RequestSkipped", "RequestReplayed")]
         for stream in await self.store.find_streams(tenant_id, probes, user_id):
-            envelopes.extend(await self.store.read_stream(stream))
+            envelopes.extend(await self.store.read_stream(tenant_id, stream))
         envelopes.sort(key=lambda e: e.position)
         return [entry(e) for e in envelopes
                 if (since is None or e.recorded_at >= since) and (until is None or e.recorded_at <= until)]
 
-    async def token(self, token_id: str, *, since: datetime | None = None,
+    async def token(self, tenant_id: uuid.UUID, token_id: str, *, since: datetime | None = None,
                     until: datetime | None = None) -> tuple[uuid.UUID, list[Entry]]:
-        """Everything one token did, writes and refused attempts, and the tenant it belongs to."""
-        issued = await self.store.read_stream(f"token-{token_id}")
+        """Everything one of the tenant's tokens did, writes and refused attempts."""
+        issued = await self.store.read_stream(tenant_id, f"token-{token_id}")
         if not issued:
             raise Rejected(Reason.NOT_FOUND, f"no token with id {token_id}")
-        tenant_id = issued[0].tenant_id
         entries = []
         async for batch in self.store.history(tenant_id, since=since, until=until, actor_token_id=token_id):
             entries.extend(entry(e) for e in batch)

@@ -125,7 +125,8 @@ def cmd_token(args: argparse.Namespace, dsn: str) -> int:
     since, until = parse_time("--since", args.since), parse_time("--until", args.until)
 
     async def run(replay: Replay, tenancy: Tenancy) -> int:
-        _, entries = await replay.token(args.token_id, since=since, until=until)
+        tenant_id = await tenancy.token_tenant(args.token_id)
+        _, entries = await replay.token(tenant_id, args.token_id, since=since, until=until)
         _json([_entry_dict(e) for e in entries]) if args.json else _print_entries(entries)
         return 0
 

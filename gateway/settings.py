@@ -36,6 +36,9 @@ class Settings:
     access_log: bool = True
     # Seconds a valid token stays cached; revocations clear it at once (0: no cache).
     token_cache_seconds: float = 10.0
+    # First wait before re-opening the connection that hears revocations (doubling up to 5 s);
+    # while it is down the token cache is bypassed.
+    revocation_retry_seconds: float = 0.1
     # Behind a TLS-terminating proxy: build meta.location from X-Forwarded-Proto/-Host.
     trust_forwarded_headers: bool = False
     # Run the audit projector in this process (any number may: they take turns per batch).
@@ -60,6 +63,8 @@ class Settings:
             raise SettingsError("db_timeout and request_timeout must be positive")
         if self.token_cache_seconds < 0:
             raise SettingsError("token_cache_seconds must not be negative")
+        if self.revocation_retry_seconds <= 0:
+            raise SettingsError("revocation_retry_seconds must be positive")
         if self.rate_limit_per_second < 0 or self.rate_limit_burst < 1:
             raise SettingsError("rate_limit_per_second must be >= 0 and rate_limit_burst >= 1")
         if self.create_replay_window_hours < 0:
@@ -92,7 +97,8 @@ def load_settings(environ: Mapping[str, str] | None = None, **flags: object) -> 
              "pool_min_size": int, "pool_max_size": int, "db_timeout": float, "request_timeout": float,
              "rate_limit_per_second": float, "rate_limit_burst": int,
              "log_level": str, "access_log": bool, "background_projector": bool, "trust_forwarded_headers": bool,
-             "token_cache_seconds": float, "create_replay_window_hours": float}
+             "token_cache_seconds": float, "create_replay_window_hours": float,
+             "revocation_retry_seconds": float}
     values: dict[str, object] = {}
     for field in fields(Settings):
         text = environ.get(ENV_PREFIX + field.name.upper())

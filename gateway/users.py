@@ -134,7 +134,7 @@ class Users:
                       user_name: str | None) -> UserState | None:
         """The user this request created before, if it is a retry (``writes.original_create``)."""
         key = create.store_key(principal)
-        if key is not None and (keyed := await self.store.read_idempotent(key)):
+        if key is not None and (keyed := await self.store.read_idempotent(principal.tenant_id, key)):
             user_id = keyed[0].stream_id.removeprefix(STREAM_PREFIX)
         elif user_name is not None:
             existing = await self.view.load_by_user_name(self.store.pool, principal.tenant_id, user_name)
@@ -143,7 +143,7 @@ class Users:
             user_id = existing.user_id
         else:
             return None
-        stream = await self.store.read_stream(stream_id(user_id))
+        stream = await self.store.read_stream(principal.tenant_id, stream_id(user_id))
         window = timedelta(hours=self.settings.create_replay_window_hours)
         original = original_create(stream, principal, create, window, datetime.now(UTC))
         state = await self.view.load(self.store.pool, principal.tenant_id, user_id)

@@ -19,12 +19,11 @@ STREAM_PREFIX = "user-"
 _COLUMNS = """id, tenant_id, version, attributes, active, active_assigned, deleted, login_method,
     permission_profile, created, last_modified, deactivated_at"""
 
-_INSERT_INTO = """
-INSERT INTO users_view (id, tenant_id, user_name, user_name_lower, external_id, emails,
+_VIEW_COLUMNS = """(id, tenant_id, user_name, user_name_lower, external_id, emails,
     given_name, family_name, display_name, active, deleted, permission_profile, login_method,
     version, created, last_modified, deactivated_at, attributes, position, active_assigned)"""
 _ON_CONFLICT = """
-ON CONFLICT (id) DO UPDATE SET
+ON CONFLICT (tenant_id, id) DO UPDATE SET
     user_name = EXCLUDED.user_name, user_name_lower = EXCLUDED.user_name_lower,
     external_id = EXCLUDED.external_id, emails = EXCLUDED.emails,
     given_name = EXCLUDED.given_name, family_name = EXCLUDED.family_name,
@@ -34,25 +33,28 @@ ON CONFLICT (id) DO UPDATE SET
     deactivated_at = EXCLUDED.deactivated_at, attributes = EXCLUDED.attributes,
     position = EXCLUDED.position, active_assigned = EXCLUDED.active_assigned
 """
-_UPSERT = _INSERT_INTO + """
+_UPSERT = f"""
+INSERT INTO users_view {_VIEW_COLUMNS}
 VALUES ($1, $2, $3, lower($3), $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18,
-        $19)""" + _ON_CONFLICT
+        $19) {_ON_CONFLICT}"""
 
-
-# The time a write's new state is folded with before the database stamps its events.
+# The time a write's new state is folded with before the database stamps its events; the
+# row written with the append takes the statement's now() (the events' recorded_at) there.
 UNSTAMPED = datetime(1970, 1, 1, tzinfo=UTC)  # never a recorded_at: the database clock is later
+_UNSTAMPED_SQL = "'1970-01-01 00:00:00+00'"
 
-
-def _after_append_select() -> str:
-    p = [f"${VIEW_PARAMS_START + i}" for i in range(18)]  # _row_values without position
-    # Where the fold put UNSTAMPED, the statement's now(): the events' own recorded_at.
-    stamped = [f"CASE WHEN {v}::timestamptz = '{UNSTAMPED.isoformat()}' THEN now() ELSE {v} END" for v in p[13:16]]
-    columns = [*p[:3], f"lower({p[2]})", *p[3:13], *stamped, p[16], "(SELECT max(position) FROM appended)", p[17]]
-    return f"SELECT {', '.join(columns)} WHERE EXISTS (SELECT 1 FROM appended)"
-
-
-# The same row written in the append's own statement (``eventstore.ViewWrite``).
-_UPSERT_AFTER_APPEND = _INSERT_INTO + "\n" + _after_append_select() + _ON_CONFLICT
+# The same row, written in the append's own statement (``eventstore.ViewWrite``): parameters
+# from $10 (``VIEW_PARAMS_START``), ``_row_values`` without position, which comes from the
+# appended events.
+_UPSERT_AFTER_APPEND = f"""
+INSERT INTO users_view {_VIEW_COLUMNS}
+SELECT $10, $11, $12, lower($12), $13, $14, $15, $16, $17, $18, $19, $20, $21, $22,
+       CASE WHEN $23::timestamptz = {_UNSTAMPED_SQL} THEN now() ELSE $23 END,
+       CASE WHEN $24::timestamptz = {_UNSTAMPED_SQL} THEN now() ELSE $24 END,
+       CASE WHEN $25::timestamptz = {_UNSTAMPED_SQL} THEN now() ELSE $25 END,
+       $26, (SELECT max(position) FROM appended), $27
+WHERE EXISTS (SELECT 1 FROM appended) {_ON_CONFLICT}"""
+assert VIEW_PARAMS_START == 10, "renumber _UPSERT_AFTER_APPEND"
 
 
 _BY_ID = f"SELECT {_COLUMNS} FROM users_view WHERE tenant_id = $1 AND id = $2"

@@ -6,7 +6,7 @@ from aiohttp import web
 
 from gateway.domain.group import DeleteGroup, GroupState, UpdateGroup
 from gateway.http.auth import require
-from gateway.http.keys import GROUPS, SETTINGS
+from gateway.http.keys import GROUPS, PRINCIPAL, SETTINGS
 from gateway.http.middleware import context
 from gateway.http.responses import scim_response
 from gateway.http.scim_handlers import base_url, idempotency_key, parse_json, patch_answer
@@ -32,7 +32,8 @@ def _names(value: object) -> set[str]:
 async def _render(request: web.Request, states: list[GroupState], include: set[str], exclude: set[str]) -> list[dict]:
     # Entra ID lists with excludedAttributes=members: then the member table is not read at all.
     wants_members = "members" not in exclude and (not include or "members" in include)
-    members = await request.app[GROUPS].members([s.group_id for s in states]) if wants_members and states else {}
+    members = (await request.app[GROUPS].members(request[PRINCIPAL], [s.group_id for s in states])
+               if wants_members and states else {})
     base = base_url(request)
     resources = []
     for state in states:

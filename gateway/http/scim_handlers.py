@@ -60,7 +60,7 @@ async def _render_users(request: web.Request, states: list[UserState]) -> list[d
     base = base_url(request)
     resources = [render_user(state, base, principal.policy.gateway_extension) for state in states]
     if principal.policy.offers_groups and states:
-        memberships = await request.app[GROUPS].memberships([s.user_id for s in states])
+        memberships = await request.app[GROUPS].memberships(principal, [s.user_id for s in states])
         for resource in resources:
             groups = memberships.get(str(resource["id"]))
             if groups:

@@ -49,9 +49,10 @@ async def test_the_403_is_in_replay_token(bynder: Scim, token_for, client: TestC
     reader = await token_for("acme", scopes=("scim:read",), owner="reader@example.com")
     await reader.delete("/Users/00000000-0000-0000-0000-000000000001")
     tokens = await client.app[TENANCY].tokens("acme")
-    reader_id = next(t.token_id for t in tokens if t.owner == "reader@example.com")
+    reader = next(t for t in tokens if t.owner == "reader@example.com")
 
-    _, entries = await Replay(client.app[STORE]).token(str(reader_id))
+    tenant = await client.app[TENANCY].tenant("acme")
+    _, entries = await Replay(client.app[STORE]).token(tenant.tenant_id, str(reader.token_id))
 
     assert [(e.action, e.detail.split(" -> ")[1][:3]) for e in entries] == [("refused", "403")]
 
