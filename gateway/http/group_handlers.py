@@ -143,7 +143,9 @@ async def patch_group(request: web.Request) -> web.Response:
         principal, context(request), request.match_info["group_id"], build,
         referenced=(planned.add + planned.remove) if planned else [],
         needs_all_members=bool(planned and planned.remove_all), if_match=request.headers.get("If-Match"))
-    if patch_answer(request, principal) == 204:
+    # A client that names attributes (attributes=, excludedAttributes=) wants the resource back.
+    asks = {k.lower() for k in request.query} & {"attributes", "excludedattributes"}
+    if patch_answer(request, "resource" if asks else principal.policy.group_patch_response) == 204:
         return web.Response(status=204, headers={"ETag": etag(state.version)})
     return await _one(request, state)
 

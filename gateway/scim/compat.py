@@ -17,6 +17,7 @@ from gateway.domain.json import JsonObject, JsonValue
 from gateway.scim.errors import ScimError
 
 PATCH_OPS = ("add", "replace", "remove")
+_ENTERPRISE_MANAGER = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager"
 
 
 def boolean(value: JsonValue, name: str) -> bool:
@@ -74,3 +75,21 @@ def expand_pathless_value(value: JsonObject) -> list[tuple[str, JsonValue]]:
         else:
             pairs.append((key, item))
     return pairs
+
+
+def bare_manager(operation: Operation) -> Operation:
+    """Microsoft's "update a user" example sends the enterprise extension's manager without its
+    schema URN, its value a one-item list:
+    ``{"op": "Add", "path": "manager", "value": [{"$ref": "...", "value": "<id>"}]}``
+    (learn.microsoft.com/entra/identity/app-provisioning/use-scim-to-provision-users-and-groups,
+    "Update user [Multi-valued properties]"). The core User schema has no ``manager``, so the
+    path can only mean the extension's."""
+    if operation.path is None:
+        return operation
+    name, dot, sub = operation.path.partition(".")
+    if name.lower() != "manager":
+        return operation
+    value = operation.value
+    if isinstance(value, list) and len(value) == 1:
+        value = value[0]
+    return Operation(operation.op, f"{_ENTERPRISE_MANAGER}{dot}{sub}", value, operation.has_value)

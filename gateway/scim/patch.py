@@ -39,6 +39,7 @@ def apply_patch(document: JsonObject, body: JsonValue) -> JsonObject:
 
 
 def _apply(document: JsonObject, operation: compat.Operation) -> None:
+    operation = compat.bare_manager(operation)
     if operation.path is None:
         if operation.op == "remove":
             raise ScimError.no_target("remove needs a path")

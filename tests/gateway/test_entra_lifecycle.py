@@ -82,3 +82,29 @@ async def test_entra_pathless_replace_with_compliance_flag_shape(bynder: Scim):
     assert body["active"] is False
     # department is outside the bynder profile's updatable set: accepted, not applied.
     assert "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User" not in body
+
+
+# Microsoft's "update a user" example: the enterprise manager without its schema URN.
+MANAGER_ADD = {"op": "Add", "path": "manager",
+               "value": [{"$ref": "../Users/26118915-6090-4610-87e4-49d8ca9f808d",
+                          "value": "26118915-6090-4610-87e4-49d8ca9f808d"}]}
+ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
+
+
+async def test_bare_manager_is_the_enterprise_manager_on_the_rfc_profile(rfc: Scim):
+    _, created = await rfc.post("/Users", entra_user())
+    response, body = await rfc.patch(f"/Users/{created['id']}", ops(MANAGER_ADD))
+    assert response.status == 200, body
+    assert body[ENTERPRISE]["manager"] == {"value": "26118915-6090-4610-87e4-49d8ca9f808d",
+                                           "$ref": "../Users/26118915-6090-4610-87e4-49d8ca9f808d"}
+
+
+async def test_bare_manager_is_ignored_with_a_provisioning_log_note_on_bynder(bynder: Scim):
+    _, created = await bynder.post("/Users", entra_user())
+    response, body = await bynder.patch(f"/Users/{created['id']}", ops(MANAGER_ADD))
+    assert response.status == 200, body
+    assert "manager" not in body.get(ENTERPRISE, {})
+    response = await bynder.client.get("/api/2/audit/provisioning", headers={"Authorization": f"Bearer {bynder.token}"})
+    [row] = [i for i in (await response.json())["items"] if i["method"] == "PATCH"]
+    assert (row["result"], row["status"], row["changed_attributes"]) == ("success", 200, [])
+    assert row["ignored_attributes"] == [f"{ENTERPRISE}:manager.$ref", f"{ENTERPRISE}:manager.value"]
