@@ -108,3 +108,20 @@ async def test_bare_manager_is_ignored_with_a_provisioning_log_note_on_bynder(by
     [row] = [i for i in (await response.json())["items"] if i["method"] == "PATCH"]
     assert (row["result"], row["status"], row["changed_attributes"]) == ("success", 200, [])
     assert row["ignored_attributes"] == [f"{ENTERPRISE}:manager.$ref", f"{ENTERPRISE}:manager.value"]
+
+
+async def test_a_tenant_url_with_a_trailing_slash_works(bynder: Scim):
+    """Entra ID appends /Users to the Tenant URL as entered: `https://host/api/2/scim/` gives //Users."""
+    for base in ("/api/2/scim/", "/scim/v2/"):
+        client = Scim(bynder.client, bynder.token, base)
+        response, body = await client.get(f'/Users?filter=userName eq "{uuid.uuid4()}"')
+        assert response.status == 200 and body["totalResults"] == 0
+    client = Scim(bynder.client, bynder.token, "/api/2/scim/")
+    response, created = await client.post("/Users", entra_user())
+    assert response.status == 201
+    location = f"/api/2/scim/Users/{created['id']}"
+    assert response.headers["Location"].endswith(location) and "//Users" not in response.headers["Location"]
+    response, patched = await client.patch(f"/Users/{created['id']}", ops({"op": "Replace", "path": "active", "value": "False"}))
+    assert response.status == 200 and patched["active"] is False
+    response, config = await client.get("/ServiceProviderConfig")
+    assert response.status == 200 and config["meta"]["location"].endswith("/api/2/scim/ServiceProviderConfig")
