@@ -129,12 +129,12 @@ async def patch_group(request: web.Request) -> web.Response:
     principal = _offered(request, "scim:write")
     raw = await request.read()
     try:
-        planned = interpret_group_patch(parse_json(raw))
+        planned = interpret_group_patch(parse_json(raw), request.match_info["group_id"])
     except ScimError:
         planned = None  # the write below fails the same way, and records it
 
     def build(group_id: str, state: GroupState | None, everyone: list[str]) -> UpdateGroup:
-        patch = interpret_group_patch(parse_json(raw))
+        patch = interpret_group_patch(parse_json(raw), group_id)
         remove = [m for m in everyone if m not in patch.add] if patch.remove_all else patch.remove
         return UpdateGroup(patch.display_name, patch.external_id, tuple(patch.add), tuple(remove),
                            tuple(patch.displays.items()))

@@ -93,3 +93,22 @@ def bare_manager(operation: Operation) -> Operation:
     if isinstance(value, list) and len(value) == 1:
         value = value[0]
     return Operation(operation.op, f"{_ENTERPRISE_MANAGER}{dot}{sub}", value, operation.has_value)
+
+
+def echoed_id(value: JsonObject, resource_id: str | None) -> JsonObject:
+    """Okta renames a group with a path-less replace whose value repeats the group's id:
+    ``{"op": "replace", "value": {"id": "<group id>", "displayName": "New"}}``
+    (developer.okta.com/docs/api/openapi/okta-scim/guides/scim-20, "Update a specific Group
+    name"). The id is read-only: the same id is no change and is dropped; another id is 400."""
+    found = next((k for k in value if k.lower() == "id"), None)
+    if found is None:
+        return value
+    if resource_id is not None and value[found] != resource_id:
+        raise ScimError.mutability("id is read-only")
+    return {k: v for k, v in value.items() if k != found}
+
+
+# Okta's "Sync Password" sends {"op": "replace", "value": {"password": "..."}} (Okta's SCIM 2.0
+# reference, "Update a specific User (PATCH)"). Provisioned accounts sign in with SSO, and a
+# password must never reach the append-only log: the attribute is dropped, never stored or logged.
+WRITE_ONLY_DROPPED = frozenset({"password"})

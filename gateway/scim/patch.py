@@ -48,6 +48,8 @@ def _apply(document: JsonObject, operation: compat.Operation) -> None:
         for path, value in compat.expand_pathless_value(operation.value):
             _apply(document, compat.Operation(operation.op, path, value, True))
         return
+    if operation.path.lower() in compat.WRITE_ONLY_DROPPED:
+        return
     if operation.op != "remove" and not operation.has_value:
         raise ScimError.invalid_value(f"{operation.op} needs a value")
     target = parse_path(operation.path)

@@ -238,3 +238,11 @@ async def test_a_hundred_thousand_member_group_changes_one_row_at_a_time(rfc: Sc
 async def test_bad_group_bodies_are_400(rfc: Scim, body):
     response, error = await rfc.post("/Groups", body)
     assert response.status == 400, error
+
+
+async def test_a_pathless_replace_naming_another_id_is_refused(rfc: Scim):
+    _, group = await rfc.post("/Groups", {"displayName": "G"})
+    response, error = await rfc.patch(f"/Groups/{group['id']}", ops(
+        {"op": "replace", "value": {"id": str(uuid.uuid4()), "displayName": "H"}}))
+    assert response.status == 400 and error["scimType"] == "mutability"
+    assert error["detail"] == "operation 1 (replace (no path)): id is read-only"
