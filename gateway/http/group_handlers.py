@@ -5,13 +5,14 @@ from __future__ import annotations
 from aiohttp import web
 
 from gateway.domain.group import CreateGroup, DeleteGroup, GroupState, UpdateGroup
+from gateway.domain.json import JsonValue
 from gateway.http.auth import require
 from gateway.http.keys import GROUPS, SETTINGS
 from gateway.http.responses import scim_response
 from gateway.http.scim_handlers import base_url, context, parse_json, patch_answer
 from gateway.scim.errors import ScimError
 from gateway.scim.group_resource import interpret_group_patch, parse_group, render_group
-from gateway.scim.listing import list_response, parse_list_request
+from gateway.scim.listing import attribute_list_text, list_response, parse_list_request
 from gateway.scim.resource import etag
 from gateway.tenancy import Principal
 
@@ -23,8 +24,8 @@ def _offered(request: web.Request, scope: str) -> Principal:
     return principal
 
 
-def _names(value: object) -> set[str]:
-    text = ",".join(value) if isinstance(value, list) else (value or "")
+def _names(value: JsonValue) -> set[str]:
+    text = attribute_list_text(value) or ""
     return {part.strip().split("[")[0].split(".")[0].lower() for part in str(text).split(",") if part.strip()}
 
 

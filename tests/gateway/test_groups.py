@@ -246,3 +246,12 @@ async def test_a_pathless_replace_naming_another_id_is_refused(rfc: Scim):
         {"op": "replace", "value": {"id": str(uuid.uuid4()), "displayName": "H"}}))
     assert response.status == 400 and error["scimType"] == "mutability"
     assert error["detail"] == "operation 1 (replace (no path)): id is read-only"
+
+
+@pytest.mark.parametrize("path", ["/Groups/.search", "/.search"])
+@pytest.mark.parametrize("attributes", [[None], [{}], 7])
+async def test_a_search_naming_attributes_that_are_not_strings_is_invalid_value(rfc: Scim, path, attributes):
+    # Found by schemathesis: these were 500s.
+    response, error = await rfc.post(path, {"excludedAttributes": attributes})
+    assert response.status == 400 and error["scimType"] == "invalidValue"
+    assert error["detail"] == "attributes and excludedAttributes must be strings or lists of strings"
