@@ -125,3 +125,15 @@ async def test_a_tenant_url_with_a_trailing_slash_works(bynder: Scim):
     assert response.status == 200 and patched["active"] is False
     response, config = await client.get("/ServiceProviderConfig")
     assert response.status == 200 and config["meta"]["location"].endswith("/api/2/scim/ServiceProviderConfig")
+
+
+async def test_a_blank_secret_token_makes_entra_send_its_own_jwt_which_is_refused(bynder: Scim):
+    """With Secret Token left blank Entra ID authenticates with a JWT it issues itself."""
+    jwt = ("eyJ0eXAiOiJKV1QiLCJhbGciOiJSUzI1NiJ9.eyJhdWQiOiI4YWRmOGU2ZS02N2IyLTRjZjItYTI1OS1lM2RjNTQ3NmM2MjEifQ."
+           "c2lnbmF0dXJl")
+    response = await bynder.client.get(f'/api/2/scim/Users?filter=userName eq "{uuid.uuid4()}"',
+                                       headers={"Authorization": f"Bearer {jwt}"})
+    error = await response.json(content_type=None)
+    assert response.status == 401
+    assert error == {"schemas": ["urn:ietf:params:scim:api:messages:2.0:Error"], "status": "401",
+                     "detail": "the bearer token is not valid"}
