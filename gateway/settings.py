@@ -40,6 +40,8 @@ class Settings:
     trust_forwarded_headers: bool = False
     # Run the audit projector in this process (any number may: they take turns per batch).
     background_projector: bool = True
+    # Hours a create whose answer was lost can be retried and answered as the original.
+    create_replay_window_hours: float = 24.0
 
     def __post_init__(self) -> None:
         if not 0 < self.port < 65536:
@@ -60,6 +62,8 @@ class Settings:
             raise SettingsError("token_cache_seconds must not be negative")
         if self.rate_limit_per_second < 0 or self.rate_limit_burst < 1:
             raise SettingsError("rate_limit_per_second must be >= 0 and rate_limit_burst >= 1")
+        if self.create_replay_window_hours < 0:
+            raise SettingsError("create_replay_window_hours must not be negative")
         if self.log_level not in ("debug", "info", "warning", "error"):
             raise SettingsError(f"log_level must be debug, info, warning or error, not {self.log_level!r}")
 
@@ -104,7 +108,7 @@ def load_settings(environ: Mapping[str, str] | None = None, **flags: object) -> 
              "pool_min_size": int, "pool_max_size": int, "db_timeout": float, "request_timeout": float,
              "rate_limit_per_second": float, "rate_limit_burst": int,
              "log_level": str, "access_log": bool, "background_projector": bool, "trust_forwarded_headers": bool,
-             "token_cache_seconds": float}
+             "token_cache_seconds": float, "create_replay_window_hours": float}
     values: dict[str, object] = {}
     for field in fields(Settings):
         text = environ.get(ENV_PREFIX + field.name.upper())
