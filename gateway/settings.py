@@ -88,6 +88,22 @@ def _convert(name: str, kind: type, text: str) -> object:
         raise SettingsError(f"{ENV_PREFIX}{name.upper()}: cannot read {text!r}") from None
 
 
+def _from_file(environ: Mapping[str, str], name: str, text: str | None) -> str | None:
+    """``SCIM_GATEWAY_<NAME>_FILE``: the value is the file's content, the convention of Docker
+    and Kubernetes secrets and of systemd's LoadCredential=, so a secret such as the database
+    URL is in no environment a process listing or a crash report shows."""
+    variable = f"{ENV_PREFIX}{name.upper()}_FILE"
+    path = environ.get(variable)
+    if not path:
+        return text
+    if text not in (None, ""):
+        raise SettingsError(f"set {ENV_PREFIX}{name.upper()} or {variable}, not both")
+    try:
+        return Path(path).read_text(encoding="utf-8").rstrip("\r\n")
+    except (OSError, UnicodeDecodeError) as error:
+        raise SettingsError(f"{variable}: cannot read {path}: {getattr(error, 'strerror', None) or error}") from None
+
+
 def load_settings(environ: Mapping[str, str] | None = None, **flags: object) -> Settings:
     """Environment (``SCIM_GATEWAY_<NAME>``) first, then flags given on the command line."""
     environ = os.environ if environ is None else environ
@@ -102,6 +118,7 @@ def load_settings(environ: Mapping[str, str] | None = None, **flags: object) -> 
     values: dict[str, object] = {}
     for field in fields(Settings):
         text = environ.get(ENV_PREFIX + field.name.upper())
+        text = _from_file(environ, field.name, text)
         if text not in (None, ""):
             values[field.name] = _convert(field.name, kinds[field.name], text)
         if flags.get(field.name) is not None:

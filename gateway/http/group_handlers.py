@@ -5,6 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from gateway.domain.group import DeleteGroup, GroupState, UpdateGroup
+from gateway.domain.json import JsonValue
 from gateway.http.auth import require
 from gateway.http.keys import GROUPS, PRINCIPAL, SETTINGS
 from gateway.http.middleware import context
@@ -12,7 +13,7 @@ from gateway.http.responses import scim_response
 from gateway.http.scim_handlers import base_url, idempotency_key, parse_json, patch_answer
 from gateway.scim.errors import ScimError
 from gateway.scim.group_resource import interpret_group_patch, parse_group, render_group
-from gateway.scim.listing import list_response, parse_list_request
+from gateway.scim.listing import attribute_list_text, list_response, parse_list_request
 from gateway.scim.resource import etag
 from gateway.tenancy import Principal
 
@@ -24,8 +25,8 @@ def _offered(request: web.Request, scope: str) -> Principal:
     return principal
 
 
-def _names(value: object) -> set[str]:
-    text = ",".join(value) if isinstance(value, list) else (value or "")
+def _names(value: JsonValue) -> set[str]:
+    text = attribute_list_text(value) or ""
     return {part.strip().split("[")[0].split(".")[0].lower() for part in str(text).split(",") if part.strip()}
 
 
@@ -126,12 +127,12 @@ async def patch_group(request: web.Request) -> web.Response:
     principal = _offered(request, "scim:write")
     raw = await request.read()
     try:
-        planned = interpret_group_patch(parse_json(raw))
+        planned = interpret_group_patch(parse_json(raw), request.match_info["group_id"])
     except ScimError:
         planned = None  # the write below fails the same way, and records it
 
     def build(group_id: str, state: GroupState | None, everyone: list[str]) -> UpdateGroup:
-        patch = interpret_group_patch(parse_json(raw))
+        patch = interpret_group_patch(parse_json(raw), group_id)
         remove = [m for m in everyone if m not in patch.add] if patch.remove_all else patch.remove
         return UpdateGroup(patch.display_name, patch.external_id, tuple(patch.add), tuple(remove),
                            tuple(patch.displays.items()))
@@ -140,7 +141,9 @@ async def patch_group(request: web.Request) -> web.Response:
         principal, context(request), request.match_info["group_id"], build,
         referenced=(planned.add + planned.remove) if planned else [],
         needs_all_members=bool(planned and planned.remove_all), if_match=request.headers.get("If-Match"))
-    if patch_answer(request, principal) == 204:
+    # A client that names attributes (attributes=, excludedAttributes=) wants the resource back.
+    asks = {k.lower() for k in request.query} & {"attributes", "excludedattributes"}
+    if patch_answer(request, "resource" if asks else principal.policy.group_patch_response) == 204:
         return web.Response(status=204, headers={"ETag": etag(state.version)})
     return await _one(request, state)
 

@@ -66,10 +66,13 @@ async def metrics(request: web.Request) -> web.Response:
 
 
 def _ci(word: str) -> str:
-    """A path segment matched case-insensitively: clients send /users as well as /Users."""
+    """A path segment matched case-insensitively: clients send /users as well as /Users.
+
+    One empty segment before it is accepted too: a Tenant URL entered with a trailing slash
+    (``https://host/scim/v2/``) makes Entra ID request ``/scim/v2//Users``."""
     name = word.lower().replace(".", "")
     pattern = word.replace(".", r"\.")
-    return f"{{_{name}:(?i:{pattern})}}"
+    return f"{{_{name}:/?(?i:{pattern})}}"
 
 
 def add_routes(app: web.Application) -> None:

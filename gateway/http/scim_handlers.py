@@ -166,12 +166,12 @@ async def patch_user(request: web.Request) -> web.Response:
         principal, context(request), request.match_info["user_id"], command,
         request.headers.get("If-Match"),
     )
-    if patch_answer(request, principal) == 204:
+    if patch_answer(request, principal.policy.patch_response) == 204:
         return web.Response(status=204, headers={"ETag": etag(state.version)})
     return await _user_response(request, state)
 
 
-def patch_answer(request: web.Request, principal: Principal) -> int:
+def patch_answer(request: web.Request, setting: str) -> int:
     """200 with the resource, or 204: RFC 7644 section 3.5.2 allows both. RFC 7240
     ``Prefer: return=minimal`` / ``return=representation`` decides; else the tenant's setting."""
     prefer = request.headers.get("Prefer", "").replace(" ", "").lower()
@@ -179,7 +179,7 @@ def patch_answer(request: web.Request, principal: Principal) -> int:
         return 204
     if "return=representation" in prefer:
         return 200
-    return 204 if principal.policy.patch_response == "no_content" else 200
+    return 204 if setting == "no_content" else 200
 
 
 async def delete_user(request: web.Request) -> web.Response:

@@ -1,6 +1,7 @@
 """The Users endpoints over HTTP against a real PostgreSQL."""
 
 import asyncio
+from datetime import datetime, timedelta
 
 import pytest
 
@@ -114,10 +115,14 @@ async def test_deleted_users_are_not_listed(bynder: Scim):
 async def test_reactivation_inside_the_cooldown_is_refused_with_the_date(bynder: Scim):
     body = await create(bynder)
     path = f"/Users/{body['id']}"
-    await bynder.patch(path, ops({"op": "replace", "path": "active", "value": False}))
+    _, disabled = await bynder.patch(path, ops({"op": "replace", "path": "active", "value": False}))
     response, error = await bynder.patch(path, ops({"op": "replace", "path": "active", "value": True}))
     assert response.status == 400 and error["scimType"] == "invalidValue"
-    assert "reactivated from" in error["detail"]
+    deactivated = datetime.fromisoformat(disabled["meta"]["lastModified"])
+    allowed = deactivated + timedelta(days=180)
+    assert error["detail"] == (f"this user was deactivated on {deactivated:%Y-%m-%d}; it can be reactivated from "
+                               f"{allowed:%Y-%m-%dT%H:%M:%SZ} (180-day cooldown, tenant setting "
+                               "reactivation_cooldown_days)")
 
 
 async def test_credential_users_imported_cannot_be_deactivated(bynder: Scim, tmp_path, database_url):
