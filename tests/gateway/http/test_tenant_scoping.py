@@ -95,7 +95,8 @@ class Probe:
         return self.path + (orjson.dumps(self.body).decode() if self.body is not None else "")
 
 
-_CASE_INSENSITIVE = re.compile(r"\(\?P<_[a-z]+>\(\?i:([^)]*)\)\)")
+# A case-insensitive word, optionally after the empty segment a trailing-slash Tenant URL makes.
+_CASE_INSENSITIVE = re.compile(r"\(\?P<_[a-z]+>(?:/\?)?\(\?i:([^)]*)\)\)")
 _PARAMETER = re.compile(r"\(\?P<([a-z_]+)>[^)]*\)")
 
 
