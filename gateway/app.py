@@ -11,6 +11,8 @@ from aiohttp import web
 
 from eventstore import Envelope, EventStore
 from eventstore.pool import connect, create_pool
+from gateway.console.routes import add_console
+from gateway.console.security import console_guard
 from gateway.groups import Groups
 from gateway.http import routes
 from gateway.http.auth import bearer_auth
@@ -88,7 +90,7 @@ async def _listen(dsn: str, tenancy: Tenancy) -> asyncpg.Connection | None:
 
 def create_app(settings: Settings, database_url: str) -> web.Application:
     app = web.Application(
-        middlewares=[request_context, bearer_auth],
+        middlewares=[request_context, bearer_auth, console_guard],
         client_max_size=settings.max_body_bytes,
     )
     app[SETTINGS] = settings
@@ -97,4 +99,5 @@ def create_app(settings: Settings, database_url: str) -> web.Application:
     app[METRICS] = Metrics()
     app.cleanup_ctx.append(_database)
     routes.add_routes(app)
+    add_console(app)
     return app

@@ -40,6 +40,9 @@ class Settings:
     trust_forwarded_headers: bool = False
     # Run the audit projector in this process (any number may: they take turns per batch).
     background_projector: bool = True
+    # Admin console sessions: ended after this many idle minutes, and this many hours after sign-in.
+    console_idle_minutes: int = 30
+    console_absolute_hours: int = 12
 
     def __post_init__(self) -> None:
         if not 0 < self.port < 65536:
@@ -60,6 +63,8 @@ class Settings:
             raise SettingsError("token_cache_seconds must not be negative")
         if self.rate_limit_per_second < 0 or self.rate_limit_burst < 1:
             raise SettingsError("rate_limit_per_second must be >= 0 and rate_limit_burst >= 1")
+        if not 1 <= self.console_idle_minutes <= 24 * 60 or not 1 <= self.console_absolute_hours <= 24 * 7:
+            raise SettingsError("console_idle_minutes must be 1..1440 and console_absolute_hours 1..168")
         if self.log_level not in ("debug", "info", "warning", "error"):
             raise SettingsError(f"log_level must be debug, info, warning or error, not {self.log_level!r}")
 
@@ -88,7 +93,7 @@ def load_settings(environ: Mapping[str, str] | None = None, **flags: object) -> 
              "pool_min_size": int, "pool_max_size": int, "db_timeout": float, "request_timeout": float,
              "rate_limit_per_second": float, "rate_limit_burst": int,
              "log_level": str, "access_log": bool, "background_projector": bool, "trust_forwarded_headers": bool,
-             "token_cache_seconds": float}
+             "token_cache_seconds": float, "console_idle_minutes": int, "console_absolute_hours": int}
     values: dict[str, object] = {}
     for field in fields(Settings):
         text = environ.get(ENV_PREFIX + field.name.upper())

@@ -55,6 +55,7 @@ class ExportQuery:
     actor: str | None = None  # token id or owner
     action: str | None = None
     result: str | None = None
+    request_id: str | None = None
     limit: int | None = 1000
     oldest_first: bool = True
 
@@ -85,6 +86,8 @@ class ExportQuery:
             add("action = ?", self.action)
         if self.result is not None:
             add("result = ?", self.result)
+        if self.request_id is not None:
+            add("request_id = ?", self.request_id)
         return " AND ".join(clauses), params
 
 
@@ -120,3 +123,26 @@ async def stream_rows(connection: asyncpg.Connection, query: ExportQuery, throug
     statement = f"SELECT {columns} FROM {table} WHERE {where} AND seq <= ${len(params)} ORDER BY seq {order}"
     async for row in connection.cursor(statement, *params, prefetch=prefetch):
         yield row
+
+
+async def newest_rows(connection: asyncpg.Connection, query: ExportQuery, limit: int) -> list[asyncpg.Record]:
+    """The newest ``limit`` rows matching ``query`` (the console's first screen), newest first."""
+    where, params = query.where()
+    columns = ", ".join(FIELDS[query.kind])
+    return await connection.fetch(
+        f"SELECT {columns} FROM {KINDS[query.kind]} WHERE {where} ORDER BY seq DESC LIMIT {int(limit)}", *params)
+
+
+_CHANGES_OF_REQUESTS = """
+SELECT request_id, action, attribute, old_value, new_value FROM audit_trail
+WHERE tenant_id = $1 AND request_id = ANY($2::text[]) ORDER BY seq
+"""
+
+
+async def changes_of_requests(connection: asyncpg.Connection, tenant_id: uuid.UUID,
+                              request_ids: list[str]) -> dict[str, list[asyncpg.Record]]:
+    """The audit rows (attribute, old, new) each request wrote, by request id."""
+    by_request: dict[str, list[asyncpg.Record]] = {}
+    for row in await connection.fetch(_CHANGES_OF_REQUESTS, tenant_id, request_ids):
+        by_request.setdefault(row["request_id"], []).append(row)
+    return by_request

@@ -1,0 +1,50 @@
+"""Tenant settings page: the settable policy keys, changed through ``Tenancy.set_tenant`` so
+each change is a ``TenantPolicyChanged`` event attributed to the admin's token."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from gateway.console.security import render, see_other
+from gateway.domain.errors import Rejected
+from gateway.domain.policy import PROFILES, SETTABLE, policy_for
+from gateway.http.keys import PRINCIPAL, TENANCY
+
+CHOICES = {"profile": PROFILES, "patch_response": ("resource", "no_content"),
+           "unknown_members": ("reject", "ignore")}
+LABELS = {
+    "profile": "Policy profile",
+    "default_profile": "Default permission profile for new users (empty: none)",
+    "reactivation_cooldown_days": "Reactivation cooldown (days)",
+    "patch_response": "PATCH answer",
+    "unknown_members": "Group member that is no user of the tenant",
+}
+
+
+async def _page(request: web.Request, status: int = 200, error: str | None = None,
+                entered: dict[str, str] | None = None) -> web.Response:
+    principal = request[PRINCIPAL]
+    tenant = await request.app[TENANCY].tenant(principal.tenant_name)
+    policy = policy_for(tenant.profile, tenant.settings)  # type: ignore[arg-type]
+    current = {key: tenant.profile if key == "profile" else getattr(policy, key) for key in SETTABLE}
+    values = entered or {key: "" if value is None else str(value) for key, value in current.items()}
+    return render(request, "settings.html", {
+        "section": "settings", "tenant": tenant, "keys": list(SETTABLE), "values": values,
+        "choices": CHOICES, "labels": LABELS, "error": error, "saved": request.query.get("saved") == "1",
+    }, status=status)
+
+
+async def settings_page(request: web.Request) -> web.Response:
+    return await _page(request)
+
+
+async def save_settings(request: web.Request) -> web.Response:
+    principal = request[PRINCIPAL]
+    form = await request.post()
+    entered = {key: str(form.get(key, "")).strip() for key in SETTABLE}
+    try:
+        # Only what differs from the current value becomes an event (``change_settings``).
+        await request.app[TENANCY].set_tenant(principal.tenant_name, entered, principal.actor())
+    except Rejected as rejected:
+        return await _page(request, 400, rejected.detail, entered)
+    return see_other("/admin/settings?saved=1")
