@@ -9,6 +9,7 @@ from gateway.console.security import render, see_other
 from gateway.domain.errors import Rejected
 from gateway.domain.policy import PROFILES, SETTABLE, policy_for
 from gateway.http.keys import PRINCIPAL, TENANCY
+from gateway.tenancy import TenantRow
 
 CHOICES = {"profile": PROFILES, "patch_response": ("resource", "no_content"),
            "unknown_members": ("reject", "ignore")}
@@ -21,13 +22,18 @@ LABELS = {
 }
 
 
+def current_values(tenant: TenantRow) -> dict[str, str]:
+    """The effective value of each setting (the profile's default unless overridden), as text."""
+    policy = policy_for(tenant.profile, tenant.settings)  # type: ignore[arg-type]
+    current = {key: tenant.profile if key == "profile" else getattr(policy, key) for key in SETTABLE}
+    return {key: "" if value is None else str(value) for key, value in current.items()}
+
+
 async def _page(request: web.Request, status: int = 200, error: str | None = None,
                 entered: dict[str, str] | None = None) -> web.Response:
     principal = request[PRINCIPAL]
     tenant = await request.app[TENANCY].tenant(principal.tenant_name)
-    policy = policy_for(tenant.profile, tenant.settings)  # type: ignore[arg-type]
-    current = {key: tenant.profile if key == "profile" else getattr(policy, key) for key in SETTABLE}
-    values = entered or {key: "" if value is None else str(value) for key, value in current.items()}
+    values = entered or current_values(tenant)
     return render(request, "settings.html", {
         "section": "settings", "tenant": tenant, "keys": list(SETTABLE), "values": values,
         "choices": CHOICES, "labels": LABELS, "error": error, "saved": request.query.get("saved") == "1",
@@ -42,9 +48,13 @@ async def save_settings(request: web.Request) -> web.Response:
     principal = request[PRINCIPAL]
     form = await request.post()
     entered = {key: str(form.get(key, "")).strip() for key in SETTABLE}
+    tenancy = request.app[TENANCY]
+    current = current_values(await tenancy.tenant(principal.tenant_name))
+    # Only what the admin changed: a profile default shown on the form and sent back as is
+    # must not become an override.
+    changed = {key: value for key, value in entered.items() if value != current[key]}
     try:
-        # Only what differs from the current value becomes an event (``change_settings``).
-        await request.app[TENANCY].set_tenant(principal.tenant_name, entered, principal.actor())
+        await tenancy.set_tenant(principal.tenant_name, changed, principal.actor())
     except Rejected as rejected:
         return await _page(request, 400, rejected.detail, entered)
     return see_other("/admin/settings?saved=1")
