@@ -8,6 +8,7 @@ every text, so a hostile userName is shown, never run.
 from __future__ import annotations
 
 import json
+import textwrap
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -17,7 +18,7 @@ from gateway.timestamps import timestamp
 ROW = 22  # px per text line
 TOP = 16
 GAP = 14  # between marks
-LINE_LIMIT = 90  # characters of one change line
+LINE_LIMIT = 88  # characters per line: 13 px monospace in a 760 px picture
 
 # When one request wrote several entries, the mark is named for the weightiest.
 _WEIGHT = {"refused": 6, "delete": 5, "deactivate": 4, "reactivate": 4, "create": 3, "update": 2,
@@ -44,8 +45,9 @@ def _value(value: object) -> str:
     return "(none)" if value is None else json.dumps(value, ensure_ascii=False, sort_keys=True)
 
 
-def _clip(text: str) -> str:
-    return text if len(text) <= LINE_LIMIT else text[: LINE_LIMIT - 1] + "…"
+def _wrap(text: str) -> list[str]:
+    """SVG text does not wrap by itself; long lines become several, continuation indented."""
+    return textwrap.wrap(text, LINE_LIMIT, subsequent_indent="  ", break_on_hyphens=False) or [""]
 
 
 def _groups(entries: list[Entry]) -> list[list[Entry]]:
@@ -72,7 +74,7 @@ def _lines(group: list[Entry], kind: str) -> tuple[str, ...]:
                 lines.append(f"{change.attribute}: {_value(change.old)} → {_value(change.new)}")
         if item.detail:
             lines.append(item.detail)
-    return tuple(_clip(line) for line in lines)
+    return tuple(part for line in lines for part in _wrap(line))
 
 
 def layout(entries: list[Entry], as_of: datetime | None = None) -> Picture:
