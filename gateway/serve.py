@@ -48,6 +48,14 @@ async def bootstrap(dsn: str) -> str | None:
         await pool.close()
 
 
+def console_url(settings: Settings) -> str:
+    """Where a browser on this machine reaches the console (a wildcard bind means loopback)."""
+    host = {"0.0.0.0": "127.0.0.1", "::": "[::1]", "": "127.0.0.1"}.get(settings.host, settings.host)
+    if ":" in host and not host.startswith("["):
+        host = f"[{host}]"
+    return f"http://{host}:{settings.port}/admin/"
+
+
 def serve(settings: Settings, dsn: str) -> None:
     configure_logging(settings.log_level)
     log = structlog.get_logger("gateway.serve")
@@ -63,6 +71,8 @@ def serve(settings: Settings, dsn: str) -> None:
             flush=True,
         )
         print(secret, flush=True)
+    print(f"Admin console: {console_url(settings)} (sign in with an admin-scope token)",
+          file=sys.stderr, flush=True)
     if settings.workers == 1:
         _run(settings, dsn)
     else:
