@@ -206,3 +206,21 @@ def test_settings_and_health_pages_work_and_sign_out_ends_the_session(browser, l
     browser.get(live.url + "/admin/health")
     assert browser.current_url == live.url + "/admin/signin"
     assert console_problems(browser) == []
+
+
+def test_every_page_reflows_at_200_percent_zoom(browser, live: LiveGateway):
+    """200 % zoom of a 1280 px window is a 640 px CSS viewport: no page may need sideways scrolling."""
+    scim = live.tenant_token("zoom")
+    user_id = entra_cycle(live, scim, "zoe@example.com")
+    sign_in(browser, live, live.tenant_token("zoom", ADMIN))
+    browser.set_window_size(640, 1000)
+    try:
+        for path in ("/admin/users", f"/admin/users/{user_id}", "/admin/log", "/admin/tokens", "/admin/settings",
+                     "/admin/health"):
+            browser.get(live.url + path)
+            overflow = browser.execute_script(
+                "return document.documentElement.scrollWidth - document.documentElement.clientWidth")
+            assert overflow <= 0, f"{path} is {overflow} px too wide"
+    finally:
+        browser.set_window_size(1280, 1000)
+    assert console_problems(browser) == []
