@@ -9,7 +9,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -133,16 +133,24 @@ async def newest_rows(connection: asyncpg.Connection, query: ExportQuery, limit:
         f"SELECT {columns} FROM {KINDS[query.kind]} WHERE {where} ORDER BY seq DESC LIMIT {int(limit)}", *params)
 
 
+# request_id has no index of its own: the time window (the rows' own, widened) lets the
+# (tenant_id, recorded_at) index narrow the scan first.
 _CHANGES_OF_REQUESTS = """
 SELECT request_id, action, attribute, old_value, new_value FROM audit_trail
-WHERE tenant_id = $1 AND request_id = ANY($2::text[]) ORDER BY seq
+WHERE tenant_id = $1 AND recorded_at BETWEEN $3 AND $4 AND request_id = ANY($2::text[]) ORDER BY seq
 """
+_WINDOW_MARGIN = timedelta(minutes=1)
 
 
 async def changes_of_requests(connection: asyncpg.Connection, tenant_id: uuid.UUID,
-                              request_ids: list[str]) -> dict[str, list[asyncpg.Record]]:
-    """The audit rows (attribute, old, new) each request wrote, by request id."""
+                              rows: list[asyncpg.Record]) -> dict[str, list[asyncpg.Record]]:
+    """The audit rows (attribute, old, new) each provisioning log row's request wrote, by request id."""
     by_request: dict[str, list[asyncpg.Record]] = {}
-    for row in await connection.fetch(_CHANGES_OF_REQUESTS, tenant_id, request_ids):
+    request_ids = [row["request_id"] for row in rows if row["request_id"]]
+    if not request_ids:
+        return by_request
+    earliest = min(row["recorded_at"] for row in rows) - _WINDOW_MARGIN
+    latest = max(row["recorded_at"] for row in rows) + _WINDOW_MARGIN
+    for row in await connection.fetch(_CHANGES_OF_REQUESTS, tenant_id, request_ids, earliest, latest):
         by_request.setdefault(row["request_id"], []).append(row)
     return by_request

@@ -78,8 +78,7 @@ async def log_page(request: web.Request) -> web.Response:
         await request.app[AUDIT_RUNNER].catch_up()
     async with request.app[POOL].acquire(timeout=settings.db_timeout) as connection:
         rows = await newest_rows(connection, query, ROWS_ON_PAGE)
-        changes = await changes_of_requests(connection, principal.tenant_id,
-                                            [r["request_id"] for r in rows if r["request_id"]])
+        changes = await changes_of_requests(connection, principal.tenant_id, rows)
     download = "/admin/log/download?" + urlencode({**values, "limit": DOWNLOAD_LIMIT, "format": "csv"})
     return render(request, "log.html", {
         "section": "log", "rows": rows, "changes": changes, "steps": steps, "values": values,

@@ -224,3 +224,15 @@ def test_every_page_reflows_at_200_percent_zoom(browser, live: LiveGateway):
     finally:
         browser.set_window_size(1280, 1000)
     assert console_problems(browser) == []
+
+
+def test_the_console_log_check_does_catch_a_csp_violation(browser, live: LiveGateway):
+    """The control for every ``console_problems(...) == []`` above: an inline script is refused
+    by the policy, and the refusal reaches the log this suite reads."""
+    browser.get(live.url + "/admin/signin")
+    browser.execute_script(
+        "const s = document.createElement('script'); s.textContent = 'window.ran = true';"
+        " document.head.appendChild(s);")
+    assert browser.execute_script("return window.ran === undefined")
+    problems = console_problems(browser)
+    assert len(problems) == 1 and "Content Security Policy" in problems[0], problems
