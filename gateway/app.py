@@ -90,7 +90,7 @@ async def _listen(dsn: str, tenancy: Tenancy) -> asyncpg.Connection | None:
 
 def create_app(settings: Settings, database_url: str) -> web.Application:
     app = web.Application(
-        middlewares=[request_context, bearer_auth, console_guard],
+        middlewares=[request_context, console_guard, bearer_auth],
         client_max_size=settings.max_body_bytes,
     )
     app[SETTINGS] = settings

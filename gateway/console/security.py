@@ -18,7 +18,7 @@ from aiohttp import web
 from gateway.console.keys import SESSION, SESSIONS
 from gateway.console.sessions import COOKIE
 from gateway.domain.errors import Rejected
-from gateway.http.keys import PRINCIPAL, TENANCY
+from gateway.http.keys import PRINCIPAL, SETTINGS, TENANCY
 from gateway.http.middleware import Handler
 from gateway.scim.errors import ScimError
 
@@ -69,8 +69,17 @@ def cross_site(request: web.Request) -> bool:
     return site is not None and site not in ALLOWED_FETCH_SITES
 
 
+def _local_port(request: web.Request) -> int | None:
+    sockname = request.transport.get_extra_info("sockname") if request.transport is not None else None
+    return sockname[1] if isinstance(sockname, tuple) and len(sockname) >= 2 else None
+
+
 @web.middleware
 async def console_guard(request: web.Request, handler: Handler) -> web.StreamResponse:
+    console_port = request.app[SETTINGS].console_port
+    if console_port and is_console(request) != (_local_port(request) == console_port):
+        # A console of its own listener: the console answers only there, the API only elsewhere.
+        raise web.HTTPNotFound()
     if not is_console(request):
         return await handler(request)
     if request.path == PREFIX:

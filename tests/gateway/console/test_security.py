@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import re
+import socket
 
+from gateway.app import create_app
 from gateway.console.security import CONTENT_SECURITY_POLICY
 from gateway.console.sessions import COOKIE
-from gateway.http.keys import POOL
+from gateway.http.keys import POOL, TENANCY
+from gateway.settings import Settings
 from tests.gateway.console.conftest import Console
 
 ADMIN = ("admin",)
@@ -118,7 +121,6 @@ async def test_a_session_expires_at_its_absolute_limit_however_active(console: C
 async def test_revoking_the_token_ends_its_console_sessions(console: Console, client, token_for):
     await console.sign_in((await token_for("acme", scopes=ADMIN)).token)
     token_id = await client.app[POOL].fetchval("SELECT token_id FROM console_sessions")
-    from gateway.http.keys import TENANCY
     await client.app[TENANCY].revoke_token(str(token_id), {"token_id": "", "owner": "tests", "token_description": ""})
     response, _ = await console.get("/admin/users")
     assert response.status == 303
@@ -155,3 +157,35 @@ async def test_a_script_user_name_is_shown_as_text(console: Console, token_for):
         assert "<script>alert(1)</script>" not in text
         assert "&lt;script&gt;alert(1)&lt;/script&gt;" in text
         assert re.findall(r"<script[^>]*>", text) == ['<script src="/admin/static/console.js" defer>']
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+async def test_with_a_console_port_the_api_port_has_no_console(database_url, aiohttp_client, token_for):
+    settings = Settings(pool_min_size=1, pool_max_size=4, access_log=False, background_projector=False,
+                        console_port=_free_port())
+    client = await aiohttp_client(create_app(settings, database_url))
+    response = await client.get("/admin/signin")
+    assert response.status == 404
+    tenancy = client.app[TENANCY]
+    await tenancy.create_tenant("acme", "bynder", {"token_id": "", "owner": "tests", "token_description": ""})
+    _, secret = await tenancy.create_token("acme", "bot@example.com", "t", ("scim:read",),
+                                           {"token_id": "", "owner": "tests", "token_description": ""})
+    response = await client.get("/scim/v2/Users", headers={"Authorization": f"Bearer {secret}"})
+    assert response.status == 200
+
+
+async def test_the_console_port_serves_the_console_and_not_the_api(database_url, aiohttp_server, aiohttp_client):
+    port = _free_port()
+    settings = Settings(pool_min_size=1, pool_max_size=4, access_log=False, background_projector=False,
+                        console_port=port, port=port + 1 if port < 65535 else port - 1)
+    client = await aiohttp_client(await aiohttp_server(create_app(settings, database_url), port=port))
+    response = await client.get("/admin/signin")
+    assert response.status == 200
+    response = await client.get("/scim/v2/Users", headers={"Authorization": "Bearer scgw_x"})
+    assert response.status == 404
+    assert (await response.json())["status"] == "404"
