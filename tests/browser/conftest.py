@@ -48,15 +48,19 @@ def _browser_missing() -> str | None:
     return ", ".join(missing) or None
 
 
+def gate(missing: str | None, ci: bool) -> tuple[str, str] | None:
+    """What to do without a browser: ("fail", reason) under CI, else ("skip", reason)."""
+    if missing is None:
+        return None
+    reason = f"browser tests need {missing} (apt-get install chromium chromium-driver)"
+    return ("fail", reason + "; under CI=true they must run") if ci else ("skip", reason)
+
+
 @pytest.fixture(scope="session")
 def browser_ready() -> None:
-    missing = _browser_missing()
-    if missing is None:
-        return
-    reason = f"browser tests need {missing} (apt-get install chromium chromium-driver)"
-    if os.environ.get("CI") == "true":
-        pytest.fail(reason + "; under CI=true they must run")
-    pytest.skip(reason)
+    decision = gate(_browser_missing(), os.environ.get("CI") == "true")
+    if decision is not None:
+        (pytest.fail if decision[0] == "fail" else pytest.skip)(decision[1])
 
 
 @dataclass
