@@ -56,6 +56,8 @@ async def create_token(request: web.Request) -> web.Response:
     entered = {"description": description, "owner": owner, "scopes": scopes}
     if not description or len(description) > 200:
         return await _page(request, 400, "Give the token a description of at most 200 characters.", entered)
+    if len(owner) > 320:  # the longest email address RFC 5321 allows
+        return await _page(request, 400, "The owner must be an email address of at most 320 characters.", entered)
     if not scopes:
         return await _page(request, 400, "Choose at least one scope.", entered)
     try:
