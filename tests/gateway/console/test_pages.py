@@ -54,6 +54,10 @@ async def test_a_token_with_a_bad_owner_is_refused_with_the_form_kept(console: C
     assert response.status == 400
     assert "must be an email address" in text
     assert 'value="Entra"' in text
+    response, text = await console.post("/admin/tokens", {"description": "Entra", "owner": "a" * 400 + "@example.com",
+                                                          "scope": "scim:read"})
+    assert response.status == 400
+    assert "at most 320 characters" in text
 
 
 async def test_a_revoked_token_gets_401_at_once(console: Console, client, token_for):
