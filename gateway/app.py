@@ -11,6 +11,8 @@ from aiohttp import web
 
 from eventstore import Envelope, EventStore
 from eventstore.pool import create_pool
+from gateway.console.routes import add_console
+from gateway.console.security import console_guard
 from gateway.groups import Groups
 from gateway.http import routes
 from gateway.http.auth import bearer_auth
@@ -85,7 +87,7 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
 
 def create_app(settings: Settings, database_url: str) -> web.Application:
     app = web.Application(
-        middlewares=[request_context, bearer_auth],
+        middlewares=[request_context, console_guard, bearer_auth],
         client_max_size=settings.max_body_bytes,
     )
     app[SETTINGS] = settings
@@ -94,4 +96,5 @@ def create_app(settings: Settings, database_url: str) -> web.Application:
     app[METRICS] = Metrics()
     app.cleanup_ctx.append(_database)
     routes.add_routes(app)
+    add_console(app)
     return app

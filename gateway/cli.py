@@ -211,6 +211,9 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", help="listen address (default 127.0.0.1)")
     serve.add_argument("--port", type=int, help="listen port (default 8080)")
     serve.add_argument("--workers", type=int, help="processes sharing the port (default 1)")
+    serve.add_argument("--console-port", type=int,
+                       help="serve the admin console on this port only (default: on the API's port)")
+    serve.add_argument("--console-host", help="listen address of --console-port (default: --host)")
     serve.set_defaults(run=cmd_serve)
 
     db = commands.add_parser("db", help="database maintenance").add_subparsers(
@@ -290,6 +293,8 @@ def main(argv: list[str] | None = None) -> int:
             host=getattr(args, "host", None),
             port=getattr(args, "port", None),
             workers=getattr(args, "workers", None),
+            console_port=getattr(args, "console_port", None),
+            console_host=getattr(args, "console_host", None),
         )
         dsn = resolve_database_url(settings.database_url, settings.data_dir)
         return args.run(args, settings, dsn)

@@ -6,6 +6,7 @@ import asyncio
 import multiprocessing
 import os
 import signal
+import socket
 import sys
 
 import structlog
@@ -48,6 +49,24 @@ async def bootstrap(dsn: str) -> str | None:
         await pool.close()
 
 
+def console_url(settings: Settings) -> str:
+    """Where a browser on this machine reaches the console (a wildcard bind means loopback)."""
+    bound = settings.console_host or settings.host if settings.console_port else settings.host
+    host = {"0.0.0.0": "127.0.0.1", "::": "[::1]", "": "127.0.0.1"}.get(bound, bound)
+    if ":" in host and not host.startswith("["):
+        host = f"[{host}]"
+    return f"http://{host}:{settings.console_port or settings.port}/admin/"
+
+
+def _console_socket(settings: Settings) -> socket.socket | None:
+    """The console's own listener, when it has one; shared by workers like the API's port."""
+    if not settings.console_port:
+        return None
+    return socket.create_server((settings.console_host or settings.host, settings.console_port),
+                                family=socket.AF_INET6 if ":" in (settings.console_host or settings.host)
+                                else socket.AF_INET, reuse_port=settings.workers > 1)
+
+
 def serve(settings: Settings, dsn: str) -> None:
     configure_logging(settings.log_level)
     log = structlog.get_logger("gateway.serve")
@@ -63,6 +82,8 @@ def serve(settings: Settings, dsn: str) -> None:
             flush=True,
         )
         print(secret, flush=True)
+    print(f"Admin console: {console_url(settings)} (sign in with an admin-scope token)",
+          file=sys.stderr, flush=True)
     if settings.workers == 1:
         _run(settings, dsn)
     else:
@@ -81,6 +102,7 @@ def _run(settings: Settings, dsn: str) -> None:
         access_log=None,
         shutdown_timeout=settings.shutdown_timeout,
         reuse_port=settings.workers > 1,
+        sock=_console_socket(settings),
     )
 
 

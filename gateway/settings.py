@@ -45,6 +45,13 @@ class Settings:
     background_projector: bool = True
     # Hours a create whose answer was lost can be retried and answered as the original.
     create_replay_window_hours: float = 24.0
+    # Admin console sessions: ended after this many idle minutes, and this many hours after sign-in.
+    console_idle_minutes: int = 30
+    console_absolute_hours: int = 12
+    # A listener of its own for the admin console (0: the console shares the API's port).
+    # When set, /admin/ answers only there and the API only on ``port``.
+    console_port: int = 0
+    console_host: str | None = None  # default: ``host``
 
     def __post_init__(self) -> None:
         if not 0 < self.port < 65536:
@@ -69,6 +76,10 @@ class Settings:
             raise SettingsError("rate_limit_per_second must be >= 0 and rate_limit_burst >= 1")
         if self.create_replay_window_hours < 0:
             raise SettingsError("create_replay_window_hours must not be negative")
+        if not 0 <= self.console_port < 65536 or self.console_port == self.port:
+            raise SettingsError("console_port must be 0 (shared) or another port between 1 and 65535")
+        if not 1 <= self.console_idle_minutes <= 24 * 60 or not 1 <= self.console_absolute_hours <= 24 * 7:
+            raise SettingsError("console_idle_minutes must be 1..1440 and console_absolute_hours 1..168")
         if self.log_level not in ("debug", "info", "warning", "error"):
             raise SettingsError(f"log_level must be debug, info, warning or error, not {self.log_level!r}")
 
@@ -114,7 +125,8 @@ def load_settings(environ: Mapping[str, str] | None = None, **flags: object) -> 
              "rate_limit_per_second": float, "rate_limit_burst": int,
              "log_level": str, "access_log": bool, "background_projector": bool, "trust_forwarded_headers": bool,
              "token_cache_seconds": float, "create_replay_window_hours": float,
-             "revocation_retry_seconds": float}
+             "revocation_retry_seconds": float, "console_idle_minutes": int, "console_absolute_hours": int,
+             "console_port": int, "console_host": str}
     values: dict[str, object] = {}
     for field in fields(Settings):
         text = environ.get(ENV_PREFIX + field.name.upper())

@@ -69,6 +69,11 @@ SELECT k.token_id, k.owner, k.description, k.scopes, t.tenant_id, t.name, t.prof
 FROM tokens k JOIN tenants t USING (tenant_id)
 WHERE k.secret_sha256 = $1 AND k.revoked_at IS NULL
 """
+_PRINCIPAL_BY_TOKEN_ID = """
+SELECT k.token_id, k.owner, k.description, k.scopes, t.tenant_id, t.name, t.profile, t.settings
+FROM tokens k JOIN tenants t USING (tenant_id)
+WHERE k.token_id = $1 AND k.revoked_at IS NULL
+"""
 _TENANT_BY_NAME = "SELECT tenant_id, name, profile, settings, created_at FROM tenants WHERE name = $1"
 _TENANTS = "SELECT tenant_id, name, profile, settings, created_at FROM tenants ORDER BY name"
 _TOKENS = """
@@ -116,6 +121,11 @@ class Tenancy:
                 self._cache.clear()
             self._cache[digest] = (principal, time.monotonic() + self.cache_seconds)
         return principal
+
+    async def principal_of(self, token_id: uuid.UUID) -> Principal | None:
+        """The principal of a token that is still valid (the console's session holds its id)."""
+        row = await self.pool.fetchrow(_PRINCIPAL_BY_TOKEN_ID, token_id)
+        return None if row is None else self._principal(row)
 
     @staticmethod
     def _principal(row: asyncpg.Record) -> Principal:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -57,7 +57,7 @@ class ExportQuery:
     action: str | None = None
     result: str | None = None
     # The gateway's request id or the caller's X-Request-Id (both are only ever read within the tenant).
-    request: str | None = None
+    request_id: str | None = None
     limit: int | None = 1000
     oldest_first: bool = True
 
@@ -88,8 +88,8 @@ class ExportQuery:
             add("action = ?", self.action)
         if self.result is not None:
             add("result = ?", self.result)
-        if self.request is not None:
-            add("(request_id = ? OR client_request_id = ?)", self.request, self.request)
+        if self.request_id is not None:
+            add("(request_id = ? OR client_request_id = ?)", self.request_id, self.request_id)
         return " AND ".join(clauses), params
 
 
@@ -125,3 +125,34 @@ async def stream_rows(connection: asyncpg.Connection, query: ExportQuery, throug
     statement = f"SELECT {columns} FROM {table} WHERE {where} AND seq <= ${len(params)} ORDER BY seq {order}"
     async for row in connection.cursor(statement, *params, prefetch=prefetch):
         yield row
+
+
+async def newest_rows(connection: asyncpg.Connection, query: ExportQuery, limit: int) -> list[asyncpg.Record]:
+    """The newest ``limit`` rows matching ``query`` (the console's first screen), newest first."""
+    where, params = query.where()
+    columns = ", ".join(FIELDS[query.kind])
+    return await connection.fetch(
+        f"SELECT {columns} FROM {KINDS[query.kind]} WHERE {where} ORDER BY seq DESC LIMIT {int(limit)}", *params)
+
+
+# request_id has no index of its own: the time window (the rows' own, widened) lets the
+# (tenant_id, recorded_at) index narrow the scan first.
+_CHANGES_OF_REQUESTS = """
+SELECT request_id, action, attribute, old_value, new_value FROM audit_trail
+WHERE tenant_id = $1 AND recorded_at BETWEEN $3 AND $4 AND request_id = ANY($2::text[]) ORDER BY seq
+"""
+_WINDOW_MARGIN = timedelta(minutes=1)
+
+
+async def changes_of_requests(connection: asyncpg.Connection, tenant_id: uuid.UUID,
+                              rows: list[asyncpg.Record]) -> dict[str, list[asyncpg.Record]]:
+    """The audit rows (attribute, old, new) each provisioning log row's request wrote, by request id."""
+    by_request: dict[str, list[asyncpg.Record]] = {}
+    request_ids = [row["request_id"] for row in rows if row["request_id"]]
+    if not request_ids:
+        return by_request
+    earliest = min(row["recorded_at"] for row in rows) - _WINDOW_MARGIN
+    latest = max(row["recorded_at"] for row in rows) + _WINDOW_MARGIN
+    for row in await connection.fetch(_CHANGES_OF_REQUESTS, tenant_id, request_ids, earliest, latest):
+        by_request.setdefault(row["request_id"], []).append(row)
+    return by_request

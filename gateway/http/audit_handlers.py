@@ -11,6 +11,7 @@ import asyncio
 import base64
 import binascii
 import uuid
+from collections.abc import Mapping
 from datetime import datetime
 
 from aiohttp import web
@@ -66,8 +67,9 @@ def _time(name: str, value: str | None) -> datetime | None:
         raise ScimError(400, rejected.detail) from None
 
 
-def parse_query(request: web.Request, kind: str, principal: Principal, user: str | None = None) -> ExportQuery:
-    params = request.query
+def parse_query(request: web.Request, kind: str, principal: Principal, user: str | None = None,
+                params: Mapping[str, str] | None = None) -> ExportQuery:
+    params = request.query if params is None else params
     limit_text = params.get("limit", str(DEFAULT_LIMIT))
     try:
         limit = int(limit_text)
@@ -81,6 +83,9 @@ def parse_query(request: web.Request, kind: str, principal: Principal, user: str
     result = params.get("result")
     if result is not None and (kind != "provisioning" or result not in RESULTS):
         raise ScimError(400, f"result must be one of {sorted(RESULTS)} (provisioning log only)")
+    request_id = params.get("request_id") or None
+    if request_id is not None and len(request_id) > 200:
+        raise ScimError(400, "request_id must be at most 200 characters")
     cursor = params.get("cursor")
     return ExportQuery(
         kind=kind,
@@ -92,7 +97,7 @@ def parse_query(request: web.Request, kind: str, principal: Principal, user: str
         actor=params.get("actor"),
         action=action,
         result=result,
-        request=params.get("request_id"),
+        request_id=request_id,
         limit=limit,
     )
 

@@ -11,11 +11,13 @@ from gateway.tenancy import TOKEN_PREFIX, Principal
 
 # Probes and the API description answer without a token.
 PUBLIC_PATHS = frozenset({"/healthz", "/readyz", "/openapi.yaml", "/metrics"})
+# The admin console signs in with a session cookie instead (gateway/console/security.py).
+CONSOLE_PREFIX = "/admin"
 
 
 @web.middleware
 async def bearer_auth(request: web.Request, handler: Handler) -> web.StreamResponse:
-    if request.path in PUBLIC_PATHS:
+    if request.path in PUBLIC_PATHS or request.path.split("/", 2)[1] == CONSOLE_PREFIX[1:]:
         return await handler(request)
     header = request.headers.get("Authorization", "")
     scheme, _, secret = header.partition(" ")

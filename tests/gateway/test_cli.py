@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -132,11 +133,21 @@ async def test_serve_on_the_embedded_default_bootstraps_and_is_ready(tmp_path: P
             headers = {"Authorization": f"Bearer {token}"}
             async with session.get(f"http://127.0.0.1:{port}/api/2/scim/Users", headers=headers) as response:
                 assert response.status == 200
+            # The console at the printed address signs in with the bootstrap token.
+            async with session.get(f"http://127.0.0.1:{port}/admin/signin") as response:
+                assert response.status == 200
+                nonce = re.search(r'name="nonce" value="([^"]+)"', await response.text())[1]
+            async with session.post(
+                f"http://127.0.0.1:{port}/admin/signin", data={"nonce": nonce, "token": token},
+                headers={"Cookie": f"__Host-scgw_signin={nonce}"}, allow_redirects=False,
+            ) as response:
+                assert (response.status, response.headers["Location"]) == (303, "/admin/users")
     finally:
         process.terminate()
         _, err = await asyncio.wait_for(process.communicate(), 30)
     assert process.returncode == 0, err.decode()
     assert token.encode() not in err
+    assert f"Admin console: http://127.0.0.1:{port}/admin/".encode() in err
 
 
 async def test_audit_export_to_a_file_in_both_formats(bynder_with_history, database_url, tmp_path, capsys):

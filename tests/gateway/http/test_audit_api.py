@@ -214,3 +214,17 @@ async def test_filters_since_until_and_actor(bynder: Scim, token_for):
     assert [i["user_name"] for i in before] == ["a@example.com"]
     by_actor, _, _ = await export(bynder, "/api/2/audit/events", actor="OTHER-bot@example.com", action="create")
     assert [i["user_name"] for i in by_actor] == ["b@example.com"]
+
+
+async def test_the_provisioning_log_filters_by_request_id(bynder: Scim):
+    await bynder.post("/Users", entra_user("a@example.com", "a"))
+    response, _ = await bynder.post("/Users", entra_user("b@example.com", "b"), headers={"X-Request-Id": "req-b.1"})
+    assert response.status == 201
+    items, _, _ = await export(bynder, "/api/2/audit/provisioning", request_id="req-b.1")
+    assert [(i["client_request_id"], i["target_user_name"]) for i in items] == [("req-b.1", "b@example.com")]
+    ours, _, _ = await export(bynder, "/api/2/audit/provisioning", request_id=response.headers["X-Gateway-Request-Id"])
+    assert ours == items
+    response = await bynder.client.get("/api/2/audit/provisioning", params={"request_id": "x" * 201},
+                                       headers={"Authorization": f"Bearer {bynder.token}"})
+    assert response.status == 400
+    assert (await response.json())["detail"] == "request_id must be at most 200 characters"

@@ -53,7 +53,9 @@ async def test_every_described_operation_reaches_a_handler():
 async def test_every_handler_is_described():
     application = app()
     described = {await handler_for(application, m, p) for m, p, _ in operations()}
-    registered = {route.handler.__name__ for route in application.router.routes()}
+    # The admin console's HTML pages are not part of the API (docs/console.md describes them).
+    registered = {route.handler.__name__ for route in application.router.routes()
+                  if not route.resource or not route.resource.canonical.startswith("/admin")}
     assert registered - described == set()
 
 

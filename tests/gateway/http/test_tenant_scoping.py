@@ -269,7 +269,10 @@ async def test_nothing_of_another_tenant_reaches_a_tenant_on_any_route(
         world, client, capsys, database_url, prober_name, victim_name):
     prober, victim = world[prober_name], world[victim_name]
     banned = set().union(*(t.secrets for name, t in world.items() if name != prober_name))
-    routes = [r for r in client.app.router.routes() if r.resource is not None]
+    # The admin console (/admin/) signs in with sessions, not bearer tokens; its own tests
+    # (tests/gateway/console) cover its tenant scoping.
+    routes = [r for r in client.app.router.routes()
+              if r.resource is not None and not r.resource.canonical.startswith("/admin")]
     assert len(routes) > 40  # the whole table, both base paths
     found: list[str] = []
     asked = 0
@@ -332,7 +335,8 @@ def test_the_matrix_knows_every_route_parameter():
     routes.add_routes(app)
     victim = Tenant(Scim(None, ""), "rfc", user_id="u", group_id="g")  # type: ignore[arg-type]
     for route in app.router.routes():
-        _concrete(template_of(route), victim)
+        if not template_of(route).startswith("/admin"):
+            _concrete(template_of(route), victim)
 
 
 async def test_another_tenants_user_name_is_free_in_this_tenant(token_for):

@@ -1,0 +1,42 @@
+"""Health page: the database, how far each catch-up projection is behind the log."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import asyncpg
+from aiohttp import web
+
+from gateway.console.security import render
+from gateway.http.keys import POOL, PRINCIPAL, SETTINGS
+
+_CHECKPOINTS = """
+SELECT c.name, c.position, c.updated_at, (SELECT coalesce(max(position), 0) FROM events) - c.position AS lag
+FROM projection_checkpoints c ORDER BY c.name
+"""
+_COUNTS = """
+SELECT (SELECT count(*) FROM users_view WHERE tenant_id = $1 AND NOT deleted) AS users,
+       (SELECT count(*) FROM users_view WHERE tenant_id = $1 AND NOT deleted AND active) AS active_users,
+       (SELECT count(*) FROM tokens WHERE tenant_id = $1 AND revoked_at IS NULL) AS tokens
+"""
+
+
+async def health_page(request: web.Request) -> web.Response:
+    principal = request[PRINCIPAL]
+    settings = request.app[SETTINGS]
+    database: dict[str, object] = {"ok": False}
+    checkpoints: list[asyncpg.Record] = []
+    counts = None
+    try:
+        async with asyncio.timeout(settings.db_timeout):
+            started = time.perf_counter()
+            version = await request.app[POOL].fetchval("SHOW server_version")
+            database = {"ok": True, "version": version,
+                        "round_trip_ms": round((time.perf_counter() - started) * 1000, 1)}
+            checkpoints = await request.app[POOL].fetch(_CHECKPOINTS)
+            counts = await request.app[POOL].fetchrow(_COUNTS, principal.tenant_id)
+    except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
+        database = {"ok": False, "error": type(error).__name__}
+    return render(request, "health.html", {
+        "section": "health", "database": database, "checkpoints": checkpoints, "counts": counts})
