@@ -31,6 +31,16 @@ WHERE $9::integer IS NULL OR head.version = $9::integer
 RETURNING {_COLUMNS}
 """
 
+# Many new streams in one statement (bulk imports): versions are numbered by the caller;
+# a stream that already exists collides on (stream_id, stream_version).
+_APPEND_NEW_STREAMS = f"""
+INSERT INTO events (event_id, tenant_id, stream_id, stream_version, type, schema_version, data, metadata)
+SELECT e.event_id, $1, e.stream_id, e.stream_version, e.type, e.schema_version, e.data, $7
+FROM unnest($2::text[], $3::integer[], $4::uuid[], $5::text[], $6::integer[], $8::jsonb[])
+    AS e(stream_id, stream_version, event_id, type, schema_version, data)
+RETURNING {_COLUMNS}
+"""
+
 _BY_IDEMPOTENCY_KEY = f"""
 SELECT {_COLUMNS} FROM events WHERE idempotency_key = $1 ORDER BY position
 """
@@ -214,6 +224,41 @@ class EventStore:
             for projection in self.inline_projections:
                 await projection.apply(connection, envelopes)
             return envelopes
+
+    async def append_new_streams(
+        self,
+        streams: Sequence[tuple[str, Sequence[NewEvent]]],
+        metadata: dict[str, Any],
+        *,
+        tenant_id: uuid.UUID,
+        connection: asyncpg.Connection,
+    ) -> list[Envelope]:
+        """Start many streams at once, with the inline projections, in the caller's transaction.
+
+        One statement for the events whatever their number: what a bulk import needs. A
+        stream that exists already raises ConcurrencyError and the caller's transaction is
+        to be rolled back.
+        """
+        flat = [(stream, version, event) for stream, events in streams
+                for version, event in enumerate(events, start=1)]
+        if not flat:
+            return []
+        try:
+            rows = await connection.fetch(
+                _APPEND_NEW_STREAMS, tenant_id, [f[0] for f in flat], [f[1] for f in flat],
+                [f[2].event_id for f in flat], [f[2].type for f in flat], [f[2].schema_version for f in flat],
+                metadata, [f[2].data for f in flat],
+            )
+            envelopes = sorted((_envelope(row) for row in rows), key=lambda e: e.position)
+            for projection in self.inline_projections:
+                await projection.apply(connection, envelopes)
+        except asyncpg.UniqueViolationError as error:
+            if error.constraint_name == "events_stream_version_key":
+                raise ConcurrencyError("one of the new streams", 0) from error
+            raise ProjectionConflict(error.constraint_name or "", error.detail or "") from error
+        except (OSError, asyncpg.InterfaceError, asyncpg.CannotConnectNowError) as error:
+            raise DatabaseUnavailable(str(error)) from error
+        return envelopes
 
     async def read_idempotent(self, idempotency_key: str) -> list[Envelope]:
         rows = await self.pool.fetch(_BY_IDEMPOTENCY_KEY, idempotency_key)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -40,6 +41,14 @@ class Settings:
     trust_forwarded_headers: bool = False
     # Run the audit projector in this process (any number may: they take turns per batch).
     background_projector: bool = True
+    # ``serve`` applies pending migrations at start; false (or ``serve --no-migrate``) for an
+    # application role that may not change the schema: it then refuses to start on an old one.
+    migrate: bool = True
+    # On first start with no tenant, create tenant ``default`` and print a token for it;
+    # false keeps secrets out of container logs (create tenants and tokens with the CLI).
+    bootstrap: bool = True
+    # ``db migrate`` grants this role the application's privileges (gateway/roles.py).
+    app_role: str | None = None
 
     def __post_init__(self) -> None:
         if not 0 < self.port < 65536:
@@ -60,6 +69,8 @@ class Settings:
             raise SettingsError("token_cache_seconds must not be negative")
         if self.rate_limit_per_second < 0 or self.rate_limit_burst < 1:
             raise SettingsError("rate_limit_per_second must be >= 0 and rate_limit_burst >= 1")
+        if self.app_role is not None and not re.match(r"^[a-z_][a-z0-9_]{0,62}$", self.app_role):
+            raise SettingsError(f"app_role {self.app_role!r} must be lower-case letters, digits and '_'")
         if self.log_level not in ("debug", "info", "warning", "error"):
             raise SettingsError(f"log_level must be debug, info, warning or error, not {self.log_level!r}")
 
@@ -88,7 +99,7 @@ def load_settings(environ: Mapping[str, str] | None = None, **flags: object) -> 
              "pool_min_size": int, "pool_max_size": int, "db_timeout": float, "request_timeout": float,
              "rate_limit_per_second": float, "rate_limit_burst": int,
              "log_level": str, "access_log": bool, "background_projector": bool, "trust_forwarded_headers": bool,
-             "token_cache_seconds": float}
+             "token_cache_seconds": float, "migrate": bool, "bootstrap": bool, "app_role": str}
     values: dict[str, object] = {}
     for field in fields(Settings):
         text = environ.get(ENV_PREFIX + field.name.upper())

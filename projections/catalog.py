@@ -26,7 +26,8 @@ class ProjectionSpec:
         return [(MIGRATIONS / name).read_text() for name in self.migrations]
 
 
-TENANCY = ProjectionSpec("tenancy", ("tenants", "tokens"), ("0001_tenancy.sql",), TenancyProjection, True)
+TENANCY = ProjectionSpec("tenancy", ("tenants", "tokens"), ("0001_tenancy.sql", "0010_token_lifecycle.sql"),
+                         TenancyProjection, True)
 USERS_VIEW = ProjectionSpec("users_view", ("users_view",), ("0002_users_view.sql",), UsersView, True)
 GROUPS = ProjectionSpec("groups", ("groups_view", "group_members"), ("0005_groups.sql",), GroupsView, True)
 AUDIT = ProjectionSpec(

@@ -45,7 +45,7 @@ async def test_tenant_and_token_lifecycle(cli):
 
     code, out, _ = await asyncio.to_thread(cli, "token", "list", "--tenant", "acme", "--json")
     [token] = orjson.loads(out)
-    assert token["owner"] == "scim@acme.example" and token["scopes"] == "scim:read" and token["revoked"] == ""
+    assert token["owner"] == "scim@acme.example" and token["scopes"] == ["scim:read"] and token["revoked"] is None
     assert secret not in out
 
     code, _, _ = await asyncio.to_thread(cli, "token", "revoke", token["id"])
@@ -66,7 +66,7 @@ async def test_tenant_set_changes_policy_settings(cli):
     ("args", "message"),
     [
         (("token", "create", "--tenant", "ghost", "--owner", "a@b.c"), "no tenant named 'ghost'"),
-        (("token", "revoke", "not-an-id"), "is not a token id"),
+        (("token", "revoke", "not-an-id"), "not a token id"),
         (("token", "revoke", "00000000-0000-0000-0000-000000000000"), "no token with id"),
         (("tenant", "create", "Bad Name!"), "must be lower-case"),
         (("tenant", "set", "ghost", "a=b"), "no tenant named"),
