@@ -137,6 +137,7 @@ async def test_serve_on_the_embedded_default_bootstraps_and_is_ready(tmp_path: P
         _, err = await asyncio.wait_for(process.communicate(), 30)
     assert process.returncode == 0, err.decode()
     assert token.encode() not in err
+    assert f"scim-gateway: data dir {(tmp_path / 'data').resolve()}\n".encode() in err
 
 
 async def test_audit_export_to_a_file_in_both_formats(bynder_with_history, database_url, tmp_path, capsys):
