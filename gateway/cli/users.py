@@ -63,6 +63,10 @@ def _summary(report: ImportReport, args: argparse.Namespace, rejects: _Rejects) 
     return text
 
 
+def _done(report: ImportReport) -> str:
+    return f" (lines 1-{report.settled_through:,} are done)" if report.settled_through else ""
+
+
 def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
     path = Path(args.file)
     if not path.is_file():
@@ -93,12 +97,12 @@ def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
     except ImportStopped as stopped:
         bar.close()
         say(f"scim-gateway: {path}: {stopped}")
-        say(f"{_summary(report, args, rejects)} (lines 1-{report.settled_through:,} are done); fix line "
+        say(f"{_summary(report, args, rejects)}{_done(report)}; fix line "
             f"{stopped.rejection.line} (or add --continue-on-error) and resume with: {_resume_hint(args)}")
         return 1
     except KeyboardInterrupt:
         bar.close()
-        say(f"interrupted: {_summary(report, args, rejects)} (lines 1-{report.settled_through:,} are done); "
+        say(f"interrupted: {_summary(report, args, rejects)}{_done(report)}; "
             f"resume with: {_resume_hint(args)}")
         return 130
     finally:
