@@ -6,13 +6,16 @@ accounts predate SSO). Imported users can be matched and updated by the identity
 under the ``bynder`` profile credential users cannot be deactivated through SCIM.
 
 Lines are parsed and decided first, then written a batch per transaction (one statement
-for the events, one pipelined upsert for the view): a batch is in the log whole or not at
-all, so an interrupted import resumes with ``--skip-existing``.
+for the events, one pipelined upsert for the view), the next batch parsed while earlier
+ones are written: a batch is in the log whole or not at all, so an interrupted import
+resumes with ``--skip-existing``.
 """
 
 from __future__ import annotations
 
+import asyncio
 import uuid
+from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -41,6 +44,8 @@ WHERE EXISTS (SELECT 1 FROM users_view v WHERE v.tenant_id = $1 AND v.user_name_
 @dataclass(frozen=True, slots=True)
 class ImportOptions:
     batch_size: int = 1000
+    # Batches written at once, each in its own transaction: the next is parsed meanwhile.
+    writers: int = 2
     skip_existing: bool = False
     continue_on_error: bool = False
 
@@ -116,24 +121,37 @@ class Importer:
         self.options = options
         self.on_reject = on_reject
         self.report = report
+        # Last lines of the batches handed to writers, in file order, and those committed.
+        self._order: deque[int] = deque()
+        self._committed: set[int] = set()
+        self._progress: Callable[[int], None] = lambda _line: None
         self.context = RequestContext(f"import-{uuid.uuid4()}", "IMPORT", source, None, "scim-gateway users import")
 
     async def run(self, lines: Iterable[bytes], progress: Callable[[int], None]) -> ImportReport:
-        batch: list[tuple[int, bytes]] = []
-        for number, text in enumerate(lines, start=1):
-            if text.strip():
-                batch.append((number, text))
-            if len(batch) >= self.options.batch_size:
-                await self._batch(batch, number)
-                progress(number)
-                batch = []
-            elif not batch:
-                self.report.settled_through = number
-        if batch:
-            await self._batch(batch, batch[-1][0])
+        """Parse a batch while the batches before it are being written (up to ``writers`` at once)."""
+        self._progress = progress
+        in_flight: set[asyncio.Task[None]] = set()
+        try:
+            batch: list[tuple[int, bytes]] = []
+            for number, text in enumerate(lines, start=1):
+                if text.strip():
+                    batch.append((number, text))
+                if len(batch) >= self.options.batch_size:
+                    await self._batch(batch, number, in_flight)
+                    batch = []
+                elif not batch and not in_flight and not self._order:
+                    self.report.settled_through = number
+            if batch:
+                await self._batch(batch, batch[-1][0], in_flight)
+            await self._drain(in_flight, 0)
+        except BaseException:
+            for task in in_flight:
+                task.cancel()
+            await asyncio.gather(*in_flight, return_exceptions=True)
+            raise
         return self.report
 
-    async def _batch(self, lines: list[tuple[int, bytes]], last_line: int) -> None:
+    async def _batch(self, lines: list[tuple[int, bytes]], last_line: int, in_flight: set[asyncio.Task[None]]) -> None:
         now = datetime.now(UTC)
         parsed: list[_Parsed] = []
         stop: Rejection | None = None
@@ -150,12 +168,30 @@ class Importer:
         if refused is not None and (stop is None or refused.line < stop.line):
             stop = refused
         if stop is not None:
-            # Write what came before the refused line, then stop there.
+            # Finish what came before the refused line, then stop there.
+            await self._drain(in_flight, 0)
             await self._write([p for p in parsed if p.line < stop.line])
             self.report.settled_through = stop.line - 1
             raise ImportStopped(stop)
+        await self._drain(in_flight, self.options.writers - 1)
+        self._order.append(last_line)
+        in_flight.add(asyncio.create_task(self._write_batch(parsed, last_line)))
+
+    async def _drain(self, in_flight: set[asyncio.Task[None]], keep: int) -> None:
+        """Wait until at most ``keep`` writes are running; a failed write raises here."""
+        while len(in_flight) > keep:
+            done, _ = await asyncio.wait(in_flight, return_when=asyncio.FIRST_COMPLETED)
+            for task in done:
+                in_flight.discard(task)
+                task.result()
+
+    async def _write_batch(self, parsed: list[_Parsed], last_line: int) -> None:
         await self._write(parsed)
-        self.report.settled_through = last_line
+        # Batches may commit out of order; what is settled is the prefix committed whole.
+        self._committed.add(last_line)
+        while self._order and self._order[0] in self._committed:
+            self.report.settled_through = self._order.popleft()
+        self._progress(self.report.settled_through)
 
     async def _without_existing(self, parsed: list[_Parsed]) -> tuple[list[_Parsed], Rejection | None]:
         """Drop (skip or reject) lines whose userName is taken; without --continue-on-error the

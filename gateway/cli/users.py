@@ -76,7 +76,8 @@ def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
         raise UserError(f"cannot write {rejects.path}: directory {rejects.path.parent} does not exist")
     if args.batch_size < 1:
         raise UserError("--batch-size must be at least 1")
-    options = ImportOptions(args.batch_size, args.skip_existing, args.continue_on_error)
+    options = ImportOptions(batch_size=args.batch_size, skip_existing=args.skip_existing,
+                            continue_on_error=args.continue_on_error)
     report = ImportReport()
     bar = ProgressBar("importing users")
     total = _count_lines(path) if bar.enabled else None

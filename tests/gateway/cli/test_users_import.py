@@ -102,13 +102,20 @@ async def test_an_interrupt_keeps_the_finished_batches_and_says_how_to_resume(ru
     source.write_bytes(lines(users(1, 30)))
     write = Importer._append
     calls = 0
+    two_written: list[asyncio.Event] = []
 
     async def interrupted_on_the_third_batch(self, parsed):
+        # Batches are written two at a time: Ctrl-C lands once the first two are committed.
         nonlocal calls
         calls += 1
+        if not two_written:
+            two_written.append(asyncio.Event())
         if calls == 3:
+            await two_written[0].wait()
             raise KeyboardInterrupt
         await write(self, parsed)
+        if self.report.imported == 20:
+            two_written[0].set()
 
     monkeypatch.setattr(Importer, "_append", interrupted_on_the_third_batch)
     code, err = await asyncio.to_thread(run_import, source, "--batch-size", "10")
