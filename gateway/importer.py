@@ -37,7 +37,8 @@ from projections.users_view import stream_id
 # Names already taken in the tenant, compared as the view's unique index compares them.
 _EXISTING = """
 SELECT n FROM unnest($2::text[]) AS n
-WHERE EXISTS (SELECT 1 FROM users_view v WHERE v.tenant_id = $1 AND v.user_name_lower = lower(n))
+WHERE EXISTS (SELECT 1 FROM users_view v
+              WHERE v.tenant_id = $1 AND v.user_name_lower = lower(n) AND NOT v.deleted)
 """
 
 
