@@ -11,9 +11,11 @@ import time
 from pathlib import Path
 
 import aiohttp
+import asyncpg
 import orjson
 import pytest
 
+from eventstore.embedded import start_embedded
 from gateway.cli import main
 
 
@@ -132,6 +134,15 @@ async def test_serve_on_the_embedded_default_bootstraps_and_is_ready(tmp_path: P
             headers = {"Authorization": f"Bearer {token}"}
             async with session.get(f"http://127.0.0.1:{port}/api/2/scim/Users", headers=headers) as response:
                 assert response.status == 200
+        # Its pool is the application role's, not the superuser's (issue 12, item 7).
+        superuser = await asyncio.to_thread(start_embedded, tmp_path / "data")
+        connection = await asyncpg.connect(superuser)
+        try:
+            roles = await connection.fetch("SELECT DISTINCT usename FROM pg_stat_activity "
+                                           "WHERE application_name = 'scim-gateway'")
+        finally:
+            await connection.close()
+        assert [r["usename"] for r in roles] == ["scim_gateway_app"]
     finally:
         process.terminate()
         _, err = await asyncio.wait_for(process.communicate(), 30)
