@@ -66,15 +66,15 @@ async def bootstrap(dsn: str) -> str | None:
 
 
 def serve(settings: Settings, database: Database) -> None:
+    dsn = database.app_dsn
+    if not settings.migrate:
+        asyncio.run(_check_schema(dsn))
     configure_logging(settings.log_level)
     log = structlog.get_logger("gateway.serve")
-    dsn = database.app_dsn
     if settings.migrate:
         applied = asyncio.run(migrate_database(database.owner_dsn, database.app_role))
         if applied:
             log.info("migrated", applied=applied)
-    else:
-        asyncio.run(_check_schema(dsn))
     secret = asyncio.run(bootstrap(dsn)) if settings.bootstrap else None
     if secret is not None:
         print(
