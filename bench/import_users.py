@@ -4,7 +4,8 @@
 
 A fresh embedded PostgreSQL (fsync and synchronous_commit on) in a temporary directory, one
 ``bynder`` tenant per run, a JSON-lines file of Entra-shaped users; each run is the real
-command in a child process (start-up included), as the application role. Prints users/s
+command in a child process (its start-up included; the server is kept running between
+commands, as a running ``serve`` keeps it), as the application role. Prints users/s
 per run and the median.
 """
 
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -20,6 +22,9 @@ import time
 from pathlib import Path
 
 import orjson
+import psutil
+
+from eventstore.embedded import start_embedded
 
 
 def _user(n: int) -> dict[str, object]:
@@ -31,9 +36,45 @@ def _user(n: int) -> dict[str, object]:
 
 
 def cli(data_dir: Path, *args: str) -> subprocess.CompletedProcess[bytes]:
-    environment = {k: v for k, v in os.environ.items() if not k.startswith("SCIM_GATEWAY_")}
     return subprocess.run([sys.executable, "-m", "gateway.cli", *args, "--data-dir", str(data_dir)],
-                          capture_output=True, env=environment, check=True)
+                          capture_output=True, env=_environment(), check=True)
+
+
+def run_sampling_postgres(data_dir: Path, command: list[str]) -> tuple[subprocess.CompletedProcess[bytes], float]:
+    """Run ``command``; return it and the CPU seconds the server's processes spent meanwhile
+    (sampled every 50 ms, so a backend's last 50 ms may be missed: a floor)."""
+    pid = int((data_dir / "pgdata" / "postmaster.pid").read_text().split()[0])
+    postmaster = psutil.Process(pid)
+    seen: dict[int, float] = {}
+
+    def sample() -> None:
+        for process in [postmaster, *postmaster.children()]:
+            try:
+                times = process.cpu_times()
+                seen[process.pid] = times.user + times.system
+            except psutil.NoSuchProcess:
+                pass
+
+    sample()
+    before = dict(seen)
+    child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=_environment())
+    while child.poll() is None:
+        sample()
+        time.sleep(0.05)
+    out, err = child.communicate()
+    sample()
+    if child.returncode != 0:
+        raise RuntimeError(err.decode())
+    return subprocess.CompletedProcess(command, 0, out, err), sum(v - before.get(p, 0.0) for p, v in seen.items())
+
+
+def _environment() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if not k.startswith("SCIM_GATEWAY_")}
+
+
+def children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def main() -> None:
@@ -48,17 +89,23 @@ def main() -> None:
         source = root / "users.jsonl"
         source.write_bytes(b"".join(orjson.dumps(_user(n)) + b"\n" for n in range(args.users)))
         cli(data_dir, "db", "migrate")
+        # Keep the server up between commands, as a running ``serve`` would.
+        start_embedded(data_dir)
         rates = []
         for run in range(args.runs):
             tenant = f"bench{run}"
             cli(data_dir, "tenant", "create", tenant)
-            started = time.perf_counter()
-            result = cli(data_dir, "users", "import", str(source), "--tenant", tenant,
-                         "--batch-size", str(args.batch_size))
+            started, cpu = time.perf_counter(), children_cpu()
+            result, pg_cpu = run_sampling_postgres(data_dir, [
+                sys.executable, "-m", "gateway.cli", "users", "import", str(source), "--tenant", tenant,
+                "--batch-size", str(args.batch_size), "--data-dir", str(data_dir)])
             seconds = time.perf_counter() - started
+            cpu = children_cpu() - cpu
             rates.append(args.users / seconds)
             summary = result.stderr.decode().strip().splitlines()[-1]
-            print(f"run {run + 1}: {args.users:,} users in {seconds:.2f} s = {rates[-1]:,.0f} users/s ({summary})")
+            print(f"run {run + 1}: {args.users:,} users in {seconds:.2f} s = {rates[-1]:,.0f} users/s; CPU per user: "
+                  f"command {cpu / args.users * 1e6:.0f} us, PostgreSQL >= {pg_cpu / args.users * 1e6:.0f} us "
+                  f"({summary})")
         print(f"median: {statistics.median(rates):,.0f} users/s over {args.runs} runs "
               f"(runs: {', '.join(f'{r:,.0f}' for r in rates)})")
 

@@ -33,12 +33,12 @@ RETURNING {_COLUMNS}
 
 # Many new streams in one statement (bulk imports): versions are numbered by the caller;
 # a stream that already exists collides on (stream_id, stream_version).
-_APPEND_NEW_STREAMS = f"""
+_APPEND_NEW_STREAMS = """
 INSERT INTO events (event_id, tenant_id, stream_id, stream_version, type, schema_version, data, metadata)
 SELECT e.event_id, $1, e.stream_id, e.stream_version, e.type, e.schema_version, e.data, $7
 FROM unnest($2::text[], $3::integer[], $4::uuid[], $5::text[], $6::integer[], $8::jsonb[])
     AS e(stream_id, stream_version, event_id, type, schema_version, data)
-RETURNING {_COLUMNS}
+RETURNING event_id, position, transaction_id, recorded_at
 """
 
 _BY_IDEMPOTENCY_KEY = f"""
@@ -249,7 +249,15 @@ class EventStore:
                 [f[2].event_id for f in flat], [f[2].type for f in flat], [f[2].schema_version for f in flat],
                 metadata, [f[2].data for f in flat],
             )
-            envelopes = sorted((_envelope(row) for row in rows), key=lambda e: e.position)
+            # The data is what was sent: no need to have the server send it back.
+            sent = {event.event_id: (stream, version, event) for stream, version, event in flat}
+            envelopes = []
+            for row in rows:
+                stream, version, event = sent[row["event_id"]]
+                envelopes.append(Envelope(row["position"], row["transaction_id"], event.event_id, tenant_id, stream,
+                                          version, event.type, event.schema_version, event.data, metadata,
+                                          row["recorded_at"]))
+            envelopes.sort(key=lambda e: e.position)
             for projection in self.inline_projections:
                 await projection.apply(connection, envelopes)
         except asyncpg.UniqueViolationError as error:

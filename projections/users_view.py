@@ -91,14 +91,14 @@ class UsersView:
             by_stream.setdefault(envelope.stream_id, []).append(envelope)
         rows: list[tuple[object, ...]] = []
         for stream, batch in by_stream.items():
-            first: UserEvent = codec.decode(batch[0])  # type: ignore[assignment]
+            events: list[UserEvent] = [codec.decode(e) for e in batch]  # type: ignore[misc]
             state: UserState | None = None
-            if not isinstance(first, UserCreated):
+            if not isinstance(events[0], UserCreated):
                 row = await connection.fetchrow(_BY_ID, batch[0].tenant_id,
                                                 uuid.UUID(stream.removeprefix(STREAM_PREFIX)))
                 state = state_from_row(row) if row is not None else None
-            for envelope in batch:
-                state = evolve(state, codec.decode(envelope), envelope.recorded_at)  # type: ignore[arg-type]
+            for event, envelope in zip(events, batch, strict=True):
+                state = evolve(state, event, envelope.recorded_at)
             assert state is not None
             rows.append(_row_values(state, batch[-1].tenant_id, batch[-1].position))
         if len(rows) == 1:

@@ -123,3 +123,11 @@ async def test_an_interrupt_keeps_the_finished_batches_and_says_how_to_resume(ru
         "interrupted: imported 20 user(s) into tenant acme (lines 1-20 are done); resume with: "
         f"scim-gateway users import {shlex.quote(str(source))} --tenant acme --skip-existing\n")
     assert await count_users(pool) == 20
+
+
+async def test_imported_users_match_a_rebuild_from_the_log(run_import, database_url, tmp_path, capsys):
+    source = tmp_path / "users.jsonl"
+    source.write_bytes(lines(users(1, 50)))
+    assert (await asyncio.to_thread(run_import, source, "--batch-size", "20"))[0] == 0
+    code = await asyncio.to_thread(main, ["replay", "verify", "--database-url", database_url])
+    assert code == 0, capsys.readouterr().out
