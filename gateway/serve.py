@@ -1,4 +1,5 @@
-"""``scim-gateway serve``: migrate, bootstrap the first tenant, run the HTTP server."""
+"""``scim-gateway serve``: migrate (as the owner), bootstrap the first tenant, run the HTTP
+server (as the application role)."""
 
 from __future__ import annotations
 
@@ -9,13 +10,14 @@ import signal
 import socket
 import sys
 
+import asyncpg
 import structlog
 from aiohttp import web
 
 from eventstore import EventStore
 from eventstore.pool import create_pool
 from gateway.app import create_app
-from gateway.database import migrate_database
+from gateway.database import Database, check_schema, migrate_database
 from gateway.domain.errors import Reason, Rejected
 from gateway.domain.tenant import SCOPES
 from gateway.log import configure_logging
@@ -25,6 +27,21 @@ from projections.tenancy import TenancyProjection
 
 BOOTSTRAP_TENANT = "default"
 BOOTSTRAP_OWNER = "scim@localhost.localdomain"
+
+# A worker that cannot bind exits with this, so the supervisor stops instead of respawning.
+EXIT_CANNOT_LISTEN = 3
+
+
+class CannotListen(OSError):
+    """The port is taken (or not ours to take)."""
+
+
+async def _check_schema(dsn: str) -> None:
+    connection = await asyncpg.connect(dsn)
+    try:
+        await check_schema(connection)
+    finally:
+        await connection.close()
 
 
 async def bootstrap(dsn: str) -> str | None:
@@ -67,13 +84,17 @@ def _console_socket(settings: Settings) -> socket.socket | None:
                                 else socket.AF_INET, reuse_port=settings.workers > 1)
 
 
-def serve(settings: Settings, dsn: str) -> None:
+def serve(settings: Settings, database: Database) -> None:
+    dsn = database.app_dsn
+    if not settings.migrate:
+        asyncio.run(_check_schema(dsn))
     configure_logging(settings.log_level)
     log = structlog.get_logger("gateway.serve")
-    applied = asyncio.run(migrate_database(dsn))
-    if applied:
-        log.info("migrated", applied=applied)
-    secret = asyncio.run(bootstrap(dsn))
+    if settings.migrate:
+        applied = asyncio.run(migrate_database(database.owner_dsn, database.app_role))
+        if applied:
+            log.info("migrated", applied=applied)
+    secret = asyncio.run(bootstrap(dsn)) if settings.bootstrap else None
     if secret is not None:
         print(
             f"Created tenant {BOOTSTRAP_TENANT!r}. Its bootstrap token (all scopes) is printed "
@@ -93,17 +114,36 @@ def serve(settings: Settings, dsn: str) -> None:
 def _run(settings: Settings, dsn: str) -> None:
     """One worker: serve until SIGTERM/SIGINT, then stop accepting, let in-flight requests
     finish (up to ``shutdown_timeout``), and close the pool."""
-    structlog.get_logger("gateway.serve").info("listening", host=settings.host, port=settings.port, pid=os.getpid())
-    web.run_app(
-        create_app(settings, dsn),
-        host=settings.host,
-        port=settings.port,
-        print=None,
-        access_log=None,
-        shutdown_timeout=settings.shutdown_timeout,
-        reuse_port=settings.workers > 1,
-        sock=_console_socket(settings),
-    )
+    log = structlog.get_logger("gateway.serve")
+
+    def listening(_banner: str) -> None:
+        # aiohttp calls this once every site is bound, so the line means "connect now".
+        log.info("listening", host=settings.host, port=settings.port, pid=os.getpid())
+
+    try:
+        web.run_app(
+            create_app(settings, dsn),
+            host=settings.host,
+            port=settings.port,
+            print=listening,
+            access_log=None,
+            shutdown_timeout=settings.shutdown_timeout,
+            reuse_port=settings.workers > 1,
+            sock=_console_socket(settings),
+        )
+    except OSError as error:
+        if error.errno is None or isinstance(error, ConnectionError):
+            raise
+        raise CannotListen(error.errno, f"cannot listen on {settings.host}:{settings.port}: "
+                                        f"{error.strerror}") from error
+
+
+def _worker(settings: Settings, dsn: str) -> None:
+    try:
+        _run(settings, dsn)
+    except CannotListen as error:
+        print(f"scim-gateway: {error.strerror}", file=sys.stderr, flush=True)
+        sys.exit(EXIT_CANNOT_LISTEN)
 
 
 def _supervise(settings: Settings, dsn: str) -> None:
@@ -112,9 +152,10 @@ def _supervise(settings: Settings, dsn: str) -> None:
     log = structlog.get_logger("gateway.serve")
     context = multiprocessing.get_context("fork")
     stopping = False
+    failed_to_listen = False
 
     def spawn() -> multiprocessing.process.BaseProcess:
-        process = context.Process(target=_run, args=(settings, dsn), daemon=False)
+        process = context.Process(target=_worker, args=(settings, dsn), daemon=False)
         process.start()
         return process
 
@@ -131,8 +172,13 @@ def _supervise(settings: Settings, dsn: str) -> None:
     while True:
         for index, worker in enumerate(workers):
             worker.join(timeout=0.5)
-            if worker.exitcode is not None and not stopping:
+            if worker.exitcode == EXIT_CANNOT_LISTEN and not stopping:
+                stop(signal.SIGTERM, None)
+                failed_to_listen = True
+            elif worker.exitcode is not None and not stopping:
                 log.warning("worker_died", pid=worker.pid, exitcode=worker.exitcode)
                 workers[index] = spawn()
         if stopping and all(w.exitcode is not None for w in workers):
+            if failed_to_listen:
+                raise CannotListen(0, f"cannot listen on {settings.host}:{settings.port}")
             return

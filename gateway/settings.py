@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -52,6 +53,14 @@ class Settings:
     # When set, /admin/ answers only there and the API only on ``port``.
     console_port: int = 0
     console_host: str | None = None  # default: ``host``
+    # ``serve`` applies pending migrations at start; false (or ``serve --no-migrate``) for an
+    # application role that may not change the schema: it then refuses to start on an old one.
+    migrate: bool = True
+    # On first start with no tenant, create tenant ``default`` and print a token for it;
+    # false keeps secrets out of container logs (create tenants and tokens with the CLI).
+    bootstrap: bool = True
+    # ``db migrate`` grants this role the application's privileges (gateway/roles.py).
+    app_role: str | None = None
 
     def __post_init__(self) -> None:
         if not 0 < self.port < 65536:
@@ -80,6 +89,8 @@ class Settings:
             raise SettingsError("console_port must be 0 (shared) or another port between 1 and 65535")
         if not 1 <= self.console_idle_minutes <= 24 * 60 or not 1 <= self.console_absolute_hours <= 24 * 7:
             raise SettingsError("console_idle_minutes must be 1..1440 and console_absolute_hours 1..168")
+        if self.app_role is not None and not re.match(r"^[a-z_][a-z0-9_]{0,62}$", self.app_role):
+            raise SettingsError(f"app_role {self.app_role!r} must be lower-case letters, digits and '_'")
         if self.log_level not in ("debug", "info", "warning", "error"):
             raise SettingsError(f"log_level must be debug, info, warning or error, not {self.log_level!r}")
 
@@ -126,7 +137,7 @@ def load_settings(environ: Mapping[str, str] | None = None, **flags: object) -> 
              "log_level": str, "access_log": bool, "background_projector": bool, "trust_forwarded_headers": bool,
              "token_cache_seconds": float, "create_replay_window_hours": float,
              "revocation_retry_seconds": float, "console_idle_minutes": int, "console_absolute_hours": int,
-             "console_port": int, "console_host": str}
+             "console_port": int, "console_host": str, "migrate": bool, "bootstrap": bool, "app_role": str}
     values: dict[str, object] = {}
     for field in fields(Settings):
         text = environ.get(ENV_PREFIX + field.name.upper())

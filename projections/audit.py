@@ -161,8 +161,12 @@ class AuditProjection:
             case "TokenIssued":
                 action = "token_issued"
                 new = {k: data[k] for k in ("token_id", "owner", "description", "scopes")}
+                new["expires_at"] = data.get("expires_at")
             case "TokenRevoked":
                 action, new = "token_revoked", {"token_id": data["token_id"]}
+            case "TokenRotated":
+                action = "token_rotated"
+                new = {k: data[k] for k in ("token_id", "previous_valid_until", "expires_at")}
             case "TenantCreated":
                 action, new = "tenant_created", {"name": data["name"], "profile": data["profile"]}
             case "TenantPolicyChanged":

@@ -37,7 +37,7 @@ def export_columns(kind: str) -> list[str]:
     return ["id", *[f for f in FIELDS[kind] if f != STABLE_ID[kind]]]
 
 AUDIT_ACTIONS = frozenset({"create", "update", "ignored_attribute", "deactivate", "reactivate", "delete",
-                           "token_issued", "token_revoked", "tenant_created", "tenant_policy_changed",
+                           "token_issued", "token_revoked", "token_rotated", "tenant_created", "tenant_policy_changed",
                            "group_create", "group_rename", "group_update", "members_added", "members_removed",
                            "group_delete"})
 PROVISIONING_ACTIONS = frozenset({"create", "update", "delete", "disable", "enable"})

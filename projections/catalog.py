@@ -28,7 +28,8 @@ class ProjectionSpec:
 
 # 0006 puts tenant_id first in every key of the three projections' tables (one file, guarded per table).
 _TENANT_KEYS = "0006_tenant_keys.sql"
-TENANCY = ProjectionSpec("tenancy", ("tenants", "tokens"), ("0001_tenancy.sql",), TenancyProjection, True)
+TENANCY = ProjectionSpec("tenancy", ("tenants", "tokens"), ("0001_tenancy.sql", "0010_token_lifecycle.sql"),
+                         TenancyProjection, True)
 USERS_VIEW = ProjectionSpec("users_view", ("users_view",), ("0002_users_view.sql", _TENANT_KEYS), UsersView, True)
 GROUPS = ProjectionSpec("groups", ("groups_view", "group_members"), ("0005_groups.sql", _TENANT_KEYS), GroupsView,
                         True)

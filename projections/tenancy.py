@@ -20,10 +20,15 @@ WHERE tenant_id = $1
 """
 _TOKEN_ISSUED = """
 INSERT INTO tokens (token_id, tenant_id, owner, description, scopes, secret_sha256,
-                    issued_at, position)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+                    issued_at, position, expires_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::text::timestamptz)
 """
 _TOKEN_REVOKED = "UPDATE tokens SET revoked_at = $2, position = $3 WHERE token_id = $1"
+_TOKEN_ROTATED = """
+UPDATE tokens SET previous_secret_sha256 = secret_sha256, secret_sha256 = $2,
+    previous_valid_until = $3::text::timestamptz, expires_at = $4::text::timestamptz, position = $5
+WHERE token_id = $1
+"""
 
 # Delivered at commit to every gateway process, so cached credentials are dropped at once.
 TENANCY_CHANNEL = "scim_gateway_tenancy"
@@ -55,12 +60,17 @@ class TenancyProjection:
                         _TOKEN_ISSUED, uuid.UUID(data["token_id"]), uuid.UUID(data["tenant_id"]),
                         data["owner"], data["description"], list(data["scopes"]),
                         bytes.fromhex(data["secret_sha256"]), envelope.recorded_at,
-                        envelope.position,
+                        envelope.position, data.get("expires_at"),
                     )
                 case "TokenRevoked":
                     await connection.execute(
                         _TOKEN_REVOKED, uuid.UUID(data["token_id"]), envelope.recorded_at,
                         envelope.position,
                     )
-            if envelope.type in ("TokenRevoked", "TenantPolicyChanged"):
+                case "TokenRotated":
+                    await connection.execute(
+                        _TOKEN_ROTATED, uuid.UUID(data["token_id"]), bytes.fromhex(data["secret_sha256"]),
+                        data["previous_valid_until"], data["expires_at"], envelope.position,
+                    )
+            if envelope.type in ("TokenRevoked", "TokenRotated", "TenantPolicyChanged"):
                 await connection.execute(_NOTIFY, envelope.type)

@@ -128,17 +128,23 @@ class UsersView:
         by_stream: dict[str, list[Envelope]] = {}
         for envelope in user_envelopes:
             by_stream.setdefault(envelope.stream_id, []).append(envelope)
+        rows: list[tuple[object, ...]] = []
         for stream, batch in by_stream.items():
-            first: UserEvent = codec.decode(batch[0])  # type: ignore[assignment]
+            events: list[UserEvent] = [codec.decode(e) for e in batch]  # type: ignore[misc]
             state: UserState | None = None
-            if not isinstance(first, UserCreated):
+            if not isinstance(events[0], UserCreated):
                 row = await connection.fetchrow(_BY_ID, batch[0].tenant_id,
                                                 uuid.UUID(stream.removeprefix(STREAM_PREFIX)))
                 state = state_from_row(row) if row is not None else None
-            for envelope in batch:
-                state = evolve(state, codec.decode(envelope), envelope.recorded_at)  # type: ignore[arg-type]
+            for event, envelope in zip(events, batch, strict=True):
+                state = evolve(state, event, envelope.recorded_at)
             assert state is not None
-            await connection.execute(_UPSERT, *_row_values(state, batch[-1].tenant_id, batch[-1].position))
+            rows.append(_row_values(state, batch[-1].tenant_id, batch[-1].position))
+        if len(rows) == 1:
+            await connection.execute(_UPSERT, *rows[0])
+        else:
+            # A bulk import's batch: asyncpg pipelines these, one round trip for all.
+            await connection.executemany(_UPSERT, rows)
 
     async def load(self, executor: asyncpg.Pool | asyncpg.Connection, tenant_id: uuid.UUID,
                    user_id: str, *, queue: bool = False) -> UserState | None:

@@ -12,14 +12,16 @@ from gateway.console.security import render
 from gateway.http.keys import POOL, PRINCIPAL, SETTINGS
 
 _CHECKPOINTS = """
-SELECT c.name, c.position, c.updated_at, (SELECT coalesce(max(position), 0) FROM events) - c.position AS lag
+SELECT c.name, c.position, c.updated_at,
+       coalesce((SELECT position FROM events ORDER BY transaction_id DESC, position DESC LIMIT 1), 0)
+           - c.position AS lag
 FROM projection_checkpoints c ORDER BY c.name
 """
 _COUNTS = """
-SELECT (SELECT count(*) FROM users_view WHERE tenant_id = $1 AND NOT deleted) AS users,
-       (SELECT count(*) FROM users_view WHERE tenant_id = $1 AND NOT deleted AND active) AS active_users,
-       (SELECT count(*) FROM tokens WHERE tenant_id = $1 AND revoked_at IS NULL) AS tokens
+SELECT count(*) AS users, count(*) FILTER (WHERE active) AS active_users
+FROM users_view WHERE tenant_id = $1 AND NOT deleted
 """
+_TOKEN_COUNT = "SELECT count(*) FROM tokens WHERE tenant_id = $1 AND revoked_at IS NULL"
 
 
 async def health_page(request: web.Request) -> web.Response:
@@ -27,7 +29,7 @@ async def health_page(request: web.Request) -> web.Response:
     settings = request.app[SETTINGS]
     database: dict[str, object] = {"ok": False}
     checkpoints: list[asyncpg.Record] = []
-    counts = None
+    counts: dict[str, int] | None = None
     try:
         async with asyncio.timeout(settings.db_timeout):
             started = time.perf_counter()
@@ -35,7 +37,8 @@ async def health_page(request: web.Request) -> web.Response:
             database = {"ok": True, "version": version,
                         "round_trip_ms": round((time.perf_counter() - started) * 1000, 1)}
             checkpoints = await request.app[POOL].fetch(_CHECKPOINTS)
-            counts = await request.app[POOL].fetchrow(_COUNTS, principal.tenant_id)
+            counts = {**await request.app[POOL].fetchrow(_COUNTS, principal.tenant_id),
+                      "tokens": await request.app[POOL].fetchval(_TOKEN_COUNT, principal.tenant_id)}
     except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
         database = {"ok": False, "error": type(error).__name__}
     return render(request, "health.html", {

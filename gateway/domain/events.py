@@ -41,6 +41,9 @@ class TokenIssued:
     description: str
     scopes: tuple[str, ...]
     secret_sha256: str
+    # RFC 3339; None: valid until revoked. Absent from tokens issued before expiry existed,
+    # which is what None means, so the shape needs no new schema version.
+    expires_at: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +51,18 @@ class TokenRevoked:
     type: ClassVar[str] = "TokenRevoked"
     schema_version: ClassVar[int] = 1
     token_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class TokenRotated:
+    """A new secret for the same token; the previous one works until ``previous_valid_until``."""
+
+    type: ClassVar[str] = "TokenRotated"
+    schema_version: ClassVar[int] = 1
+    token_id: str
+    secret_sha256: str
+    previous_valid_until: str
+    expires_at: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -214,7 +229,7 @@ UserEvent = (
     | UserDeleted
 )
 GroupEvent = GroupCreated | GroupRenamed | GroupExternalIdChanged | MembersAdded | MembersRemoved | GroupDeleted
-TenantEvent = TenantCreated | TenantPolicyChanged | TokenIssued | TokenRevoked
+TenantEvent = TenantCreated | TenantPolicyChanged | TokenIssued | TokenRevoked | TokenRotated
 RequestEvent = RequestRejected | RequestSkipped | RequestReplayed
 DomainEvent = UserEvent | GroupEvent | TenantEvent | RequestEvent
 

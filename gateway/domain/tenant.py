@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 from gateway.domain.errors import Reason, Rejected
-from gateway.domain.events import TenantCreated, TenantPolicyChanged, TokenIssued, TokenRevoked
+from gateway.domain.events import TenantCreated, TenantPolicyChanged, TokenIssued, TokenRevoked, TokenRotated
 from gateway.domain.json import JsonValue
 from gateway.domain.policy import PROFILES, parse_setting
 
@@ -53,7 +54,10 @@ def issue_token(
     description: str,
     scopes: tuple[str, ...],
     secret_sha256: str,
+    expires_at: datetime | None = None,
+    now: datetime | None = None,
 ) -> list[TokenIssued]:
+    _check_expiry(expires_at, now)
     if not _OWNER.match(owner):
         raise Rejected(Reason.INVALID_VALUE, f"owner {owner!r} must be an email address")
     unknown = [scope for scope in scopes if scope not in SCOPES]
@@ -67,11 +71,40 @@ def issue_token(
             description=description,
             scopes=tuple(dict.fromkeys(scopes or DEFAULT_SCOPES)),
             secret_sha256=secret_sha256,
+            expires_at=_instant(expires_at),
         )
     ]
+
+
+def _instant(moment: datetime | None) -> str | None:
+    return None if moment is None else moment.astimezone(UTC).isoformat()
+
+
+def _check_expiry(expires_at: datetime | None, now: datetime | None) -> None:
+    if expires_at is not None and expires_at <= (now or datetime.now(UTC)):
+        raise Rejected(Reason.INVALID_VALUE, "a token's expiry must be in the future")
 
 
 def revoke_token(token_id: str, already_revoked: bool) -> list[TokenRevoked]:
     if already_revoked:
         raise Rejected(Reason.CONFLICT, f"token {token_id} is already revoked")
     return [TokenRevoked(token_id=token_id)]
+
+
+def rotate_token(
+    token_id: str,
+    revoked: bool,
+    secret_sha256: str,
+    grace: timedelta,
+    expires_at: datetime | None,
+    now: datetime,
+) -> list[TokenRotated]:
+    """A new secret; the old one stays valid for ``grace`` so clients can be switched over."""
+    if revoked:
+        raise Rejected(Reason.CONFLICT, f"token {token_id} is revoked; issue a new one")
+    if grace < timedelta(0):
+        raise Rejected(Reason.INVALID_VALUE, "the grace period must not be negative")
+    _check_expiry(expires_at, now)
+    return [TokenRotated(token_id=token_id, secret_sha256=secret_sha256,
+                         previous_valid_until=(now + grace).astimezone(UTC).isoformat(),
+                         expires_at=_instant(expires_at))]

@@ -8,19 +8,19 @@ import sys
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 import orjson
 
-from eventstore import EventStore
-from eventstore.pool import create_pool
 from gateway import timestamps
-from gateway.database import migrate_database
+from gateway.cli.audit import open_output
+from gateway.cli.parsers import Parents
+from gateway.cli.session import open_store
 from gateway.domain.errors import Reason, Rejected
 from gateway.progress import ProgressBar
 from gateway.replay import Entry, Replay
 from gateway.scim.resource import render_user
+from gateway.settings import Settings
 from gateway.tenancy import Tenancy
 from gateway.timestamps import timestamp
 
@@ -59,14 +59,14 @@ def _print_entries(entries: list[Entry]) -> None:
             print(f"    {change.attribute}: {_value(change.old)} -> {_value(change.new)}")
 
 
-async def _run(dsn: str, action: Callable[[Replay, Tenancy], Awaitable[int]]) -> int:
-    await migrate_database(dsn)
-    pool = await create_pool(dsn, min_size=1, max_size=2)
-    try:
-        store = EventStore(pool)
-        return await action(Replay(store), Tenancy(store))
-    finally:
-        await pool.close()
+def _run(settings: Settings, action: Callable[[Replay, Tenancy, str], Awaitable[int]], *,
+         owner: bool = False) -> int:
+    """Read-only: under the application role (``verify`` builds scratch schemas: the owner)."""
+    async def run() -> int:
+        async with open_store(settings, owner=owner, projections=()) as session:
+            return await action(Replay(session.store), session.tenancy, session.dsn)
+
+    return asyncio.run(run())
 
 
 async def _tenant_id(tenancy: Tenancy, name: str | None) -> uuid.UUID:
@@ -78,12 +78,12 @@ async def _tenant_id(tenancy: Tenancy, name: str | None) -> uuid.UUID:
     return tenants[0].tenant_id
 
 
-def cmd_user(args: argparse.Namespace, dsn: str) -> int:
+def cmd_user(args: argparse.Namespace, settings: Settings) -> int:
     if (args.at is None) == (args.position is None):
         raise Rejected(Reason.INVALID_VALUE, "give exactly one of --at TIME or --position N")
     at = parse_time("--at", args.at)
 
-    async def run(replay: Replay, tenancy: Tenancy) -> int:
+    async def run(replay: Replay, tenancy: Tenancy, dsn: str) -> int:
         tenant_id = await _tenant_id(tenancy, args.tenant)
         user_id = await replay.resolve_user(tenant_id, args.user)
         result = await replay.user_at(tenant_id, user_id, at=at, position=args.position)
@@ -105,39 +105,39 @@ def cmd_user(args: argparse.Namespace, dsn: str) -> int:
                 print(f"  {key}: {_value(value)}")
         return 0
 
-    return asyncio.run(_run(dsn, run))
+    return _run(settings, run)
 
 
-def cmd_timeline(args: argparse.Namespace, dsn: str) -> int:
+def cmd_timeline(args: argparse.Namespace, settings: Settings) -> int:
     since, until = parse_time("--since", args.since), parse_time("--until", args.until)
 
-    async def run(replay: Replay, tenancy: Tenancy) -> int:
+    async def run(replay: Replay, tenancy: Tenancy, dsn: str) -> int:
         tenant_id = await _tenant_id(tenancy, args.tenant)
         user_id = await replay.resolve_user(tenant_id, args.user)
         entries = await replay.timeline(tenant_id, user_id, since=since, until=until)
         _json([_entry_dict(e) for e in entries]) if args.json else _print_entries(entries)
         return 0
 
-    return asyncio.run(_run(dsn, run))
+    return _run(settings, run)
 
 
-def cmd_token(args: argparse.Namespace, dsn: str) -> int:
+def cmd_token(args: argparse.Namespace, settings: Settings) -> int:
     since, until = parse_time("--since", args.since), parse_time("--until", args.until)
 
-    async def run(replay: Replay, tenancy: Tenancy) -> int:
+    async def run(replay: Replay, tenancy: Tenancy, dsn: str) -> int:
         tenant_id = await tenancy.token_tenant(args.token_id)
         _, entries = await replay.token(tenant_id, args.token_id, since=since, until=until)
         _json([_entry_dict(e) for e in entries]) if args.json else _print_entries(entries)
         return 0
 
-    return asyncio.run(_run(dsn, run))
+    return _run(settings, run)
 
 
-def cmd_diff(args: argparse.Namespace, dsn: str) -> int:
+def cmd_diff(args: argparse.Namespace, settings: Settings) -> int:
     start, end = parse_time("--from", args.from_), parse_time("--to", args.to)
     assert start is not None and end is not None
 
-    async def run(replay: Replay, tenancy: Tenancy) -> int:
+    async def run(replay: Replay, tenancy: Tenancy, dsn: str) -> int:
         tenant_id = await _tenant_id(tenancy, args.tenant)
         by_actor = await replay.diff(tenant_id, start, end)
         if args.json:
@@ -157,17 +157,18 @@ def cmd_diff(args: argparse.Namespace, dsn: str) -> int:
                     print(f"    {change.attribute}: {_value(change.old)} -> {_value(change.new)}")
         return 0
 
-    return asyncio.run(_run(dsn, run))
+    return _run(settings, run)
 
 
-def cmd_tenant(args: argparse.Namespace, dsn: str) -> int:
+def cmd_tenant(args: argparse.Namespace, settings: Settings) -> int:
     at = parse_time("--at", args.at)
+    output = open_output(args.output)
 
-    async def run(replay: Replay, tenancy: Tenancy) -> int:
+    async def run(replay: Replay, tenancy: Tenancy, dsn: str) -> int:
         tenant_id = await _tenant_id(tenancy, args.tenant)
         bar = ProgressBar("replaying users")
         count = 0
-        with Path(args.output).open("wb") as output:  # noqa: ASYNC230 - a CLI command, buffered writes
+        with output:
             async for state in replay.tenant_at(tenant_id, at):
                 output.write(orjson.dumps(render_user(state, "", gateway_extension=True)) + b"\n")
                 count += 1
@@ -176,14 +177,14 @@ def cmd_tenant(args: argparse.Namespace, dsn: str) -> int:
         print(f"wrote {count} user(s) as of {args.at or 'now'} to {args.output}", file=sys.stderr)
         return 0
 
-    return asyncio.run(_run(dsn, run))
+    return _run(settings, run)
 
 
-def cmd_verify(args: argparse.Namespace, dsn: str) -> int:
+def cmd_verify(args: argparse.Namespace, settings: Settings) -> int:
     from projections.catalog import PROJECTIONS
     from projections.rebuild import verify
 
-    async def run(replay: Replay, tenancy: Tenancy) -> int:
+    async def run(replay: Replay, tenancy: Tenancy, dsn: str) -> int:
         failures = 0
         report = []
         for name in PROJECTIONS:
@@ -204,42 +205,43 @@ def cmd_verify(args: argparse.Namespace, dsn: str) -> int:
             _json(report)
         return 1 if failures else 0
 
-    return asyncio.run(_run(dsn, run))
+    return _run(settings, run, owner=True)
 
 
-def add_parser(commands: Any, common: argparse.ArgumentParser) -> None:
+def add_parser(commands: Any, parents: Parents) -> None:
+    data = parents.data()
     replay = commands.add_parser("replay", help="incident review from the event log").add_subparsers(
         dest="replay_command", required=True, metavar="ACTION")
-    user = replay.add_parser("user", parents=[common], help="a user as it was at a time or position")
+    user = replay.add_parser("user", parents=data, help="a user as it was at a time or position")
     user.add_argument("user", help="id, userName or externalId (current or past)")
     user.add_argument("--at", help="RFC 3339 time (UTC if no offset)")
     user.add_argument("--position", type=int, help="a position in the event log")
     user.add_argument("--tenant")
     user.set_defaults(replay=cmd_user)
-    timeline = replay.add_parser("timeline", parents=[common], help="every event of one user")
+    timeline = replay.add_parser("timeline", parents=data, help="every event of one user")
     timeline.add_argument("user")
     timeline.add_argument("--since")
     timeline.add_argument("--until")
     timeline.add_argument("--tenant")
     timeline.set_defaults(replay=cmd_timeline)
-    diff = replay.add_parser("diff", parents=[common], help="what changed between two times, by actor")
+    diff = replay.add_parser("diff", parents=data, help="what changed between two times, by actor")
     diff.add_argument("--from", dest="from_", required=True)
     diff.add_argument("--to", required=True)
     diff.add_argument("--tenant")
     diff.set_defaults(replay=cmd_diff)
-    token = replay.add_parser("token", parents=[common], help="everything one token did")
+    token = replay.add_parser("token", parents=data, help="everything one token did")
     token.add_argument("token_id")
     token.add_argument("--since")
     token.add_argument("--until")
     token.set_defaults(replay=cmd_token)
-    tenant = replay.add_parser("tenant", parents=[common], help="a whole tenant's users as of a time")
+    tenant = replay.add_parser("tenant", parents=[parents.common], help="a whole tenant's users as of a time")
     tenant.add_argument("--at")
     tenant.add_argument("-o", "--output", required=True)
     tenant.add_argument("--tenant")
     tenant.set_defaults(replay=cmd_tenant)
-    check = replay.add_parser("verify", parents=[common],
+    check = replay.add_parser("verify", parents=data,
                               help="rebuild every projection from the log and compare with the live tables")
     check.add_argument("--tenant", help="accepted for symmetry; every projection is checked whole")
     check.set_defaults(replay=cmd_verify)
     for sub in (user, timeline, diff, token, tenant, check):
-        sub.set_defaults(run=lambda args, settings, dsn: args.replay(args, dsn))
+        sub.set_defaults(run=lambda args, settings: args.replay(args, settings))

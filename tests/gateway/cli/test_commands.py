@@ -12,9 +12,11 @@ import time
 from pathlib import Path
 
 import aiohttp
+import asyncpg
 import orjson
 import pytest
 
+from eventstore.embedded import start_embedded
 from gateway.cli import main
 
 
@@ -46,7 +48,7 @@ async def test_tenant_and_token_lifecycle(cli):
 
     code, out, _ = await asyncio.to_thread(cli, "token", "list", "--tenant", "acme", "--json")
     [token] = orjson.loads(out)
-    assert token["owner"] == "scim@acme.example" and token["scopes"] == "scim:read" and token["revoked"] == ""
+    assert token["owner"] == "scim@acme.example" and token["scopes"] == ["scim:read"] and token["revoked"] is None
     assert secret not in out
 
     code, _, _ = await asyncio.to_thread(cli, "token", "revoke", token["id"])
@@ -67,7 +69,7 @@ async def test_tenant_set_changes_policy_settings(cli):
     ("args", "message"),
     [
         (("token", "create", "--tenant", "ghost", "--owner", "a@b.c"), "no tenant named 'ghost'"),
-        (("token", "revoke", "not-an-id"), "is not a token id"),
+        (("token", "revoke", "not-an-id"), "not a token id"),
         (("token", "revoke", "00000000-0000-0000-0000-000000000000"), "no token with id"),
         (("tenant", "create", "Bad Name!"), "must be lower-case"),
         (("tenant", "set", "ghost", "a=b"), "no tenant named"),
@@ -142,12 +144,22 @@ async def test_serve_on_the_embedded_default_bootstraps_and_is_ready(tmp_path: P
                 headers={"Cookie": f"__Host-scgw_signin={nonce}"}, allow_redirects=False,
             ) as response:
                 assert (response.status, response.headers["Location"]) == (303, "/admin/users")
+        # Its pool is the application role's, not the superuser's (issue 12, item 7).
+        superuser = await asyncio.to_thread(start_embedded, tmp_path / "data")
+        connection = await asyncpg.connect(superuser)
+        try:
+            roles = await connection.fetch("SELECT DISTINCT usename FROM pg_stat_activity "
+                                           "WHERE application_name = 'scim-gateway'")
+        finally:
+            await connection.close()
+        assert [r["usename"] for r in roles] == ["scim_gateway_app"]
     finally:
         process.terminate()
         _, err = await asyncio.wait_for(process.communicate(), 30)
     assert process.returncode == 0, err.decode()
     assert token.encode() not in err
     assert f"Admin console: http://127.0.0.1:{port}/admin/".encode() in err
+    assert f"scim-gateway: data dir {(tmp_path / 'data').resolve()}\n".encode() in err
 
 
 async def test_audit_export_to_a_file_in_both_formats(bynder_with_history, database_url, tmp_path, capsys):

@@ -1,0 +1,130 @@
+"""``scim-gateway users import``."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import shlex
+import uuid
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import orjson
+
+from gateway.cli.output import UserError, cli_actor, say
+from gateway.cli.parsers import Parents
+from gateway.cli.session import open_store
+from gateway.domain.policy import policy_for
+from gateway.importer import Importer, ImportOptions, ImportReport, ImportStopped, Rejection
+from gateway.progress import ProgressBar
+from gateway.settings import Settings
+from gateway.tenancy import Principal
+
+
+def _count_lines(path: Path) -> int:
+    count = 0
+    with path.open("rb") as source:
+        while chunk := source.read(1 << 20):
+            count += chunk.count(b"\n")
+    return count
+
+
+class _Rejects:
+    """The rejects file, created at the first rejection: one JSON line per refused input line."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.file: BinaryIO | None = None
+
+    def write(self, rejection: Rejection) -> None:
+        if self.file is None:
+            self.file = self.path.open("wb")
+        self.file.write(orjson.dumps({"line": rejection.line, "error": rejection.error,
+                                      "input": rejection.text.decode("utf-8", "replace").rstrip("\n")}) + b"\n")
+
+    def close(self) -> None:
+        if self.file is not None:
+            self.file.close()
+
+
+def _resume_hint(args: argparse.Namespace) -> str:
+    command = ["scim-gateway", "users", "import", args.file, "--tenant", args.tenant, "--skip-existing"]
+    if args.continue_on_error:
+        command.append("--continue-on-error")
+    return " ".join(shlex.quote(part) for part in command)
+
+
+def _summary(report: ImportReport, args: argparse.Namespace, rejects: _Rejects) -> str:
+    text = f"imported {report.imported:,} user(s) into tenant {args.tenant}"
+    if report.skipped:
+        text += f", skipped {report.skipped:,} existing"
+    if report.rejected:
+        text += f", rejected {report.rejected:,} (see {rejects.path})"
+    return text
+
+
+def _done(report: ImportReport) -> str:
+    return f" (lines 1-{report.settled_through:,} are done)" if report.settled_through else ""
+
+
+def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
+    path = Path(args.file)
+    if not path.is_file():
+        raise UserError(f"cannot read {path}: no such file")
+    rejects = _Rejects(Path(args.rejects) if args.rejects else path.with_name(path.name + ".rejects.jsonl"))
+    if not rejects.path.parent.is_dir():
+        raise UserError(f"cannot write {rejects.path}: directory {rejects.path.parent} does not exist")
+    if args.batch_size < 1:
+        raise UserError("--batch-size must be at least 1")
+    options = ImportOptions(batch_size=args.batch_size, skip_existing=args.skip_existing,
+                            continue_on_error=args.continue_on_error)
+    report = ImportReport()
+    bar = ProgressBar("importing users")
+    total = _count_lines(path) if bar.enabled else None
+
+    async def run() -> None:
+        async with open_store(settings) as session:
+            row = await session.tenancy.tenant(args.tenant)
+            actor = cli_actor()
+            principal = Principal(row.tenant_id, row.name, uuid.UUID(int=0), actor["owner"],
+                                  actor["token_description"], frozenset({"admin"}),
+                                  policy_for(row.profile, row.settings))  # type: ignore[arg-type]
+            importer = Importer(session.store, principal, str(path), options, rejects.write, report)
+            with path.open("rb") as lines:  # noqa: ASYNC230 - read a batch at a time between awaits
+                await importer.run(lines, lambda line: bar.update(line, total))
+
+    try:
+        asyncio.run(run())
+    except ImportStopped as stopped:
+        bar.close()
+        say(f"scim-gateway: {path}: {stopped}")
+        say(f"{_summary(report, args, rejects)}{_done(report)}; fix line "
+            f"{stopped.rejection.line} (or add --continue-on-error) and resume with: {_resume_hint(args)}")
+        return 1
+    except KeyboardInterrupt:
+        bar.close()
+        say(f"interrupted: {_summary(report, args, rejects)}{_done(report)}; "
+            f"resume with: {_resume_hint(args)}")
+        return 130
+    finally:
+        rejects.close()
+    bar.update(report.settled_through, report.settled_through)
+    bar.close()
+    say(_summary(report, args, rejects))
+    return 0
+
+
+def add_parser(commands: Any, parents: Parents) -> None:
+    users = commands.add_parser("users", help="users").add_subparsers(
+        dest="users_command", required=True, metavar="ACTION")
+    uimport = users.add_parser("import", parents=[parents.common],
+                               help="import existing (e.g. credential-login) users from JSON lines")
+    uimport.add_argument("file", help="one SCIM User per line")
+    uimport.add_argument("--tenant", required=True)
+    uimport.add_argument("--skip-existing", action="store_true",
+                         help="skip users whose userName exists (how to resume an import)")
+    uimport.add_argument("--continue-on-error", action="store_true",
+                         help="write refused lines to the rejects file and go on")
+    uimport.add_argument("--rejects", metavar="FILE", help="where refused lines go (default FILE.rejects.jsonl)")
+    uimport.add_argument("--batch-size", type=int, default=1000, help="users per transaction (default 1000)")
+    uimport.set_defaults(run=cmd_import)

@@ -1,0 +1,133 @@
+"""``users import``: batches, resuming with --skip-existing, --continue-on-error with a rejects
+file, and a summary on error or interrupt that says how to resume (issue 15)."""
+
+from __future__ import annotations
+
+import asyncio
+import shlex
+from pathlib import Path
+
+import orjson
+import pytest
+
+from gateway.cli import main
+from gateway.importer import Importer
+from tests.scim_client import Scim, entra_user
+
+
+def lines(names: list[str]) -> bytes:
+    return b"".join(orjson.dumps(entra_user(name)) + b"\n" for name in names)
+
+
+def users(first: int, last: int) -> list[str]:
+    return [f"user{n}@example.com" for n in range(first, last + 1)]
+
+
+@pytest.fixture
+def run_import(bynder: Scim, database_url, capsys):
+    """``users import FILE --tenant acme ...``; the tenant exists (bynder fixture)."""
+    def call(path: Path, *options: str) -> tuple[int, str]:
+        code = main(["users", "import", str(path), "--tenant", "acme", *options, "--database-url", database_url])
+        return code, capsys.readouterr().err
+
+    return call
+
+
+async def count_users(pool) -> int:
+    return await pool.fetchval("SELECT count(*) FROM users_view")
+
+
+async def test_imports_in_batches_and_the_users_are_served(run_import, bynder, pool, tmp_path):
+    source = tmp_path / "users.jsonl"
+    source.write_bytes(lines(users(1, 2500)))
+    code, err = await asyncio.to_thread(run_import, source, "--batch-size", "1000")
+    assert code == 0 and err == "imported 2,500 user(s) into tenant acme\n"
+    assert await count_users(pool) == 2500
+    _, found = await bynder.get('/Users?filter=userName eq "user2500@example.com"')
+    assert found["totalResults"] == 1
+    batches = await pool.fetchval("SELECT count(DISTINCT transaction_id) FROM events WHERE type = 'UserCreated'")
+    assert batches == 3
+
+
+async def test_a_rerun_stops_at_the_first_existing_user_and_says_how_to_resume(run_import, pool, tmp_path):
+    source = tmp_path / "users.jsonl"
+    source.write_bytes(lines(users(1, 10)))
+    assert (await asyncio.to_thread(run_import, source))[0] == 0
+    code, err = await asyncio.to_thread(run_import, source)
+    hint = f"scim-gateway users import {shlex.quote(str(source))} --tenant acme --skip-existing"
+    assert code == 1 and err.splitlines() == [
+        f"scim-gateway: {source}: line 1: a user with userName 'user1@example.com' already exists",
+        "imported 0 user(s) into tenant acme; fix line 1 (or add --continue-on-error) "
+        f"and resume with: {hint}",
+    ]
+    code, err = await asyncio.to_thread(run_import, source, "--skip-existing")
+    assert code == 0 and err == "imported 0 user(s) into tenant acme, skipped 10 existing\n"
+    assert await count_users(pool) == 10
+
+
+async def test_a_bad_line_stops_after_the_lines_before_it_and_resume_finishes(run_import, pool, tmp_path):
+    source = tmp_path / "users.jsonl"
+    names = users(1, 1600)
+    body = lines(names[:1499]) + b'{"userName": \n' + lines(names[1500:])
+    source.write_bytes(body)
+    code, err = await asyncio.to_thread(run_import, source, "--batch-size", "1000")
+    first, summary = err.splitlines()
+    assert code == 1 and first.startswith(f"scim-gateway: {source}: line 1500: invalid JSON")
+    assert summary.startswith("imported 1,499 user(s) into tenant acme (lines 1-1,499 are done); fix line 1500")
+    assert await count_users(pool) == 1499
+    source.write_bytes(lines(names))
+    code, err = await asyncio.to_thread(run_import, source, "--batch-size", "1000", "--skip-existing")
+    assert code == 0 and err == "imported 101 user(s) into tenant acme, skipped 1,499 existing\n"
+    assert await count_users(pool) == 1600
+
+
+async def test_continue_on_error_writes_the_rejects_file(run_import, pool, tmp_path):
+    source = tmp_path / "users.jsonl"
+    no_email = {"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": "nomail@example.com"}
+    source.write_bytes(lines(users(1, 2)) + b"not json\n" + orjson.dumps(no_email) + b"\n"
+                       + lines(["user1@example.com", "user3@example.com"]))
+    code, err = await asyncio.to_thread(run_import, source, "--continue-on-error")
+    rejects = source.with_name("users.jsonl.rejects.jsonl")
+    assert code == 0 and err == f"imported 3 user(s) into tenant acme, rejected 3 (see {rejects})\n"
+    rejected = [orjson.loads(line) for line in rejects.read_bytes().splitlines()]
+    assert [(r["line"], r["input"][:9]) for r in rejected] == [(3, "not json"), (4, '{"schemas'), (5, '{"schemas')]
+    assert rejected[2]["error"] == "a user with userName 'user1@example.com' already exists"
+    assert "required" in rejected[1]["error"]
+    assert await count_users(pool) == 3
+
+
+async def test_an_interrupt_keeps_the_finished_batches_and_says_how_to_resume(run_import, pool, tmp_path,
+                                                                               monkeypatch):
+    source = tmp_path / "users.jsonl"
+    source.write_bytes(lines(users(1, 30)))
+    write = Importer._append
+    calls = 0
+    two_written: list[asyncio.Event] = []
+
+    async def interrupted_on_the_third_batch(self, parsed):
+        # Batches are written two at a time: Ctrl-C lands once the first two are committed.
+        nonlocal calls
+        calls += 1
+        if not two_written:
+            two_written.append(asyncio.Event())
+        if calls == 3:
+            await two_written[0].wait()
+            raise KeyboardInterrupt
+        await write(self, parsed)
+        if self.report.imported == 20:
+            two_written[0].set()
+
+    monkeypatch.setattr(Importer, "_append", interrupted_on_the_third_batch)
+    code, err = await asyncio.to_thread(run_import, source, "--batch-size", "10")
+    assert code == 130 and err == (
+        "interrupted: imported 20 user(s) into tenant acme (lines 1-20 are done); resume with: "
+        f"scim-gateway users import {shlex.quote(str(source))} --tenant acme --skip-existing\n")
+    assert await count_users(pool) == 20
+
+
+async def test_imported_users_match_a_rebuild_from_the_log(run_import, database_url, tmp_path, capsys):
+    source = tmp_path / "users.jsonl"
+    source.write_bytes(lines(users(1, 50)))
+    assert (await asyncio.to_thread(run_import, source, "--batch-size", "20"))[0] == 0
+    code = await asyncio.to_thread(main, ["replay", "verify", "--database-url", database_url])
+    assert code == 0, capsys.readouterr().out
