@@ -19,7 +19,7 @@ import orjson
 
 from eventstore import EventStore
 from eventstore.pool import create_pool
-from gateway import replay_cli
+from gateway import integrity_cli, replay_cli
 from gateway.database import migrate_database, resolve_database_url
 from gateway.domain.errors import Rejected
 from gateway.domain.policy import PROFILES
@@ -259,7 +259,7 @@ def _parser() -> argparse.ArgumentParser:
         dest="audit_command", required=True, metavar="ACTION")
     aexport = audit.add_parser("export", parents=[common], help="export the audit trail or provisioning log")
     aexport.add_argument("--tenant", required=True)
-    aexport.add_argument("--kind", choices=("events", "provisioning"), default="events")
+    aexport.add_argument("--kind", choices=("events", "provisioning", "checkpoints"), default="events")
     aexport.add_argument("--since", help="RFC 3339 time, inclusive")
     aexport.add_argument("--until", help="RFC 3339 time, exclusive")
     aexport.add_argument("--user", help="user id or userName")
@@ -268,6 +268,7 @@ def _parser() -> argparse.ArgumentParser:
     aexport.add_argument("--format", choices=("jsonl", "csv"), default="jsonl")
     aexport.add_argument("-o", "--output", help="file to write (default: stdout)")
     aexport.set_defaults(run=cmd_audit_export)
+    integrity_cli.add_parsers(commands, audit, common)
 
     replay_cli.add_parser(commands, common)
 

@@ -19,6 +19,7 @@ from gateway.domain.errors import Reason, Rejected
 from gateway.domain.tenant import SCOPES
 from gateway.log import configure_logging
 from gateway.settings import Settings
+from gateway.signing_key import load_signing_key
 from gateway.tenancy import Tenancy
 from projections.tenancy import TenancyProjection
 
@@ -54,6 +55,12 @@ def serve(settings: Settings, dsn: str) -> None:
     applied = asyncio.run(migrate_database(dsn))
     if applied:
         log.info("migrated", applied=applied)
+    if settings.background_projector and settings.sealing:
+        # A missing or unreadable key stops here, with its path, before anything listens.
+        _, created = load_signing_key(settings)
+        if created:
+            print(f"Made a checkpoint signing key under {settings.data_dir}; keep a copy of its public half "
+                  "(`scim-gateway keys public`) away from the database.", file=sys.stderr, flush=True)
     secret = asyncio.run(bootstrap(dsn))
     if secret is not None:
         print(

@@ -40,6 +40,13 @@ class Settings:
     trust_forwarded_headers: bool = False
     # Run the audit projector in this process (any number may: they take turns per batch).
     background_projector: bool = True
+    # Seal the log (docs/integrity.md) in this process's background projector.
+    sealing: bool = True
+    # A tenant's Merkle root is signed after this many new events, or this many seconds.
+    checkpoint_events: int = 1000
+    checkpoint_seconds: float = 60.0
+    # The Ed25519 checkpoint signing key; unset: <data_dir>/checkpoint-signing.key, made on first use.
+    signing_key_file: Path | None = None
 
     def __post_init__(self) -> None:
         if not 0 < self.port < 65536:
@@ -60,6 +67,8 @@ class Settings:
             raise SettingsError("token_cache_seconds must not be negative")
         if self.rate_limit_per_second < 0 or self.rate_limit_burst < 1:
             raise SettingsError("rate_limit_per_second must be >= 0 and rate_limit_burst >= 1")
+        if self.checkpoint_events < 1 or not 0 < self.checkpoint_seconds <= 86_400:
+            raise SettingsError("checkpoint_events must be >= 1 and checkpoint_seconds between 0 and 86400")
         if self.log_level not in ("debug", "info", "warning", "error"):
             raise SettingsError(f"log_level must be debug, info, warning or error, not {self.log_level!r}")
 
@@ -88,7 +97,8 @@ def load_settings(environ: Mapping[str, str] | None = None, **flags: object) -> 
              "pool_min_size": int, "pool_max_size": int, "db_timeout": float, "request_timeout": float,
              "rate_limit_per_second": float, "rate_limit_burst": int,
              "log_level": str, "access_log": bool, "background_projector": bool, "trust_forwarded_headers": bool,
-             "token_cache_seconds": float}
+             "token_cache_seconds": float, "sealing": bool, "checkpoint_events": int,
+             "checkpoint_seconds": float, "signing_key_file": Path}
     values: dict[str, object] = {}
     for field in fields(Settings):
         text = environ.get(ENV_PREFIX + field.name.upper())
