@@ -31,8 +31,8 @@ def path(m: int, entries: list[bytes]) -> list[bytes]:
     while k * 2 < len(entries):
         k *= 2
     if m < k:
-        return path(m, entries[:k]) + [mth(entries[k:])]
-    return path(m - k, entries[k:]) + [mth(entries[:k])]
+        return [*path(m, entries[:k]), mth(entries[k:])]
+    return [*path(m - k, entries[k:]), mth(entries[:k])]
 
 
 def subproof(m: int, entries: list[bytes], b: bool) -> list[bytes]:
@@ -43,8 +43,8 @@ def subproof(m: int, entries: list[bytes], b: bool) -> list[bytes]:
     while k * 2 < n:
         k *= 2
     if m <= k:
-        return subproof(m, entries[:k], b) + [mth(entries[k:])]
-    return subproof(m - k, entries[k:], False) + [mth(entries[:k])]
+        return [*subproof(m, entries[:k], b), mth(entries[k:])]
+    return [*subproof(m - k, entries[k:], False), mth(entries[:k])]
 
 
 ENTRIES = [f"event {i}".encode() for i in range(64)]
