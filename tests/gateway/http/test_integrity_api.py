@@ -1,0 +1,102 @@
+"""Checkpoints and Merkle proofs over HTTP: what a SIEM fetches and checks on its own."""
+
+import base64
+
+from eventstore import merkle
+from eventstore.signed_note import CheckpointBody, Signature, SigningKey, open_note
+from gateway.http.keys import STORE
+from projections.sealer import CheckpointPolicy, Sealer, SealerRunner
+from tests.scim_client import Scim, entra_user
+
+KEY = SigningKey.generate("scim-gateway")
+
+
+async def get(scim: Scim, path: str, **params):
+    response = await scim.client.get(path, params=params, headers={"Authorization": f"Bearer {scim.token}"})
+    body = await response.json() if response.content_type.endswith("json") else await response.text()
+    return response.status, body
+
+
+async def sealed(scim: Scim, users: int) -> list[str]:
+    """Create users, sealing and signing after each; return the users' ids."""
+    ids = []
+    for i in range(users):
+        _, user = await scim.post("/Users", entra_user(f"user{i}@example.com"))
+        ids.append(user["id"])
+        await SealerRunner(scim.client.app[STORE], Sealer(KEY, CheckpointPolicy(every_events=1))).catch_up()
+    return ids
+
+
+async def event_id_of(scim: Scim, user_id: str) -> str:
+    [row] = await scim.client.app[STORE].pool.fetch(
+        "SELECT event_id FROM events WHERE stream_id LIKE '%' || $1 AND type = 'UserCreated'", user_id)
+    return str(row["event_id"])
+
+
+async def test_checkpoints_are_listed_in_tree_size_order_as_signed_notes(bynder: Scim):
+    await sealed(bynder, 3)
+    status, body = await get(bynder, "/api/2/audit/checkpoints")
+    assert status == 200
+    sizes = [item["treeSize"] for item in body["items"]]
+    assert sizes == sorted(sizes) and len(sizes) == 3 and body["next"] == sizes[-1]
+    for item in body["items"]:
+        text, signature = open_note(item["note"], KEY.verifier)
+        assert signature is Signature.VALID
+        assert CheckpointBody.parse(text).tree_size == item["treeSize"]
+        assert base64.b64decode(item["rootHash"]) == CheckpointBody.parse(text).root_hash
+
+    status, page = await get(bynder, "/api/2/audit/checkpoints", after=str(sizes[0]), limit="1")
+    assert (status, [i["treeSize"] for i in page["items"]], page["next"]) == (200, [sizes[1]], sizes[1])
+    status, latest = await get(bynder, "/api/2/audit/checkpoints/latest")
+    assert (status, latest) == (200, body["items"][-1]["note"])
+
+
+async def test_an_inclusion_proof_ties_an_event_to_the_signed_root(bynder: Scim):
+    [first, _] = await sealed(bynder, 2)
+    event_id = await event_id_of(bynder, first)
+    _, listing = await get(bynder, "/api/2/audit/checkpoints")
+    checkpoint = CheckpointBody.parse(open_note(listing["items"][-1]["note"], KEY.verifier)[0])
+
+    status, proof = await get(bynder, "/api/2/audit/proofs/inclusion", event_id=event_id)
+    assert status == 200 and proof["treeSize"] == checkpoint.tree_size
+    assert merkle.verify_inclusion(proof["leafIndex"], proof["treeSize"], base64.b64decode(proof["leafHash"]),
+                                   [base64.b64decode(p) for p in proof["inclusionPath"]], checkpoint.root_hash)
+
+
+async def test_a_consistency_proof_ties_an_earlier_checkpoint_to_a_later_one(bynder: Scim):
+    await sealed(bynder, 3)
+    _, listing = await get(bynder, "/api/2/audit/checkpoints")
+    first, second = (CheckpointBody.parse(open_note(listing["items"][i]["note"], KEY.verifier)[0]) for i in (0, -1))
+
+    status, proof = await get(bynder, "/api/2/audit/proofs/consistency", first=str(first.tree_size))
+    assert status == 200 and (proof["first"], proof["second"]) == (first.tree_size, second.tree_size)
+    assert merkle.verify_consistency(first.tree_size, second.tree_size, first.root_hash, second.root_hash,
+                                     [base64.b64decode(p) for p in proof["consistencyPath"]])
+
+
+async def test_bad_proof_requests_get_scim_errors(bynder: Scim):
+    await sealed(bynder, 1)
+    status, body = await get(bynder, "/api/2/audit/proofs/inclusion", event_id="nope")
+    assert (status, body["detail"]) == (400, "event_id must be a UUID, not 'nope'")
+    status, body = await get(bynder, "/api/2/audit/proofs/inclusion", event_id="00000000-0000-0000-0000-000000000000")
+    assert status == 404 and body["schemas"] == ["urn:ietf:params:scim:api:messages:2.0:Error"]
+    status, body = await get(bynder, "/api/2/audit/proofs/consistency", first="5", second="2")
+    assert (status, body["detail"]) == (400, "first (5) must not exceed second (2)")
+    status, body = await get(bynder, "/api/2/audit/proofs/consistency", first="1", second="999")
+    assert status == 400 and body["detail"].startswith("tree size 999 is larger than the sealed tree")
+    status, body = await get(bynder, "/api/2/audit/checkpoints", limit="0")
+    assert (status, body["detail"]) == (400, "limit must be between 1 and 1000")
+    status, body = await get(bynder, "/api/2/audit/proofs/consistency")
+    assert (status, body["detail"]) == (400, "first is required")
+
+
+async def test_checkpoints_need_the_audit_scope_and_stay_within_the_tenant(bynder: Scim, token_for):
+    await sealed(bynder, 1)
+    reader = await token_for("acme", scopes=("scim:read",))
+    status, body = await get(reader, "/api/2/audit/checkpoints")
+    assert status == 403
+    other = await token_for("globex")
+    status, body = await get(other, "/api/2/audit/checkpoints")
+    assert (status, body["items"]) == (200, [])
+    status, _ = await get(other, "/api/2/audit/checkpoints/latest")
+    assert status == 404
