@@ -51,7 +51,7 @@ def add_parsers(commands: argparse._SubParsersAction, audit: argparse._SubParser
 
 
 def cmd_keys_public(args: argparse.Namespace, settings: Settings, dsn: str | None = None) -> int:
-    key, created = load_signing_key(settings, create=settings.database_url is None)
+    key, created = load_signing_key(settings)
     if created:
         _say(f"made a new checkpoint signing key at {signing_key_path(settings)}; keep it outside the database")
     verifier = key.verifier
