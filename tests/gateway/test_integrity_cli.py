@@ -85,13 +85,13 @@ async def test_audit_verify_reports_every_finding_as_json_lines_and_exits_1(cli,
     assert lines[-1]["summary"]["by_kind"] == {"modified": 1, "truncated": 1}
 
     code, out, _ = await asyncio.to_thread(cli, "audit", "verify")
-    assert code == 1 and out.splitlines()[0].startswith(f"modified tenant_id=")
+    assert code == 1 and out.splitlines()[0].startswith("modified tenant_id=")
 
 
 async def test_exported_checkpoints_are_checked_by_audit_verify(cli, pool, key_file, tmp_path):
     await sealed_tenant(cli, pool, key_file)
     exported = tmp_path / "checkpoints.jsonl"
-    code, _, err = await asyncio.to_thread(cli, "audit", "export", "--tenant", "acme", "--kind", "checkpoints",
+    code, _, _ = await asyncio.to_thread(cli, "audit", "export", "--tenant", "acme", "--kind", "checkpoints",
                                            "-o", str(exported))
     rows = [orjson.loads(line) for line in exported.read_text().splitlines()]
     assert code == 0 and [r["tree_size"] for r in rows] == [1, 2]

@@ -1,11 +1,16 @@
 """Checkpoints and Merkle proofs over HTTP: what a SIEM fetches and checks on its own."""
 
+import asyncio
 import base64
 
 from eventstore import merkle
 from eventstore.signed_note import CheckpointBody, Signature, SigningKey, open_note
-from gateway.http.keys import STORE
+from gateway.app import create_app
+from gateway.domain.tenant import SCOPES
+from gateway.http.keys import STORE, TENANCY
+from gateway.settings import Settings
 from projections.sealer import CheckpointPolicy, Sealer, SealerRunner
+from tests.conftest import ACTOR
 from tests.scim_client import Scim, entra_user
 
 KEY = SigningKey.generate("scim-gateway")
@@ -100,3 +105,28 @@ async def test_checkpoints_need_the_audit_scope_and_stay_within_the_tenant(bynde
     assert (status, body["items"]) == (200, [])
     status, _ = await get(other, "/api/2/audit/checkpoints/latest")
     assert status == 404
+
+
+async def test_a_serving_gateway_seals_and_signs_in_the_background(database_url, aiohttp_client, tmp_path):
+    key_file = tmp_path / "signing.key"
+    key_file.write_text(KEY.text())
+    settings = Settings(pool_min_size=1, pool_max_size=8, access_log=False, signing_key_file=key_file,
+                        checkpoint_events=1)
+    client = await aiohttp_client(create_app(settings, database_url))
+    tenancy = client.app[TENANCY]
+    tenant = await tenancy.create_tenant("acme", "bynder", ACTOR)
+    _, secret = await tenancy.create_token("acme", "bot@acme.example", "SCIM Token", SCOPES, ACTOR)
+    scim = Scim(client, secret)
+    await scim.post("/Users", entra_user())
+    events = await client.app[STORE].pool.fetchval("SELECT count(*) FROM events WHERE tenant_id = $1",
+                                                   tenant.tenant_id)
+
+    async def signed() -> None:
+        # Waits on the sealer's own checkpoint (the latest signed tree), never on a fixed sleep.
+        while True:
+            status, note = await get(scim, "/api/2/audit/checkpoints/latest")
+            if status == 200 and CheckpointBody.parse(open_note(note, KEY.verifier)[0]).tree_size == events:
+                return
+            await asyncio.sleep(0.05)
+
+    await asyncio.wait_for(signed(), 30)
