@@ -55,7 +55,10 @@ async def write_run(dsn: str, token: str, key_file: Path, sealing: bool, args: a
         events = await connection.fetchval("SELECT count(*) FROM events") - before
         figure = {"req_per_s": round(result.rate, 1), "p50_ms": round(result.percentile(50), 2),
                   "p99_ms": round(result.percentile(99), 2), "errors": result.errors,
-                  "events_per_s": round(events / result.seconds, 1)}
+                  "events_per_s": round(events / result.seconds, 1),
+                  # CPU of the gateway process (sealer included) per request: steadier than
+                  # req/s on a machine others share.
+                  "gateway_cpu_ms_per_request": round(result.cpu["gateway"] / max(result.requests, 1) * 1000, 3)}
         if sealing:
             figure["sealer_lag_events_at_stop"] = await connection.fetchval(_LAG, NAME)
             started = time.perf_counter()

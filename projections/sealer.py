@@ -10,6 +10,7 @@ a late-committing transaction is sealed after the ones before it, never skipped.
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -114,17 +115,28 @@ class Sealer:
 
 
 class SealerRunner(CatchUpRunner):
-    """The sealer's catch-up loop; after each round it also signs checkpoints due by time."""
+    """The sealer's catch-up loop; it also signs checkpoints that fall due by time."""
 
     def __init__(self, store: EventStore, sealer: Sealer, batch_size: int = 2000) -> None:
         super().__init__(store, NAME, sealer, batch_size)
         self.sealer = sealer
+        # Time-due checkpoints are looked for a few times per interval, not every round.
+        self.sign_every = min(sealer.policy.every_seconds / 4, 5.0)
+        self._signed_at = float("-inf")
 
     async def catch_up(self) -> int:
         applied = await super().catch_up()
-        async with self.store.pool.acquire() as connection:
-            await self.sealer.sign_due(connection)
+        now = time.monotonic()
+        if now - self._signed_at >= self.sign_every:
+            self._signed_at = now
+            async with self.store.pool.acquire() as connection:
+                await self.sealer.sign_due(connection)
         return applied
+
+    async def run(self, idle_seconds: float = 1.0, batch_seconds: float = 0.25) -> None:
+        """Rounds a quarter second apart under load: a few more events per batch, far fewer
+        round trips beside the writers', and still well inside the sealing lag's bound."""
+        await super().run(idle_seconds, batch_seconds)
 
 
 # Reading seals and checkpoints (the HTTP API, the export, proofs) ------------------------
