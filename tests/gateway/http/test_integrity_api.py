@@ -2,6 +2,11 @@
 
 import asyncio
 import base64
+import subprocess
+import sys
+from pathlib import Path
+
+import orjson
 
 from eventstore import merkle
 from eventstore.signed_note import CheckpointBody, Signature, SigningKey, open_note
@@ -14,6 +19,7 @@ from tests.conftest import ACTOR
 from tests.scim_client import Scim, entra_user
 
 KEY = SigningKey.generate("scim-gateway")
+EXAMPLE = Path(__file__).resolve().parents[3] / "docs" / "examples" / "verify_event.py"
 
 
 async def get(scim: Scim, path: str, **params):
@@ -130,3 +136,20 @@ async def test_a_serving_gateway_seals_and_signs_in_the_background(database_url,
             await asyncio.sleep(0.05)
 
     await asyncio.wait_for(signed(), 30)
+
+
+async def test_the_documented_independent_check_agrees(bynder: Scim, database_url, tmp_path):
+    """docs/examples/verify_event.py, which uses no scim-gateway code, accepts a real proof."""
+    [user_id, _] = await sealed(bynder, 2)
+    event_id = await event_id_of(bynder, user_id)
+    _, proof = await get(bynder, "/api/2/audit/proofs/inclusion", event_id=event_id)
+    _, note = await get(bynder, "/api/2/audit/checkpoints/latest")
+    (tmp_path / "proof.json").write_text(orjson.dumps(proof).decode())
+    (tmp_path / "checkpoint.note").write_text(note)
+    (tmp_path / "log.pub").write_text(KEY.verifier.text())
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, str(EXAMPLE), database_url, event_id, str(tmp_path / "proof.json"),
+        str(tmp_path / "checkpoint.note"), str(tmp_path / "log.pub"), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    out, err = await asyncio.wait_for(process.communicate(), 60)
+    assert process.returncode == 0, err.decode()
+    assert [line.rsplit(": ", 1)[1] for line in out.decode().splitlines()] == ["True", "True", "True"]
