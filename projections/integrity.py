@@ -118,7 +118,13 @@ async def verify_tenant(store: EventStore, tenant_id: uuid.UUID, verifier: Verif
                                                     event_leaf_hash(envelope))
     report.events = len(events)
 
-    pinned = _check_leaves(report, seals, checkpoints, events)
+    gaps = sorted(set(range(seals[-1].seq + 1)) - {seal.seq for seal in seals}) if seals else []
+    for seq in gaps:
+        # Without a dense leaf table no root can be recomputed: report the hole, and check
+        # the events against the seals that remain.
+        report.findings.append(Finding("leaves_tampered", tenant_id, seq, None, None,
+                                       "the seal row of this leaf is gone"))
+    pinned = set() if gaps else _check_leaves(report, seals, checkpoints, events)
     _check_events(report, seals, events, pinned)
     row = await pool.fetchrow(_SEALER_CHECKPOINT, SEALER)
     _check_unsealed(report, seals, events, Checkpoint(row["transaction_id"], row["position"]) if row else Checkpoint())
@@ -127,7 +133,8 @@ async def verify_tenant(store: EventStore, tenant_id: uuid.UUID, verifier: Verif
 
 
 def _at(report: TenantReport, seals: Sequence[Seal], kind: str, seq: int, detail: str, **extra: Any) -> Finding:
-    seal = seals[seq] if 0 <= seq < len(seals) else None
+    # seals[i].seq == i unless seal rows were deleted; then verify_tenant checks no leaves.
+    seal = seals[seq] if 0 <= seq < len(seals) and seals[seq].seq == seq else None
     return Finding(kind, report.tenant_id, seq, seal.position if seal else None,
                    seal.event_id if seal else None, detail, extra)
 
@@ -243,13 +250,13 @@ def _check_events(report: TenantReport, seals: Sequence[Seal], events: dict[uuid
             report.findings.append(_at(report, seals, "modified", seal.seq,
                                        "the stored row no longer hashes to its sealed leaf"))
     # Missing events that run to the end of the sealed leaves are a cut tail, reported once.
-    tail = len(seals)
+    end = seals[-1].seq + 1 if seals else 0
+    tail = end
     while missing and missing[-1] == tail - 1:
         tail = missing.pop()
-    if tail < len(seals):
+    if tail < end:
         report.findings.append(_at(report, seals, "truncated", tail,
-                                   f"the last {len(seals) - tail} sealed event(s) are gone",
-                                   missing=len(seals) - tail))
+                                   f"the last {end - tail} sealed event(s) are gone", missing=end - tail))
     for seq in missing:
         report.findings.append(_at(report, seals, "deleted", seq, "a sealed event is gone"))
 

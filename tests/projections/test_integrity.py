@@ -197,3 +197,9 @@ async def test_events_not_sealed_yet_are_counted_not_reported(store, log):
     await store.append("late", 0, [NewEvent("UserCreated", {"userName": "late"})], {}, tenant_id=TENANT)
     report = await verify_tenant(store, TENANT, KEY.verifier)
     assert (report.findings, report.unsealed) == ([], 1)
+
+
+async def test_a_deleted_seal_row_shows_as_tampered_leaves_and_an_unsealed_event(store, log):
+    await as_superuser(store.pool, ("DELETE FROM event_seals WHERE tenant_id = $1 AND seq = 2", TENANT))
+    assert await findings(store) == [("inserted", None, log[2].position, log[2].event_id),
+                                     ("leaves_tampered", 2, None, None)]
