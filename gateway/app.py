@@ -29,8 +29,8 @@ from gateway.http.keys import (
 from gateway.http.metrics import Metrics
 from gateway.http.middleware import request_context
 from gateway.http.ratelimit import TokenBuckets
+from gateway.sealing import start_sealer
 from gateway.settings import Settings
-from gateway.signing_key import start_sealer
 from gateway.tenancy import Tenancy
 from gateway.users import Users
 from projections.audit import AuditProjection

@@ -14,6 +14,7 @@ import uuid
 from pathlib import Path
 from typing import IO, Any
 
+import asyncpg
 import orjson
 
 from eventstore import EventStore
@@ -140,7 +141,7 @@ async def _verify(dsn: str, tenant: str | None, verifier: Verifier,
         await pool.close()
 
 
-async def export_checkpoints(pool: Any, tenant_id: uuid.UUID, output: IO[bytes]) -> int:
+async def export_checkpoints(pool: asyncpg.Pool, tenant_id: uuid.UUID, output: IO[bytes]) -> int:
     """Every checkpoint of a tenant as JSON lines, for ``audit export --kind checkpoints``."""
     count = 0
     after = 0

@@ -11,12 +11,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import structlog
-
-from eventstore import EventStore
 from eventstore.signed_note import NoteError, SigningKey
 from gateway.settings import Settings, SettingsError
-from projections.sealer import CheckpointPolicy, Sealer, SealerRunner
 
 DEFAULT_FILE = "checkpoint-signing.key"
 KEY_NAME = "scim-gateway"
@@ -56,13 +52,3 @@ def load_signing_key(settings: Settings, *, create: bool = True) -> tuple[Signin
         draft.unlink()
     return key, True
 
-
-def start_sealer(store: EventStore, settings: Settings) -> SealerRunner:
-    """The sealer for a serving process, its key loaded (or made, on the embedded default)."""
-    key, created = load_signing_key(settings)
-    if created:
-        structlog.get_logger("gateway.integrity").warning(
-            "signing_key_created", path=str(signing_key_path(settings)),
-            hint="keep it outside the database; print its public half with `scim-gateway keys public`")
-    policy = CheckpointPolicy(settings.checkpoint_events, settings.checkpoint_seconds)
-    return SealerRunner(store, Sealer(key, policy))
