@@ -133,9 +133,10 @@ class SealerRunner(CatchUpRunner):
                 await self.sealer.sign_due(connection)
         return applied
 
-    async def run(self, idle_seconds: float = 1.0, batch_seconds: float = 0.25) -> None:
-        """Rounds a quarter second apart under load: a few more events per batch, far fewer
-        round trips beside the writers', and still well inside the sealing lag's bound."""
+    async def run(self, idle_seconds: float = 2.0, batch_seconds: float = 1.0) -> None:
+        """Rounds a second apart under load: more events per batch, far fewer round trips
+        beside the writers' (bench/sealing.py), and a second is small beside the checkpoint
+        interval that bounds how long an alteration can go unnoticed."""
         await super().run(idle_seconds, batch_seconds)
 
 
