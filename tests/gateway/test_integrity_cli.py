@@ -107,3 +107,9 @@ async def test_exported_checkpoints_are_checked_by_audit_verify(cli, pool, key_f
 async def test_audit_verify_with_an_unknown_tenant_is_a_user_error(cli):
     code, out, err = await asyncio.to_thread(cli, "audit", "verify", "--tenant", "nope")
     assert (code, out, err.splitlines()[-1]) == (1, "", "scim-gateway: no tenant named 'nope'")
+
+
+async def test_serve_with_a_configured_key_file_that_is_missing_stops_with_its_path(cli, monkeypatch, tmp_path):
+    monkeypatch.setenv("SCIM_GATEWAY_SIGNING_KEY_FILE", str(tmp_path / "absent.key"))
+    code, out, err = await asyncio.to_thread(cli, "serve", "--port", "1")
+    assert (code, out, err.splitlines()[-1]) == (1, "", f"scim-gateway: no checkpoint signing key at {tmp_path}/absent.key")

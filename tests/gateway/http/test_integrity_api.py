@@ -102,7 +102,7 @@ async def test_bad_proof_requests_get_scim_errors(bynder: Scim):
 
 
 async def test_checkpoints_need_the_audit_scope_and_stay_within_the_tenant(bynder: Scim, token_for):
-    await sealed(bynder, 1)
+    [user_id] = await sealed(bynder, 1)
     reader = await token_for("acme", scopes=("scim:read",))
     status, body = await get(reader, "/api/2/audit/checkpoints")
     assert status == 403
@@ -111,6 +111,9 @@ async def test_checkpoints_need_the_audit_scope_and_stay_within_the_tenant(bynde
     assert (status, body["items"]) == (200, [])
     status, _ = await get(other, "/api/2/audit/checkpoints/latest")
     assert status == 404
+    status, body = await get(other, "/api/2/audit/proofs/inclusion", event_id=await event_id_of(bynder, user_id),
+                             tree_size="1")
+    assert status == 404 and "is not sealed (yet) in this tenant's log" in body["detail"]
 
 
 async def test_a_serving_gateway_seals_and_signs_in_the_background(database_url, aiohttp_client, tmp_path):
