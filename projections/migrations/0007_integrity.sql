@@ -31,3 +31,21 @@ CREATE TABLE integrity_checkpoints (
     signed_at timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (tenant_id, tree_size)
 );
+
+-- Seals and checkpoints are append-only like the events they vouch for: the application
+-- role cannot rewrite them; only a superuser who bypasses triggers can, and verify sees it.
+CREATE FUNCTION integrity_reject_change() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION '% is append-only: % is not allowed', TG_TABLE_NAME, TG_OP
+        USING ERRCODE = 'insufficient_privilege';
+END;
+$$;
+
+CREATE TRIGGER event_seals_append_only BEFORE UPDATE OR DELETE ON event_seals
+    FOR EACH ROW EXECUTE FUNCTION integrity_reject_change();
+CREATE TRIGGER event_seals_no_truncate BEFORE TRUNCATE ON event_seals
+    FOR EACH STATEMENT EXECUTE FUNCTION integrity_reject_change();
+CREATE TRIGGER integrity_checkpoints_append_only BEFORE UPDATE OR DELETE ON integrity_checkpoints
+    FOR EACH ROW EXECUTE FUNCTION integrity_reject_change();
+CREATE TRIGGER integrity_checkpoints_no_truncate BEFORE TRUNCATE ON integrity_checkpoints
+    FOR EACH STATEMENT EXECUTE FUNCTION integrity_reject_change();

@@ -1,6 +1,9 @@
 import asyncio
 import uuid
 
+import asyncpg
+import pytest
+
 from eventstore import EventStore, NewEvent
 from eventstore.leaf import event_leaf_hash
 from eventstore.merkle import root
@@ -86,3 +89,13 @@ async def test_two_sealers_at_once_seal_every_event_once(store):
         await append(store, TENANT, f"s{i}", 3)
     await asyncio.gather(runner(store).catch_up(), runner(store).catch_up())
     assert [r["seq"] for r in await seals(store, TENANT)] == list(range(60))
+
+
+@pytest.mark.parametrize("statement", ["UPDATE event_seals SET leaf_hash = leaf_hash", "DELETE FROM event_seals",
+                                       "TRUNCATE event_seals", "UPDATE integrity_checkpoints SET note = note",
+                                       "DELETE FROM integrity_checkpoints", "TRUNCATE integrity_checkpoints"])
+async def test_seals_and_checkpoints_are_append_only(store, statement):
+    await append(store, TENANT, "a", 2)
+    await runner(store, every_events=1).catch_up()
+    with pytest.raises(asyncpg.InsufficientPrivilegeError, match="is append-only"):
+        await store.pool.execute(statement)
