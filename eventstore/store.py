@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -99,6 +100,27 @@ WHERE tenant_id = $1 AND data @> probe.contains
 """
 
 
+# The appended events' rows are the CTE ``appended``; a view write's parameters follow the
+# append's nine. See ``ViewWrite``.
+VIEW_PARAMS_START = 10
+_APPEND_WITH_VIEW = "WITH appended AS ({append}), view_write AS ({view}) SELECT * FROM appended"
+
+
+@dataclass(frozen=True, slots=True)
+class ViewWrite:
+    """A read model's row write made in the append's own statement: one round trip for both,
+    and no transaction to open or commit around them.
+
+    ``sql`` is one data-modifying statement whose parameters are numbered from
+    ``$VIEW_PARAMS_START``. It may read ``appended`` (the new events' rows) and must do
+    nothing when ``appended`` is empty (the append lost its expected-version check). With a
+    view write the inline projections do not run: the write is those events' projection.
+    """
+
+    sql: str
+    params: tuple[object, ...]
+
+
 class InlineProjection(Protocol):
     """Runs inside the append transaction, so readers see a write as soon as it is acknowledged."""
 
@@ -143,8 +165,10 @@ class EventStore:
         tenant_id: uuid.UUID,
         idempotency_key: str | None = None,
         connection: asyncpg.Connection | None = None,
+        view: ViewWrite | None = None,
     ) -> list[Envelope]:
-        """Append ``events`` atomically, with the inline projections, and return their envelopes.
+        """Append ``events`` atomically, with the inline projections (or ``view``), and return
+        their envelopes.
 
         ``expected_version`` is the stream's current version (0 for a new stream), or None to
         append whatever the version. A retried append with the same ``idempotency_key``
@@ -157,12 +181,12 @@ class EventStore:
                 # The caller's transaction decides when this commits; it reports nothing.
                 return await self._append(
                     connection, stream_id, expected_version, events, metadata,
-                    tenant_id, idempotency_key,
+                    tenant_id, idempotency_key, view,
                 )
             async with self.pool.acquire() as acquired:
                 envelopes = await self._append(
                     acquired, stream_id, expected_version, events, metadata,
-                    tenant_id, idempotency_key,
+                    tenant_id, idempotency_key, view,
                 )
             self.committed(envelopes)
             return envelopes
@@ -190,30 +214,43 @@ class EventStore:
         metadata: dict[str, Any],
         tenant_id: uuid.UUID,
         idempotency_key: str | None,
+        view: ViewWrite | None,
     ) -> list[Envelope]:
+        arguments = (
+            stream_id,
+            tenant_id,
+            [event.event_id for event in events],
+            [event.type for event in events],
+            [event.schema_version for event in events],
+            [event.data for event in events],
+            metadata,
+            idempotency_key,
+            expected_version,
+        )
+        if view is not None and idempotency_key is None:
+            # The hot path: events and view row in one autocommit statement.
+            rows = await connection.fetch(_APPEND_WITH_VIEW.format(append=_APPEND, view=view.sql),
+                                          *arguments, *view.params)
+            return self._appended(rows, stream_id, expected_version)
         async with connection.transaction():
             if idempotency_key is not None:
                 earlier = await connection.fetch(_BY_IDEMPOTENCY_KEY, idempotency_key)
                 if earlier:
                     return [_envelope(row) for row in earlier]
-            rows = await connection.fetch(
-                _APPEND,
-                stream_id,
-                tenant_id,
-                [event.event_id for event in events],
-                [event.type for event in events],
-                [event.schema_version for event in events],
-                [event.data for event in events],
-                metadata,
-                idempotency_key,
-                expected_version,
-            )
-            if not rows:
-                raise ConcurrencyError(stream_id, expected_version)
-            envelopes = sorted((_envelope(row) for row in rows), key=lambda e: e.position)
+            if view is not None:
+                rows = await connection.fetch(_APPEND_WITH_VIEW.format(append=_APPEND, view=view.sql),
+                                              *arguments, *view.params)
+                return self._appended(rows, stream_id, expected_version)
+            envelopes = self._appended(await connection.fetch(_APPEND, *arguments), stream_id, expected_version)
             for projection in self.inline_projections:
                 await projection.apply(connection, envelopes)
             return envelopes
+
+    @staticmethod
+    def _appended(rows: list[asyncpg.Record], stream_id: str, expected_version: int | None) -> list[Envelope]:
+        if not rows:
+            raise ConcurrencyError(stream_id, expected_version)
+        return sorted((_envelope(row) for row in rows), key=lambda e: e.position)
 
     async def read_idempotent(self, idempotency_key: str) -> list[Envelope]:
         rows = await self.pool.fetch(_BY_IDEMPOTENCY_KEY, idempotency_key)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Sequence
+from datetime import timedelta
 
 import asyncpg
 from aiohttp import web
@@ -68,7 +69,7 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
     listener = await _listen(app[DATABASE_URL], tenancy)
     app[AUDIT_RUNNER] = runner
     app[USERS] = Users(store, users_view, settings)
-    app[GROUPS] = Groups(store, groups_view)
+    app[GROUPS] = Groups(store, groups_view, timedelta(hours=settings.create_replay_window_hours))
     projector = asyncio.create_task(runner.run(), name="audit-projector") if settings.background_projector else None
     sealing = asyncio.create_task(sealer.run(), name="sealer") if sealer is not None else None
     yield

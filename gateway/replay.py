@@ -17,9 +17,11 @@ from eventstore import Envelope, EventStore
 from gateway.domain import codec
 from gateway.domain.errors import Reason, Rejected
 from gateway.domain.events import (
+    USER_EVENT_TYPES,
     AttributeChanged,
     AttributeIgnored,
     RequestRejected,
+    RequestReplayed,
     RequestSkipped,
     UserCreated,
     UserDeactivated,
@@ -27,7 +29,7 @@ from gateway.domain.events import (
     UserReactivated,
 )
 from gateway.domain.user import UserState, evolve
-from projections.users_view import STREAM_PREFIX, USER_EVENT_TYPES
+from projections.users_view import STREAM_PREFIX
 
 # Where a userName or externalId appears in the log, now or in the past.
 _IDENTITY_PROBES = [
@@ -72,6 +74,7 @@ class Entry:
     actor: Actor
     request_id: str | None
     detail: str | None = None
+    client_request_id: str | None = None  # the caller's X-Request-Id, for correlation only
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,11 +117,15 @@ def entry(envelope: Envelope) -> Entry:
             detail = f"{event.method} {event.path} -> {event.status} {event.scim_type or ''} {event.detail}".strip()
         case RequestSkipped():
             action, user_id, detail = "no_change", event.target_id, f"{event.method} {event.path}"
+        case RequestReplayed():
+            action, user_id = "replayed", event.target_id
+            detail = (f"{event.method} {event.path} -> {event.status}, answered as request "
+                      f"{event.original_request_id} (matched by {event.matched_by})")
         case _:
             action = envelope.type
             changes = tuple(Change(k, None, v) for k, v in sorted(envelope.data.items()))
     return Entry(envelope.position, envelope.recorded_at, user_id, action, changes, Actor.of(envelope),
-                 envelope.metadata.get("request_id"), detail)
+                 envelope.metadata.get("request_id"), detail, envelope.metadata.get("client_request_id"))
 
 
 class Replay:
@@ -166,7 +173,7 @@ class Replay:
                        until: datetime | None = None) -> list[Entry]:
         """The user's events and the requests about it that were refused or changed nothing."""
         envelopes = await self._stream(tenant_id, user_id)
-        probes = [("RequestRejected", "target_id", {}), ("RequestSkipped", "target_id", {})]
+        probes = [(kind, "target_id", {}) for kind in ("RequestRejected", "RequestSkipped", "RequestReplayed")]
         for stream in await self.store.find_streams(tenant_id, probes, user_id):
             envelopes.extend(await self.store.read_stream(stream))
         envelopes.sort(key=lambda e: e.position)

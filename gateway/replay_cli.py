@@ -44,14 +44,15 @@ def _entry_dict(item: Entry) -> dict[str, Any]:
         "changes": [{"attribute": c.attribute, "old": c.old, "new": c.new} for c in item.changes],
         "actor": {"token_id": item.actor.token_id, "owner": item.actor.owner,
                   "description": item.actor.description},
-        "request_id": item.request_id, "detail": item.detail,
+        "request_id": item.request_id, "client_request_id": item.client_request_id, "detail": item.detail,
     }
 
 
 def _print_entries(entries: list[Entry]) -> None:
     for item in entries:
         head = f"{timestamp(item.time)}  #{item.position}  {item.action:<17} by {item.actor.label()}"
-        print(head + (f"  request {item.request_id}" if item.request_id else ""))
+        head += f"  request {item.request_id}" if item.request_id else ""
+        print(head + (f" (caller's {item.client_request_id})" if item.client_request_id else ""))
         if item.detail:
             print(f"    {item.detail}")
         for change in item.changes:

@@ -47,6 +47,8 @@ class Settings:
     checkpoint_seconds: float = 60.0
     # The Ed25519 checkpoint signing key; unset: <data_dir>/checkpoint-signing.key, made on first use.
     signing_key_file: Path | None = None
+    # Hours a create whose answer was lost can be retried and answered as the original.
+    create_replay_window_hours: float = 24.0
 
     def __post_init__(self) -> None:
         if not 0 < self.port < 65536:
@@ -69,6 +71,8 @@ class Settings:
             raise SettingsError("rate_limit_per_second must be >= 0 and rate_limit_burst >= 1")
         if self.checkpoint_events < 1 or not 0 < self.checkpoint_seconds <= 86_400:
             raise SettingsError("checkpoint_events must be >= 1 and checkpoint_seconds between 0 and 86400")
+        if self.create_replay_window_hours < 0:
+            raise SettingsError("create_replay_window_hours must not be negative")
         if self.log_level not in ("debug", "info", "warning", "error"):
             raise SettingsError(f"log_level must be debug, info, warning or error, not {self.log_level!r}")
 
@@ -97,8 +101,8 @@ def load_settings(environ: Mapping[str, str] | None = None, **flags: object) -> 
              "pool_min_size": int, "pool_max_size": int, "db_timeout": float, "request_timeout": float,
              "rate_limit_per_second": float, "rate_limit_burst": int,
              "log_level": str, "access_log": bool, "background_projector": bool, "trust_forwarded_headers": bool,
-             "token_cache_seconds": float, "sealing": bool, "checkpoint_events": int,
-             "checkpoint_seconds": float, "signing_key_file": Path}
+             "token_cache_seconds": float, "create_replay_window_hours": float, "sealing": bool,
+             "checkpoint_events": int, "checkpoint_seconds": float, "signing_key_file": Path}
     values: dict[str, object] = {}
     for field in fields(Settings):
         text = environ.get(ENV_PREFIX + field.name.upper())

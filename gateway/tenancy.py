@@ -195,7 +195,7 @@ class Tenancy:
     ) -> None:
         try:
             await self.store.append(
-                stream_id, expected_version, encode_all(events, None), {"actor": actor},
+                stream_id, expected_version, encode_all(events), {"actor": actor},
                 tenant_id=tenant_id,
             )
         except ProjectionConflict as conflict:

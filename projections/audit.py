@@ -15,17 +15,18 @@ from typing import Any
 import asyncpg
 
 from eventstore import Envelope
-from projections.groups_view import GROUP_EVENT_TYPES
-from projections.users_view import USER_EVENT_TYPES
+from gateway.domain.events import GROUP_EVENT_TYPES, REQUEST_EVENT_TYPES, USER_EVENT_TYPES
 
 _USER_EVENTS = USER_EVENT_TYPES
 _GROUP_EVENTS = GROUP_EVENT_TYPES
-_REQUEST_EVENTS = frozenset({"RequestRejected", "RequestSkipped"})
+_REQUEST_EVENTS = REQUEST_EVENT_TYPES
+_REQUEST_RESULTS = {"RequestRejected": "failure", "RequestSkipped": "skipped", "RequestReplayed": "replayed"}
 
 _AUDIT_COLUMNS = ("seq", "event_id", "position", "recorded_at", "tenant_id", "user_id", "user_name",
                   "action", "attribute", "old_value", "new_value", "actor_token_id",
-                  "actor_description", "actor_owner", "request_id", "source_ip", "user_agent")
-_PROVISIONING_COLUMNS = ("seq", "id", "position", "recorded_at", "tenant_id", "request_id", "method",
+                  "actor_description", "actor_owner", "request_id", "client_request_id", "source_ip", "user_agent")
+_PROVISIONING_COLUMNS = ("seq", "id", "position", "recorded_at", "tenant_id", "request_id", "client_request_id",
+                         "method",
                          "path", "action", "target_id", "target_user_name", "target_external_id",
                          "result", "status", "scim_type", "detail", "changed_attributes",
                          "ignored_attributes", "duration_ms", "actor_token_id", "actor_description",
@@ -160,7 +161,7 @@ class AuditProjection:
         meta = envelope.metadata
         return (envelope.event_id, envelope.position, envelope.recorded_at, envelope.tenant_id, user_id,
                 user_name, action, attribute, old, new, token_id, description, owner,
-                meta.get("request_id"), meta.get("source_ip"), meta.get("user_agent"))
+                meta.get("request_id"), meta.get("client_request_id"), meta.get("source_ip"), meta.get("user_agent"))
 
     def _provisioning_row(self, batch: _Batch, group: list[Envelope]) -> tuple[Any, ...] | None:
         first = group[0]
@@ -170,8 +171,11 @@ class AuditProjection:
             data = first.data
             target = uuid.UUID(data["target_id"]) if _is_uuid(data.get("target_id")) else None
             action = _METHOD_ACTIONS.get(data["method"], data["method"].lower())
-            result = "failure" if first.type == "RequestRejected" else "skipped"
+            result = _REQUEST_RESULTS[first.type]
             status, scim_type, detail = data["status"], data.get("scim_type"), data.get("detail")
+            if first.type == "RequestReplayed":
+                detail = (f"a retried create, answered as request {data['original_request_id']} was "
+                          f"(matched by {data['matched_by']}); nothing appended")
             changed: list[str] = []
             ignored: list[str] = []
             method, path = data["method"], data["path"]
@@ -205,9 +209,9 @@ class AuditProjection:
         name, external = batch.identities.get(target, (None, None)) if target else (None, None)
         token_id, description, owner = _actor(meta)
         return (first.event_id, first.position, first.recorded_at, first.tenant_id, meta.get("request_id"),
-                method, path, action, target, name, external, result, status, scim_type, detail, changed,
-                ignored, _duration_ms(first), token_id, description, owner, meta.get("source_ip"),
-                meta.get("user_agent"))
+                meta.get("client_request_id"), method, path, action, target, name, external, result, status,
+                scim_type, detail, changed, ignored, _duration_ms(first), token_id, description, owner,
+                meta.get("source_ip"), meta.get("user_agent"))
 
 
 def _is_uuid(value: object) -> bool:

@@ -30,7 +30,8 @@ TENANCY = ProjectionSpec("tenancy", ("tenants", "tokens"), ("0001_tenancy.sql",)
 USERS_VIEW = ProjectionSpec("users_view", ("users_view",), ("0002_users_view.sql",), UsersView, True)
 GROUPS = ProjectionSpec("groups", ("groups_view", "group_members"), ("0005_groups.sql",), GroupsView, True)
 AUDIT = ProjectionSpec(
-    "audit", ("audit_trail", "provisioning_log", "audit_identities"), ("0004_audit.sql",), AuditProjection,
+    "audit", ("audit_trail", "provisioning_log", "audit_identities"),
+    ("0004_audit.sql", "0011_client_request_id.sql"), AuditProjection,
     False,
 )
 

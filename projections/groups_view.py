@@ -9,15 +9,15 @@ import asyncpg
 
 from eventstore import Envelope
 from gateway.domain import codec
-from gateway.domain.events import GroupCreated, GroupDeleted, MembersAdded, MembersRemoved
+from gateway.domain.events import GROUP_EVENT_TYPES, GroupCreated, GroupDeleted, MembersAdded, MembersRemoved
 from gateway.domain.group import GroupState, evolve
 
-GROUP_EVENT_TYPES = frozenset({"GroupCreated", "GroupRenamed", "GroupExternalIdChanged", "MembersAdded",
-                               "MembersRemoved", "GroupDeleted"})
 STREAM_PREFIX = "group-"
 
 _COLUMNS = "id, tenant_id, display_name, external_id, deleted, version, created, last_modified"
 _BY_ID = f"SELECT {_COLUMNS} FROM groups_view WHERE tenant_id = $1 AND id = $2"
+_BY_DISPLAY_NAME = (f"SELECT {_COLUMNS} FROM groups_view"
+                    " WHERE tenant_id = $1 AND lower(display_name) = lower($2) AND NOT deleted ORDER BY created")
 _UPSERT = """
 INSERT INTO groups_view (id, tenant_id, display_name, external_id, deleted, version, created, last_modified, position)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
@@ -70,6 +70,10 @@ class GroupsView:
             await connection.execute(_UPSERT, uuid.UUID(state.group_id), envelope.tenant_id, state.display_name,
                                      state.external_id, state.deleted, state.version, state.created,
                                      state.last_modified, envelope.position)
+
+    async def live_by_display_name(self, executor: asyncpg.Pool | asyncpg.Connection, tenant_id: uuid.UUID,
+                                   display_name: str) -> list[GroupState]:
+        return [state_from_row(row) for row in await executor.fetch(_BY_DISPLAY_NAME, tenant_id, display_name)]
 
     async def load(self, executor: asyncpg.Pool | asyncpg.Connection, tenant_id: uuid.UUID, group_id: str,
                    *, for_update: bool = False) -> GroupState | None:

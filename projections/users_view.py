@@ -4,30 +4,26 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from dataclasses import replace
+from datetime import UTC, datetime
 
 import asyncpg
 
-from eventstore import Envelope
+from eventstore import VIEW_PARAMS_START, Envelope, ViewWrite
 from gateway.domain import codec
-from gateway.domain.events import UserCreated, UserEvent
+from gateway.domain.events import USER_EVENT_TYPES, UserCreated, UserEvent
 from gateway.domain.user import UserState, evolve
-
-USER_EVENT_TYPES = frozenset(
-    {"UserCreated", "AttributeChanged", "AttributeIgnored", "UserDeactivated",
-     "UserReactivated", "UserDeleted"}
-)
 
 STREAM_PREFIX = "user-"
 
 _COLUMNS = """id, tenant_id, version, attributes, active, active_assigned, deleted, login_method,
     permission_profile, created, last_modified, deactivated_at"""
 
-_UPSERT = """
+_INSERT_INTO = """
 INSERT INTO users_view (id, tenant_id, user_name, user_name_lower, external_id, emails,
     given_name, family_name, display_name, active, deleted, permission_profile, login_method,
-    version, created, last_modified, deactivated_at, attributes, position, active_assigned)
-VALUES ($1, $2, $3, lower($3), $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18,
-        $19)
+    version, created, last_modified, deactivated_at, attributes, position, active_assigned)"""
+_ON_CONFLICT = """
 ON CONFLICT (id) DO UPDATE SET
     user_name = EXCLUDED.user_name, user_name_lower = EXCLUDED.user_name_lower,
     external_id = EXCLUDED.external_id, emails = EXCLUDED.emails,
@@ -38,10 +34,35 @@ ON CONFLICT (id) DO UPDATE SET
     deactivated_at = EXCLUDED.deactivated_at, attributes = EXCLUDED.attributes,
     position = EXCLUDED.position, active_assigned = EXCLUDED.active_assigned
 """
+_UPSERT = _INSERT_INTO + """
+VALUES ($1, $2, $3, lower($3), $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18,
+        $19)""" + _ON_CONFLICT
+
+
+# The time a write's new state is folded with before the database stamps its events.
+UNSTAMPED = datetime(1970, 1, 1, tzinfo=UTC)  # never a recorded_at: the database clock is later
+
+
+def _after_append_select() -> str:
+    p = [f"${VIEW_PARAMS_START + i}" for i in range(18)]  # _row_values without position
+    # Where the fold put UNSTAMPED, the statement's now(): the events' own recorded_at.
+    stamped = [f"CASE WHEN {v}::timestamptz = '{UNSTAMPED.isoformat()}' THEN now() ELSE {v} END" for v in p[13:16]]
+    columns = [*p[:3], f"lower({p[2]})", *p[3:13], *stamped, p[16], "(SELECT max(position) FROM appended)", p[17]]
+    return f"SELECT {', '.join(columns)} WHERE EXISTS (SELECT 1 FROM appended)"
+
+
+# The same row written in the append's own statement (``eventstore.ViewWrite``).
+_UPSERT_AFTER_APPEND = _INSERT_INTO + "\n" + _after_append_select() + _ON_CONFLICT
+
 
 _BY_ID = f"SELECT {_COLUMNS} FROM users_view WHERE tenant_id = $1 AND id = $2"
-# Writers to one user queue on its row instead of racing and retrying.
-_BY_ID_FOR_UPDATE = _BY_ID + " FOR UPDATE"
+# The live user holding a userName: the same fold as the uniqueness index.
+_BY_USER_NAME = (f"SELECT {_COLUMNS} FROM users_view"
+                 " WHERE tenant_id = $1 AND user_name_lower = lower($2) AND NOT deleted")
+# Writers that lost a race to one user queue here instead of racing again. Not a row lock:
+# the one-statement append inserts the events before it writes the view row, and a writer
+# holding the row while it inserts events would deadlock against it.
+_QUEUE = "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))"
 
 
 def stream_id(user_id: str) -> str:
@@ -81,6 +102,22 @@ def _row_values(state: UserState, tenant_id: uuid.UUID, position: int) -> tuple[
     )
 
 
+def view_write(state: UserState, tenant_id: uuid.UUID) -> ViewWrite:
+    """``state`` (folded at UNSTAMPED) as the row the append's own statement writes."""
+    values = _row_values(state, tenant_id, 0)
+    return ViewWrite(_UPSERT_AFTER_APPEND, values[:17] + values[18:])
+
+
+def stamp(state: UserState, recorded_at: datetime) -> UserState:
+    """``state`` folded at UNSTAMPED, with the time the database gave its events."""
+    return replace(
+        state,
+        created=recorded_at if state.created == UNSTAMPED else state.created,
+        last_modified=recorded_at if state.last_modified == UNSTAMPED else state.last_modified,
+        deactivated_at=recorded_at if state.deactivated_at == UNSTAMPED else state.deactivated_at,
+    )
+
+
 class UsersView:
     async def apply(self, connection: asyncpg.Connection, envelopes: Sequence[Envelope]) -> None:
         user_envelopes = [e for e in envelopes if e.type in USER_EVENT_TYPES]
@@ -102,10 +139,19 @@ class UsersView:
             await connection.execute(_UPSERT, *_row_values(state, batch[-1].tenant_id, batch[-1].position))
 
     async def load(self, executor: asyncpg.Pool | asyncpg.Connection, tenant_id: uuid.UUID,
-                   user_id: str, *, for_update: bool = False) -> UserState | None:
+                   user_id: str, *, queue: bool = False) -> UserState | None:
+        """The user's row; with ``queue`` (inside a transaction) after the writers before us."""
         try:
             parsed = uuid.UUID(user_id)
         except ValueError:
             return None
-        row = await executor.fetchrow(_BY_ID_FOR_UPDATE if for_update else _BY_ID, tenant_id, parsed)
+        if queue:
+            # A separate statement, so the read below sees what the writer before us committed.
+            await executor.execute(_QUEUE, f"{tenant_id}/{stream_id(user_id)}")
+        row = await executor.fetchrow(_BY_ID, tenant_id, parsed)
+        return state_from_row(row) if row is not None else None
+
+    async def load_by_user_name(self, executor: asyncpg.Pool | asyncpg.Connection, tenant_id: uuid.UUID,
+                                user_name: str) -> UserState | None:
+        row = await executor.fetchrow(_BY_USER_NAME, tenant_id, user_name)
         return state_from_row(row) if row is not None else None

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from gateway.domain.group import CreateGroup, DeleteGroup, GroupState, UpdateGroup
+from gateway.domain.group import DeleteGroup, GroupState, UpdateGroup
 from gateway.http.auth import require
 from gateway.http.keys import GROUPS, SETTINGS
+from gateway.http.middleware import context
 from gateway.http.responses import scim_response
-from gateway.http.scim_handlers import base_url, context, parse_json, patch_answer
+from gateway.http.scim_handlers import base_url, idempotency_key, parse_json, patch_answer
 from gateway.scim.errors import ScimError
 from gateway.scim.group_resource import interpret_group_patch, parse_group, render_group
 from gateway.scim.listing import list_response, parse_list_request
@@ -97,14 +98,9 @@ async def get_group(request: web.Request) -> web.Response:
 
 async def create_group(request: web.Request) -> web.Response:
     principal = _offered(request, "scim:write")
-    raw = await request.read()
-
-    def build(group_id: str, state: GroupState | None, everyone: list[str]) -> CreateGroup:
-        display, external, members = parse_group(parse_json(raw))
-        refs = members or []
-        return CreateGroup(group_id, display or "", external, tuple(i for i, _ in refs), _displays(refs))
-
-    state = await request.app[GROUPS].write(principal, context(request), None, build, referenced=_named_members(raw))
+    display, external, members = parse_group(parse_json(await request.read()))
+    state, _ = await request.app[GROUPS].create(principal, context(request), display or "", external,
+                                                members or [], idempotency_key(request))
     return await _one(request, state, 201)
 
 

@@ -25,5 +25,6 @@ AUDIT_RUNNER = web.AppKey("audit_runner", CatchUpRunner)
 RATE_LIMITER = web.AppKey("rate_limiter", TokenBuckets)
 METRICS = web.AppKey("metrics", Metrics)
 
-REQUEST_ID = web.RequestKey("request_id", str)
+REQUEST_ID = web.RequestKey("request_id", str)  # the gateway's own, server-generated
+CLIENT_REQUEST_ID = web.RequestKey("client_request_id", str)  # the caller's X-Request-Id, if any
 PRINCIPAL = web.RequestKey("principal", Principal)

@@ -8,9 +8,10 @@ import orjson
 from aiohttp import web
 
 from gateway.domain.json import JsonValue
-from gateway.domain.user import CreateUser, DeleteUser, UpdateUser, UserState
+from gateway.domain.user import DeleteUser, UpdateUser, UserState
 from gateway.http.auth import require
-from gateway.http.keys import GROUPS, PRINCIPAL, REQUEST_ID, SETTINGS, USERS
+from gateway.http.keys import GROUPS, PRINCIPAL, SETTINGS, USERS
+from gateway.http.middleware import context
 from gateway.http.responses import scim_response
 from gateway.scim import discovery
 from gateway.scim.errors import ScimError
@@ -26,7 +27,6 @@ from gateway.scim.resource import (
 )
 from gateway.scim.schema import ResolvedPath
 from gateway.tenancy import Principal
-from gateway.writes import RequestContext
 
 _READ_ONLY_DOCUMENTS = "GET"
 
@@ -43,16 +43,6 @@ def base_url(request: web.Request) -> str:
         if path.startswith(marker):
             return f"{scheme}://{host}{marker}"
     return f"{scheme}://{host}/api/2/scim"
-
-
-def context(request: web.Request) -> RequestContext:
-    return RequestContext(
-        request_id=request[REQUEST_ID],
-        method=request.method,
-        path=request.path,
-        source_ip=request.remote,
-        user_agent=request.headers.get("User-Agent"),
-    )
 
 
 def parse_json(raw: bytes) -> JsonValue:
@@ -127,15 +117,22 @@ async def get_user(request: web.Request) -> web.Response:
     return await _user_response(request, state, include=include, exclude=exclude)
 
 
+def idempotency_key(request: web.Request) -> str | None:
+    """The ``Idempotency-Key`` header (draft-ietf-httpapi-idempotency-key-header), if sent."""
+    key = request.headers.get("Idempotency-Key")
+    if key is None:
+        return None
+    key = key.strip().strip('"')
+    if not 0 < len(key) <= 255 or not key.isprintable():
+        raise ScimError.invalid_value("Idempotency-Key must be 1 to 255 printable characters")
+    return key
+
+
 async def create_user(request: web.Request) -> web.Response:
     principal = require(request, "scim:write")
-    raw = await request.read()
-
-    def command(user_id: str) -> CreateUser:
-        attributes, active = parse_user(parse_json(raw))
-        return CreateUser(user_id, attributes, active)
-
-    state = await request.app[USERS].create(principal, context(request), command)
+    attributes, active = parse_user(parse_json(await request.read()))
+    state, _ = await request.app[USERS].create(principal, context(request), attributes, active,
+                                               idempotency_key(request))
     return await _user_response(request, state, 201)
 
 

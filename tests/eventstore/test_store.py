@@ -5,7 +5,6 @@ import asyncpg
 import pytest
 
 from eventstore import Checkpoint, ConcurrencyError, EventStore, NewEvent
-from eventstore.envelope import derive_event_id
 
 TENANT = uuid.UUID("00000000-0000-0000-0000-000000000001")
 
@@ -81,12 +80,13 @@ async def test_several_events_are_appended_atomically(store: EventStore, pool: a
 
 
 async def test_retried_append_with_the_same_idempotency_key_is_a_no_op(store: EventStore):
+    event_id = uuid.uuid4()
     first = await store.append(
-        "s-1", 0, [NewEvent("A", {}, event_id=derive_event_id("req-1", 0))], {},
+        "s-1", 0, [NewEvent("A", {}, event_id=event_id)], {},
         tenant_id=TENANT, idempotency_key="req-1",
     )
     again = await store.append(
-        "s-1", 0, [NewEvent("A", {}, event_id=derive_event_id("req-1", 0))], {},
+        "s-1", 0, [NewEvent("A", {}, event_id=event_id)], {},
         tenant_id=TENANT, idempotency_key="req-1",
     )
 

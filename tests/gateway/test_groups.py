@@ -157,7 +157,7 @@ async def test_a_hundred_thousand_member_group_changes_one_row_at_a_time(rfc: Sc
     # themselves are not needed for the group's own bookkeeping).
     events = [GroupCreated(group_id, "Everyone", None)]
     events += [MembersAdded(group_id, tuple(member_ids[i:i + 10_000])) for i in range(0, 100_000, 10_000)]
-    await store.append(f"group-{group_id}", 0, encode_all(events, None), {}, tenant_id=tenant_id)
+    await store.append(f"group-{group_id}", 0, encode_all(events), {}, tenant_id=tenant_id)
     assert await pool.fetchval("SELECT count(*) FROM group_members WHERE group_id = $1::uuid", group_id) == 100_000
 
     [newcomer] = await users(rfc, 1)
