@@ -50,17 +50,18 @@ async def bootstrap(dsn: str) -> str | None:
 
 
 def serve(settings: Settings, dsn: str) -> None:
+    if settings.background_projector and settings.sealing:
+        # A missing or unreadable key stops here, with its path, before anything is migrated
+        # or listens (and before logging is configured, so a refusal leaves it as it was).
+        _, created = load_signing_key(settings)
+        if created:
+            print(f"Made a checkpoint signing key under {settings.data_dir}; keep a copy of its public half "
+                  "(`scim-gateway keys public`) away from the database.", file=sys.stderr, flush=True)
     configure_logging(settings.log_level)
     log = structlog.get_logger("gateway.serve")
     applied = asyncio.run(migrate_database(dsn))
     if applied:
         log.info("migrated", applied=applied)
-    if settings.background_projector and settings.sealing:
-        # A missing or unreadable key stops here, with its path, before anything listens.
-        _, created = load_signing_key(settings)
-        if created:
-            print(f"Made a checkpoint signing key under {settings.data_dir}; keep a copy of its public half "
-                  "(`scim-gateway keys public`) away from the database.", file=sys.stderr, flush=True)
     secret = asyncio.run(bootstrap(dsn))
     if secret is not None:
         print(
