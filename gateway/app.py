@@ -33,6 +33,7 @@ from gateway.http.metrics import Metrics
 from gateway.http.middleware import request_context
 from gateway.http.ratelimit import TokenBuckets
 from gateway.revocations import RevocationListener
+from gateway.sealing import start_sealer
 from gateway.settings import Settings
 from gateway.tenancy import Tenancy
 from gateway.users import Users
@@ -57,10 +58,13 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
     def appended(envelopes: Sequence[Envelope]) -> None:
         metrics.appended(envelopes)
         runner.wake()
+        if sealer is not None:
+            sealer.wake()
 
     groups_view = GroupsView()
     store = EventStore(pool, [TenancyProjection(), users_view, groups_view], on_appended=appended)
     runner = CatchUpRunner(store, "audit", AuditProjection())
+    sealer = start_sealer(store, settings) if settings.background_projector and settings.sealing else None
     app[POOL] = pool
     app[STORE] = store
     tenancy = Tenancy(store, cache_seconds=settings.token_cache_seconds)
@@ -74,7 +78,12 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
     app[USERS] = Users(store, users_view, settings)
     app[GROUPS] = Groups(store, groups_view, timedelta(hours=settings.create_replay_window_hours))
     projector = asyncio.create_task(runner.run(), name="audit-projector") if settings.background_projector else None
+    sealing = asyncio.create_task(sealer.run(), name="sealer") if sealer is not None else None
     yield
+    if sealing is not None:
+        sealing.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await sealing
     if projector is not None:
         projector.cancel()
         with contextlib.suppress(asyncio.CancelledError):

@@ -25,6 +25,8 @@ GRANT SELECT ON schema_migrations TO {role};
 GRANT SELECT, INSERT, UPDATE, DELETE ON tenants, tokens, token_usage, users_view,
       groups_view, group_members, audit_trail, provisioning_log, audit_identities,
       projection_checkpoints, console_sessions TO {role};
+GRANT SELECT, INSERT ON event_seals, integrity_checkpoints TO {role};
+GRANT SELECT, INSERT, UPDATE ON integrity_heads TO {role};
 """
 
 # Tables only the owner touches: none today. A table a migration adds must be named in

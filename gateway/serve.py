@@ -22,6 +22,7 @@ from gateway.domain.errors import Reason, Rejected
 from gateway.domain.tenant import SCOPES
 from gateway.log import configure_logging
 from gateway.settings import Settings
+from gateway.signing_key import load_signing_key
 from gateway.tenancy import Tenancy
 from projections.tenancy import TenancyProjection
 
@@ -88,6 +89,13 @@ def serve(settings: Settings, database: Database) -> None:
     dsn = database.app_dsn
     if not settings.migrate:
         asyncio.run(_check_schema(dsn))
+    if settings.background_projector and settings.sealing:
+        # A missing or unreadable key stops here, with its path, before anything is migrated
+        # or listens (and before logging is configured, so a refusal leaves it as it was).
+        _, created = load_signing_key(settings)
+        if created:
+            print(f"Made a checkpoint signing key under {settings.data_dir}; keep a copy of its public half "
+                  "(`scim-gateway keys public`) away from the database.", file=sys.stderr, flush=True)
     configure_logging(settings.log_level)
     log = structlog.get_logger("gateway.serve")
     if settings.migrate:

@@ -44,6 +44,13 @@ class Settings:
     trust_forwarded_headers: bool = False
     # Run the audit projector in this process (any number may: they take turns per batch).
     background_projector: bool = True
+    # Seal the log (docs/integrity.md) in this process's background projector.
+    sealing: bool = True
+    # A tenant's Merkle root is signed after this many new events, or this many seconds.
+    checkpoint_events: int = 1000
+    checkpoint_seconds: float = 60.0
+    # The Ed25519 checkpoint signing key; unset: <data_dir>/checkpoint-signing.key, made on first use.
+    signing_key_file: Path | None = None
     # Hours a create whose answer was lost can be retried and answered as the original.
     create_replay_window_hours: float = 24.0
     # Admin console sessions: ended after this many idle minutes, and this many hours after sign-in.
@@ -83,6 +90,8 @@ class Settings:
             raise SettingsError("revocation_retry_seconds must be positive")
         if self.rate_limit_per_second < 0 or self.rate_limit_burst < 1:
             raise SettingsError("rate_limit_per_second must be >= 0 and rate_limit_burst >= 1")
+        if self.checkpoint_events < 1 or not 0 < self.checkpoint_seconds <= 86_400:
+            raise SettingsError("checkpoint_events must be >= 1 and checkpoint_seconds between 0 and 86400")
         if self.create_replay_window_hours < 0:
             raise SettingsError("create_replay_window_hours must not be negative")
         if not 0 <= self.console_port < 65536 or self.console_port == self.port:
@@ -137,7 +146,8 @@ def load_settings(environ: Mapping[str, str] | None = None, **flags: object) -> 
              "log_level": str, "access_log": bool, "background_projector": bool, "trust_forwarded_headers": bool,
              "token_cache_seconds": float, "create_replay_window_hours": float,
              "revocation_retry_seconds": float, "console_idle_minutes": int, "console_absolute_hours": int,
-             "console_port": int, "console_host": str, "migrate": bool, "bootstrap": bool, "app_role": str}
+             "console_port": int, "console_host": str, "migrate": bool, "bootstrap": bool, "app_role": str,
+             "sealing": bool, "checkpoint_events": int, "checkpoint_seconds": float, "signing_key_file": Path}
     values: dict[str, object] = {}
     for field in fields(Settings):
         text = environ.get(ENV_PREFIX + field.name.upper())

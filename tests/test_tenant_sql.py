@@ -51,6 +51,12 @@ ALLOWED_FAN_OUT = {
     "projections/rebuild.py:rebuild",
     # The projection-lag gauge on /metrics: the log's head against the audit checkpoint.
     "gateway/http/routes.py:_AUDIT_LAG",
+    # The sealer works through the global log like the audit projector, in batches that span
+    # tenants (it names them with tenant_id = ANY(...)); `audit verify` of every tenant lists them.
+    "projections/sealer.py:_ALREADY_SEALED",
+    "projections/sealer.py:_HEADS",
+    "projections/sealer.py:_DUE",
+    "projections/integrity.py:_SEALED_TENANTS",
     # The console's health page: the same lag, for every catch-up projection.
     "gateway/console/health.py:_CHECKPOINTS",
 }

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import asyncpg
 
-from gateway.cli import audit, db, projections, replay, serve, tenant, token, users
+from gateway.cli import audit, db, keys, projections, replay, serve, tenant, token, users
 from gateway.cli.output import UserError, say
 from gateway.cli.parsers import Parents
 from gateway.cli.session import CannotUseDatabase
@@ -25,7 +25,7 @@ from gateway.domain.errors import Rejected
 from gateway.settings import SettingsError, load_settings
 
 # Command families in the order ``--help`` lists them.
-FAMILIES = (serve, db, tenant, token, users, projections, audit, replay)
+FAMILIES = (serve, db, tenant, token, users, projections, audit, replay, keys)
 
 
 def _version() -> str:

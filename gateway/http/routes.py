@@ -10,6 +10,7 @@ from aiohttp import web
 
 from gateway.http import audit_handlers as audit
 from gateway.http import group_handlers as groups
+from gateway.http import integrity_handlers as integrity
 from gateway.http import scim_handlers as scim
 from gateway.http import search
 from gateway.http.keys import METRICS, POOL, SETTINGS
@@ -84,6 +85,10 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get("/api/2/audit/provisioning", audit.provisioning_log)
     app.router.add_get("/api/2/audit/users/{user_id}/timeline", audit.user_timeline)
     app.router.add_get("/api/2/audit/users/{user_id}", audit.user_at)
+    app.router.add_get("/api/2/audit/checkpoints", integrity.list_checkpoints)
+    app.router.add_get("/api/2/audit/checkpoints/latest", integrity.latest_checkpoint)
+    app.router.add_get("/api/2/audit/proofs/inclusion", integrity.inclusion_proof)
+    app.router.add_get("/api/2/audit/proofs/consistency", integrity.consistency_proof)
     for base in BASE_PATHS:
         users = f"{base}/{_ci('Users')}"
         app.router.add_get(users, scim.list_users)

@@ -141,6 +141,15 @@ def probes_for(route: web.AbstractRoute, prober: Tenant, victim: Tenant) -> list
         return []
     kind = _kind(path)
     by_id = "{user_id}" in template or "{group_id}" in template
+    if path.startswith(("/api/2/audit/checkpoints", "/api/2/audit/proofs")):
+        # Tamper evidence reads A's own tree only: B's event (any id of B's) is no leaf of A's,
+        # and A has no signed checkpoint (no sealer runs in these tests).
+        return {
+            "/api/2/audit/checkpoints": [Probe("GET", path, expected=200)],
+            "/api/2/audit/checkpoints/latest": [Probe("GET", path, expected=404)],
+            "/api/2/audit/proofs/inclusion": [Probe("GET", f"{path}?event_id={victim.user_id}", expected=404)],
+            "/api/2/audit/proofs/consistency": [Probe("GET", f"{path}?first=1", expected=404)],
+        }[path]
     if path.startswith("/api/2/audit/"):
         if by_id:
             return [Probe("GET", path, expected=404 if not path.endswith("/timeline") else 200)]
