@@ -14,6 +14,7 @@ from eventstore.pool import connect, create_pool
 from gateway.groups import Groups
 from gateway.http import routes
 from gateway.http.auth import bearer_auth
+from gateway.http.bounds import edge_bounds
 from gateway.http.keys import (
     AUDIT_RUNNER,
     DATABASE_URL,
@@ -88,8 +89,10 @@ async def _listen(dsn: str, tenancy: Tenancy) -> asyncpg.Connection | None:
 
 def create_app(settings: Settings, database_url: str) -> web.Application:
     app = web.Application(
-        middlewares=[request_context, bearer_auth],
+        middlewares=[request_context, bearer_auth, edge_bounds],
         client_max_size=settings.max_body_bytes,
+        # Bodies arrive as sent; gateway.http.bounds refuses content codings with 415.
+        handler_args={"auto_decompress": False},
     )
     app[SETTINGS] = settings
     app[DATABASE_URL] = database_url

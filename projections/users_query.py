@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime
 from decimal import Decimal, InvalidOperation
 
+from gateway.domain.errors import Rejected
 from gateway.scim.errors import ScimError
 from gateway.scim.filter import And, AttrPath, Compare, Filter, Not, Or, Present, ValuePath
 from gateway.scim.schema import Attribute, ResolvedPath, resolve
+from gateway.timestamps import parse_time
 
 # Attributes with a real column: (SQL, the column holds lower-cased text).
 _COLUMNS: dict[str, tuple[str, bool]] = {
@@ -217,11 +218,13 @@ def _typed_literal(kind: str, node: Compare) -> object:
             if isinstance(value, str) and value.lower() in ("true", "false"):
                 return value.lower() == "true"
         elif kind == "dateTime" and isinstance(value, str):
-            return datetime.fromisoformat(value)
+            return parse_time(node.path.full, value, naive_is_utc=True)
         elif kind in ("integer", "decimal") and isinstance(value, int | float) and not isinstance(value, bool):
             return Decimal(str(value))
     except (ValueError, InvalidOperation):
         pass
+    except Rejected as rejected:
+        raise ScimError.invalid_filter(rejected.detail) from None
     raise ScimError.invalid_filter(f"{value!r} is not a valid {kind} for {node.path.full}")
 
 
