@@ -10,6 +10,7 @@ from eventstore.embedded import start_embedded
 from eventstore.migrate import EVENTSTORE_MIGRATIONS, MigrationSource, migrate
 from eventstore.pool import connect
 from projections import MIGRATIONS as PROJECTION_MIGRATIONS
+from projections.refold import CASE_FOLD_MIGRATION, refold_views
 
 MIGRATION_SOURCES = [
     MigrationSource("eventstore", EVENTSTORE_MIGRATIONS),
@@ -27,6 +28,9 @@ def resolve_database_url(database_url: str | None, data_dir: Path) -> str:
 async def migrate_database(dsn: str) -> list[str]:
     connection: asyncpg.Connection = await connect(dsn)
     try:
-        return await migrate(connection, MIGRATION_SOURCES)
+        applied = await migrate(connection, MIGRATION_SOURCES)
+        if CASE_FOLD_MIGRATION in applied:
+            await refold_views(connection)
+        return applied
     finally:
         await connection.close()

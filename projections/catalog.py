@@ -27,8 +27,10 @@ class ProjectionSpec:
 
 
 TENANCY = ProjectionSpec("tenancy", ("tenants", "tokens"), ("0001_tenancy.sql",), TenancyProjection, True)
-USERS_VIEW = ProjectionSpec("users_view", ("users_view",), ("0002_users_view.sql",), UsersView, True)
-GROUPS = ProjectionSpec("groups", ("groups_view", "group_members"), ("0005_groups.sql",), GroupsView, True)
+USERS_VIEW = ProjectionSpec("users_view", ("users_view",), ("0002_users_view.sql", "0009_one_case_fold.sql"),
+                            UsersView, True)
+GROUPS = ProjectionSpec("groups", ("groups_view", "group_members"), ("0005_groups.sql", "0009_one_case_fold.sql"),
+                        GroupsView, True)
 AUDIT = ProjectionSpec(
     "audit", ("audit_trail", "provisioning_log", "audit_identities"), ("0004_audit.sql",), AuditProjection,
     False,

@@ -10,7 +10,10 @@ import asyncpg
 from eventstore import Envelope
 from gateway.domain import codec
 from gateway.domain.events import UserCreated, UserEvent
+from gateway.domain.identifiers import fold
+from gateway.domain.json import JsonObject, JsonValue
 from gateway.domain.user import UserState, evolve
+from gateway.scim.schema import EXTENSIONS, EXTERNAL_ID, USER_SCHEMA, Attribute
 
 USER_EVENT_TYPES = frozenset(
     {"UserCreated", "AttributeChanged", "AttributeIgnored", "UserDeactivated",
@@ -19,15 +22,21 @@ USER_EVENT_TYPES = frozenset(
 
 STREAM_PREFIX = "user-"
 
+# Attribute types compared as values, not as text: never folded.
+_TYPED = frozenset({"boolean", "integer", "decimal", "dateTime"})
+
 _COLUMNS = """id, tenant_id, version, attributes, active, active_assigned, deleted, login_method,
     permission_profile, created, last_modified, deactivated_at"""
 
+# user_name_lower, emails, given_name, family_name, display_name and attributes_folded hold
+# keys folded by gateway.domain.identifiers.fold (never lower() here): see _row_values.
 _UPSERT = """
 INSERT INTO users_view (id, tenant_id, user_name, user_name_lower, external_id, emails,
     given_name, family_name, display_name, active, deleted, permission_profile, login_method,
-    version, created, last_modified, deactivated_at, attributes, position, active_assigned)
-VALUES ($1, $2, $3, lower($3), $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18,
-        $19)
+    version, created, last_modified, deactivated_at, attributes, position, active_assigned,
+    attributes_folded)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19,
+        $20, $21)
 ON CONFLICT (id) DO UPDATE SET
     user_name = EXCLUDED.user_name, user_name_lower = EXCLUDED.user_name_lower,
     external_id = EXCLUDED.external_id, emails = EXCLUDED.emails,
@@ -36,7 +45,14 @@ ON CONFLICT (id) DO UPDATE SET
     permission_profile = EXCLUDED.permission_profile, login_method = EXCLUDED.login_method,
     version = EXCLUDED.version, last_modified = EXCLUDED.last_modified,
     deactivated_at = EXCLUDED.deactivated_at, attributes = EXCLUDED.attributes,
-    position = EXCLUDED.position, active_assigned = EXCLUDED.active_assigned
+    position = EXCLUDED.position, active_assigned = EXCLUDED.active_assigned,
+    attributes_folded = EXCLUDED.attributes_folded
+"""
+
+_REFOLD = """
+UPDATE users_view SET user_name_lower = $2, emails = $3, given_name = $4, family_name = $5, display_name = $6,
+    attributes_folded = $7
+WHERE id = $1
 """
 
 _BY_ID = f"SELECT {_COLUMNS} FROM users_view WHERE tenant_id = $1 AND id = $2"
@@ -64,21 +80,80 @@ def state_from_row(row: asyncpg.Record) -> UserState:
     )
 
 
-def _row_values(state: UserState, tenant_id: uuid.UUID, position: int) -> tuple[object, ...]:
+def _fold_value(attribute: Attribute | None, value: JsonValue) -> JsonValue:
+    if attribute is None:
+        return value  # not in the schema: compared as stored
+    if isinstance(value, list):
+        return [_fold_value(attribute, item) for item in value]
+    if isinstance(value, dict):
+        return {key: _fold_value(attribute.sub(key), item) for key, item in value.items()}
+    if isinstance(value, str) and not attribute.case_exact and attribute.type not in _TYPED:
+        return fold(value)
+    return value
+
+
+def folded_document(attributes: JsonObject) -> JsonObject:
+    """The attribute document with every case-insensitive string folded: what filters compare."""
+    folded: JsonObject = {}
+    for key, value in attributes.items():
+        extension = EXTENSIONS.get(key.lower())
+        if extension is not None and isinstance(value, dict):
+            folded[key] = {k: _fold_value(extension.attribute(k), v) for k, v in value.items()}
+        else:
+            attribute = EXTERNAL_ID if key == "externalId" else USER_SCHEMA.attribute(key)
+            folded[key] = _fold_value(attribute, value)
+    return folded
+
+
+def _folded_keys(state: UserState) -> tuple[str, list[str], str | None, str | None, str | None, JsonObject]:
+    """(userName, emails, givenName, familyName, displayName, document) as filters compare them."""
     attributes = state.attributes
-    name = attributes.get("name") if isinstance(attributes.get("name"), dict) else {}
+    folded = folded_document(attributes)
+    name = folded.get("name") if isinstance(folded.get("name"), dict) else {}
     emails = [
-        str(e["value"]).lower()
-        for e in attributes.get("emails") or []  # type: ignore[union-attr]
+        str(e["value"])
+        for e in folded.get("emails") or []  # type: ignore[union-attr]
         if isinstance(e, dict) and isinstance(e.get("value"), str)
     ]
+    display = folded.get("displayName")
+    return (fold(state.user_name), emails, name.get("givenName"), name.get("familyName"),  # type: ignore[union-attr]
+            display if isinstance(display, str) else None, folded)
+
+
+def _row_values(state: UserState, tenant_id: uuid.UUID, position: int) -> tuple[object, ...]:
+    attributes = state.attributes
+    user_name_key, emails, given, family, display, folded = _folded_keys(state)
     return (
-        uuid.UUID(state.user_id), tenant_id, state.user_name, attributes.get("externalId"),
-        emails, name.get("givenName"), name.get("familyName"),  # type: ignore[union-attr]
-        attributes.get("displayName"), state.active, state.deleted, state.permission_profile,
+        uuid.UUID(state.user_id), tenant_id, state.user_name, user_name_key, attributes.get("externalId"),
+        emails, given, family, display, state.active, state.deleted, state.permission_profile,
         state.login_method, state.version, state.created, state.last_modified,
-        state.deactivated_at, attributes, position, state.active_assigned,
+        state.deactivated_at, attributes, position, state.active_assigned, folded,
     )
+
+
+async def refold(connection: asyncpg.Connection, batch_size: int = 1000) -> list[str]:
+    """Recompute every row's folded keys (after migration 0009 changed the rule).
+
+    Returns the ids of users whose folded userName now collides with another active user's:
+    those keep their old key, and the operator decides (the log names them).
+    """
+    collisions: list[str] = []
+    after = uuid.UUID(int=0)
+    while True:
+        rows = await connection.fetch(
+            f"SELECT {_COLUMNS} FROM users_view WHERE id > $1 ORDER BY id LIMIT $2", after, batch_size)
+        if not rows:
+            return collisions
+        for row in rows:
+            state = state_from_row(row)
+            user_name_key, emails, given, family, display, folded = _folded_keys(state)
+            try:
+                async with connection.transaction():
+                    await connection.execute(_REFOLD, row["id"], user_name_key, emails, given, family, display,
+                                             folded)
+            except asyncpg.UniqueViolationError:
+                collisions.append(str(row["id"]))
+        after = rows[-1]["id"]
 
 
 class UsersView:
