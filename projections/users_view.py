@@ -80,28 +80,49 @@ def state_from_row(row: asyncpg.Record) -> UserState:
     )
 
 
-def _fold_value(attribute: Attribute | None, value: JsonValue) -> JsonValue:
-    if attribute is None:
-        return value  # not in the schema: compared as stored
+def _folded_paths() -> frozenset[str]:
+    """Lower-cased dotted paths (``emails.value``, ``urn:...:user:department``) of the
+    case-insensitive string attributes: the ones whose values are folded."""
+    paths: set[str] = set()
+
+    def visit(prefix: str, attribute: Attribute) -> None:
+        path = prefix + attribute.name.lower()
+        if attribute.sub_attributes:
+            for sub in attribute.sub_attributes:
+                visit(path + ".", sub)
+        elif not attribute.case_exact and attribute.type not in _TYPED:
+            paths.add(path)
+
+    for attribute in (*USER_SCHEMA.attributes, EXTERNAL_ID):
+        visit("", attribute)
+    for extension_id, extension in EXTENSIONS.items():
+        for attribute in extension.attributes:
+            visit(extension_id + ":", attribute)
+    return frozenset(paths)
+
+
+_FOLDED_PATHS = _folded_paths()
+
+
+def _fold_value(path: str, value: JsonValue) -> JsonValue:
     if isinstance(value, list):
-        return [_fold_value(attribute, item) for item in value]
+        return [_fold_value(path, item) for item in value]
     if isinstance(value, dict):
-        return {key: _fold_value(attribute.sub(key), item) for key, item in value.items()}
-    if isinstance(value, str) and not attribute.case_exact and attribute.type not in _TYPED:
+        return {key: _fold_value(f"{path}.{key.lower()}", item) for key, item in value.items()}
+    if isinstance(value, str) and path in _FOLDED_PATHS:
         return fold(value)
-    return value
+    return value  # case-exact, typed, or not in the schema: compared as stored
 
 
 def folded_document(attributes: JsonObject) -> JsonObject:
     """The attribute document with every case-insensitive string folded: what filters compare."""
     folded: JsonObject = {}
     for key, value in attributes.items():
-        extension = EXTENSIONS.get(key.lower())
-        if extension is not None and isinstance(value, dict):
-            folded[key] = {k: _fold_value(extension.attribute(k), v) for k, v in value.items()}
+        lowered = key.lower()
+        if lowered in EXTENSIONS and isinstance(value, dict):
+            folded[key] = {k: _fold_value(f"{lowered}:{k.lower()}", v) for k, v in value.items()}
         else:
-            attribute = EXTERNAL_ID if key == "externalId" else USER_SCHEMA.attribute(key)
-            folded[key] = _fold_value(attribute, value)
+            folded[key] = _fold_value(lowered, value)
     return folded
 
 

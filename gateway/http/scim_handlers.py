@@ -62,7 +62,7 @@ def parse_json(raw: bytes) -> JsonValue:
         body = orjson.loads(raw)
     except orjson.JSONDecodeError as error:
         raise ScimError.invalid_syntax(f"the request body is not valid JSON: {error}") from None
-    bounds.no_nul(body)
+    bounds.no_nul(body, raw=raw)
     return body
 
 

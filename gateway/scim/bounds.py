@@ -43,11 +43,15 @@ def text(value: str, name: str, limit: int | None = None, *, folded: bool = Fals
     return value
 
 
-def no_nul(value: JsonValue, where: str = "the request body") -> None:
+def no_nul(value: JsonValue, where: str = "the request body", raw: bytes | None = None) -> None:
     """Refuse NUL in any string or key of a parsed JSON document, at any depth.
 
-    The message never quotes the value, so a refusal record can always be stored.
+    The message never quotes the value, so a refusal record can always be stored. Given the
+    JSON text it was parsed from, the walk is skipped when the text has no ``\\u0000``
+    escape: JSON cannot carry a NUL any other way (a raw control byte is invalid JSON).
     """
+    if raw is not None and b"\\u0000" not in raw:
+        return
     stack: list[JsonValue] = [value]
     while stack:
         item = stack.pop()
