@@ -274,3 +274,24 @@ async def test_a_huge_content_length_with_no_body_is_413_at_once(rfc: Scim):
         writer.close()
     assert head.startswith(b"HTTP/1.1 413"), head
     await still_healthy(rfc)
+
+
+@pytest.mark.parametrize("user_agent", [b"\xfc", b"\xff\xfe", b"\xed\xa0\x80"])
+async def test_a_header_that_is_not_utf8_is_400(rfc: Scim, user_agent):
+    """The User-Agent is stored with every write; one PostgreSQL cannot hold was a 500."""
+    server = rfc.client.server
+    body = b'{"userName": "agent"}'
+    reader, writer = await asyncio.open_connection(server.host, server.port, family=socket.AF_INET)
+    try:
+        writer.write(b"POST /scim/v2/Users HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + rfc.token.encode()
+                     + b"\r\nUser-Agent: " + user_agent + b"\r\nContent-Type: application/scim+json\r\n"
+                     + b"Connection: close\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
+        await writer.drain()
+        answer = await asyncio.wait_for(reader.read(), timeout=5)
+    finally:
+        writer.close()
+    head, _, payload = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 400"), head
+    assert "not valid UTF-8" in scim_error(400, orjson.loads(payload), 400, "invalidValue")["detail"]
+    status, _ = await send(rfc, "POST", "/scim/v2/Users", body, headers={"User-Agent": "ü-agent/1.0"})
+    assert status == 201
