@@ -137,3 +137,15 @@ async def test_scim_filter_on_the_printed_meta_time_finds_the_user(created: Crea
                         f'meta.created le "{printed}"'):
         _, listed = await created.scim.get(f"/Users?filter={filter_text}")
         assert [r["id"] for r in listed["Resources"]] == [created.user_id], filter_text
+
+
+@pytest.mark.parametrize("args", [
+    ["audit", "export", "--tenant", "acme", "--since", "9999-12-31T23:59:59-14:00"],
+    ["replay", "timeline", "round.trip@example.com", "--until", "0001-01-01T00:00:00+14:00"],
+    ["replay", "diff", "--from", "0001-01-01T00:00:00+14:00", "--to", "2020-01-01T00:00:00Z"],
+    ["replay", "user", "round.trip@example.com", "--at", "9999-12-31T23:59:59-14:00"],
+])
+async def test_cli_times_pushed_out_of_range_are_a_one_line_error(created: Created, database_url, capsys, args):
+    code = await asyncio.to_thread(main, [*args, "--database-url", database_url])
+    err = capsys.readouterr().err.strip()
+    assert code == 1 and err.count("\n") == 0 and "is out of range" in err, err
