@@ -102,6 +102,8 @@ async def test_refold_after_the_migration_rekeys_rows_stored_by_the_old_rule(rfc
                                first["id"]) == fold("İSTANBUL@x.example")
     assert await find(rfc, 'userName eq "i̇stanbul@X.EXAMPLE"') == [first["id"]]
     assert await find(rfc, 'displayName eq "οδος"', "Groups") == [group["id"]]
+    assert await verify(database_url, rfc.client.app[STORE], "users_view") == []
+    assert await verify(database_url, rfc.client.app[STORE], "groups") == []
 
 
 @pytest.mark.parametrize("profile", ["rfc", "bynder"])
