@@ -8,7 +8,8 @@
    medians are reported.
 4. The same scenarios against ``scim2-server`` (in-memory reference server) on loopback.
 5. Ceilings measured in the same run: single-row INSERT+COMMIT through asyncpg with 16
-   connections on the same PostgreSQL, and a bare aiohttp handler.
+   connections on the same PostgreSQL, a bare aiohttp handler, and ``bench.ceiling`` (one
+   statement per write: event + view row) for POST and PATCH.
 6. Scale runs: read and write scenarios at each size in ``--scales``.
 Results are printed as a table and written to ``bench/results/run-<time>.json``.
 """
@@ -170,6 +171,22 @@ async def bare_figure(args: argparse.Namespace) -> dict:
         process.wait(30)
 
 
+async def ceiling_figures(dsn: str, args: argparse.Namespace) -> dict:
+    """POST and PATCH against ``bench.ceiling``: one statement per write, same PostgreSQL, same client."""
+    port = free_port()
+    process = subprocess.Popen([sys.executable, "-m", "bench.ceiling", str(port), dsn],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        await wait_ready(f"http://127.0.0.1:{port}/readyz")
+        load = Load(f"http://127.0.0.1:{port}/scim/v2", "x", args.concurrency)
+        load.ids = [str(uuid.uuid4()) for _ in range(10_000)]
+        pids = {"ceiling": [process.pid]}
+        return {s: await median_runs(load, s, args.runs, args.seconds, pids) for s in ("post", "patch")}
+    finally:
+        process.terminate()
+        process.wait(30)
+
+
 async def main_async(args: argparse.Namespace) -> dict:
     data = Path(tempfile.mkdtemp(prefix="scim-bench-"))
     dsn = start_embedded(data)
@@ -202,12 +219,15 @@ async def main_async(args: argparse.Namespace) -> dict:
     report["raw_insert_commit_per_s"] = round(statistics.median(
         [await raw_insert_rate(dsn, args.seconds) for _ in range(args.runs)]), 1)
     report["bare_aiohttp"] = await bare_figure(args)
+    report["one_statement_ceiling"] = await ceiling_figures(dsn, args)
     if not args.no_peer:
         report["scim2_server"] = await peer_figures(args)
     gateway = report["gateway"]
     report["ratios"] = {
         "post_over_raw_insert": round(gateway["post"]["req_per_s"] / report["raw_insert_commit_per_s"], 3),
         "get_over_bare_aiohttp": round(gateway["get"]["req_per_s"] / report["bare_aiohttp"]["req_per_s"], 3),
+        **{f"{s}_over_one_statement_ceiling": round(
+            gateway[s]["req_per_s"] / report["one_statement_ceiling"][s]["req_per_s"], 3) for s in ("post", "patch")},
     }
     if "scim2_server" in report:
         report["ratios"].update({f"{s}_over_scim2_server": round(
@@ -232,7 +252,9 @@ def main() -> None:
     path = RESULTS / f"run-{time.strftime('%Y%m%dT%H%M%S')}.json"
     path.write_text(json.dumps(report, indent=2))
     print(json.dumps({"ratios": report["ratios"], "raw_insert_commit_per_s": report["raw_insert_commit_per_s"],
-                      "bare_aiohttp": report["bare_aiohttp"]["req_per_s"]}, indent=2))
+                      "bare_aiohttp": report["bare_aiohttp"]["req_per_s"],
+                      "one_statement_ceiling": {s: f["req_per_s"] for s, f in report["one_statement_ceiling"].items()}},
+                     indent=2))
     print(f"written to {path}", file=sys.stderr)
 
 

@@ -155,7 +155,7 @@ class Load:
         result = Result(scenario)
         connector = aiohttp.TCPConnector(limit=self.concurrency)
         async with aiohttp.ClientSession(headers=self.headers, connector=connector) as session:
-            if scenario in ("patch", "get", "filter", "mixed"):
+            if scenario in ("patch", "get", "filter", "mixed") and not self.ids:
                 await self.discover(session)
                 if not self.ids:
                     raise SystemExit(f"{scenario} needs existing users: seed first")

@@ -45,7 +45,7 @@ async def seed(dsn: str, tenant: str, users: int, updates: int = 0, batch: int =
                     events = [UserCreated(user_id, str(attributes["userName"]), attributes, True, "sso", "default")]
                     events += [AttributeChanged(user_id, "name.givenName", "Seed" if i == 0 else f"Seed{i - 1}",
                                                 f"Seed{i}") for i in range(updates)]
-                    await store.append(stream_id(user_id), 0, encode_all(events, None), ACTOR,
+                    await store.append(stream_id(user_id), 0, encode_all(events), ACTOR,
                                        tenant_id=tenant_id, connection=connection)
 
         chunks = [(i, min(i + batch, first + users)) for i in range(first, first + users, batch)]

@@ -5,9 +5,10 @@ It knows nothing about SCIM: callers hand it typed JSON payloads and read them b
 
 from eventstore.envelope import Checkpoint, Envelope, NewEvent
 from eventstore.errors import ConcurrencyError, EventStoreError, ProjectionConflict
-from eventstore.store import EventStore, InlineProjection
+from eventstore.store import VIEW_PARAMS_START, EventStore, InlineProjection, ViewWrite
 
 __all__ = [
+    "VIEW_PARAMS_START",
     "Checkpoint",
     "ConcurrencyError",
     "Envelope",
@@ -16,4 +17,5 @@ __all__ = [
     "InlineProjection",
     "NewEvent",
     "ProjectionConflict",
+    "ViewWrite",
 ]

@@ -7,18 +7,15 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-# Event ids are derived, not random, so that a retried request cannot append the same
-# event twice and SIEM consumers get a stable dedup key (DESIGN.md section 2).
-EVENT_ID_NAMESPACE = uuid.UUID("6f1c0e7a-8a3e-4a4c-9d0b-5c3b1f1e2a10")
-
-
-def derive_event_id(request_id: str, index: int) -> uuid.UUID:
-    return uuid.uuid5(EVENT_ID_NAMESPACE, f"{request_id}/{index}")
-
 
 @dataclass(frozen=True, slots=True)
 class NewEvent:
-    """An event not yet stored."""
+    """An event not yet stored.
+
+    Its id is random and the server's own: nothing a caller sends (an ``X-Request-Id``, say)
+    decides an event's identity, so no caller can collide with another tenant's events.
+    Retries are made safe by explicit idempotency (a key, or a recognised replay), not by ids.
+    """
 
     type: str
     data: dict[str, Any]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -16,10 +17,10 @@ _COLUMNS = """position, transaction_id, event_id, tenant_id, stream_id, stream_v
     type, schema_version, data, metadata, recorded_at"""
 
 # One statement: read the stream's head, and insert only if it is the expected version.
-# Two writers that both pass the check collide on (stream_id, stream_version).
+# Two writers that both pass the check collide on (tenant_id, stream_id, stream_version).
 _APPEND = f"""
 WITH head AS (
-    SELECT coalesce(max(stream_version), 0) AS version FROM events WHERE stream_id = $1
+    SELECT coalesce(max(stream_version), 0) AS version FROM events WHERE tenant_id = $2 AND stream_id = $1
 )
 INSERT INTO events (event_id, tenant_id, stream_id, stream_version, type, schema_version,
                     data, metadata, idempotency_key)
@@ -32,37 +33,46 @@ RETURNING {_COLUMNS}
 """
 
 _BY_IDEMPOTENCY_KEY = f"""
-SELECT {_COLUMNS} FROM events WHERE idempotency_key = $1 ORDER BY position
+SELECT {_COLUMNS} FROM events WHERE tenant_id = $1 AND idempotency_key = $2 ORDER BY position
 """
 
 _READ_STREAM = f"""
 SELECT {_COLUMNS} FROM events
-WHERE stream_id = $1 AND stream_version > $2 AND ($3::bigint IS NULL OR position <= $3)
+WHERE tenant_id = $1 AND stream_id = $2 AND stream_version > $3 AND ($4::bigint IS NULL OR position <= $4)
 ORDER BY stream_version
 """
 
 # Only transactions older than the oldest one still running are read: anything at or
 # above it may still commit with a smaller position than one already handed out.
+# Every tenant at once: the catch-up projectors' read, a deliberate fan-out.
 _READ_ALL = f"""
 SELECT {_COLUMNS} FROM events
 WHERE (transaction_id, position) > ($1::bigint, $2::bigint)
   AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())::text::bigint
-  AND ($4::uuid IS NULL OR tenant_id = $4)
+ORDER BY transaction_id, position
+LIMIT $3
+"""
+
+# The same, for one tenant.
+_READ_TENANT = f"""
+SELECT {_COLUMNS} FROM events
+WHERE tenant_id = $4 AND (transaction_id, position) > ($1::bigint, $2::bigint)
+  AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())::text::bigint
 ORDER BY transaction_id, position
 LIMIT $3
 """
 
 # Everything this transaction can see, late commits included: only safe while the reader
-# holds off every writer that matters to it (a projection rebuild's final catch-up).
+# holds off every writer that matters to it (a projection rebuild's final catch-up, which
+# fans out over every tenant).
 _READ_ALL_VISIBLE = f"""
 SELECT {_COLUMNS} FROM events
 WHERE (transaction_id, position) > ($1::bigint, $2::bigint)
-  AND ($4::uuid IS NULL OR tenant_id = $4)
 ORDER BY transaction_id, position
 LIMIT $3
 """
 
-_HEAD = "SELECT coalesce(max(position), 0) FROM events"
+_HEAD = "SELECT coalesce(max(position), 0) FROM events WHERE tenant_id = $1"
 
 # History, in log order, for one tenant: optionally one stream (or a stream-id prefix), a
 # time window, a cut-off position, and one actor's token id.
@@ -97,6 +107,27 @@ FROM events JOIN unnest($2::text[], $3::text[], $4::jsonb[]) AS probe(type, path
 WHERE tenant_id = $1 AND data @> probe.contains
   AND lower(data #>> string_to_array(probe.path, '.')) = lower($5)
 """
+
+
+# The appended events' rows are the CTE ``appended``; a view write's parameters follow the
+# append's nine. See ``ViewWrite``.
+VIEW_PARAMS_START = 10
+_APPEND_WITH_VIEW = "WITH appended AS ({append}), view_write AS ({view}) SELECT * FROM appended"
+
+
+@dataclass(frozen=True, slots=True)
+class ViewWrite:
+    """A read model's row write made in the append's own statement: one round trip for both,
+    and no transaction to open or commit around them.
+
+    ``sql`` is one data-modifying statement whose parameters are numbered from
+    ``$VIEW_PARAMS_START``. It may read ``appended`` (the new events' rows) and must do
+    nothing when ``appended`` is empty (the append lost its expected-version check). With a
+    view write the inline projections do not run: the write is those events' projection.
+    """
+
+    sql: str
+    params: tuple[object, ...]
 
 
 class InlineProjection(Protocol):
@@ -143,8 +174,10 @@ class EventStore:
         tenant_id: uuid.UUID,
         idempotency_key: str | None = None,
         connection: asyncpg.Connection | None = None,
+        view: ViewWrite | None = None,
     ) -> list[Envelope]:
-        """Append ``events`` atomically, with the inline projections, and return their envelopes.
+        """Append ``events`` atomically, with the inline projections (or ``view``), and return
+        their envelopes.
 
         ``expected_version`` is the stream's current version (0 for a new stream), or None to
         append whatever the version. A retried append with the same ``idempotency_key``
@@ -157,12 +190,12 @@ class EventStore:
                 # The caller's transaction decides when this commits; it reports nothing.
                 return await self._append(
                     connection, stream_id, expected_version, events, metadata,
-                    tenant_id, idempotency_key,
+                    tenant_id, idempotency_key, view,
                 )
             async with self.pool.acquire() as acquired:
                 envelopes = await self._append(
                     acquired, stream_id, expected_version, events, metadata,
-                    tenant_id, idempotency_key,
+                    tenant_id, idempotency_key, view,
                 )
             self.committed(envelopes)
             return envelopes
@@ -171,7 +204,7 @@ class EventStore:
                 raise ConcurrencyError(stream_id, expected_version) from error
             if error.constraint_name == "events_event_id_key" and idempotency_key is not None:
                 # A concurrent retry of the same append won the race: answer as it did.
-                return await self.read_idempotent(idempotency_key)
+                return await self.read_idempotent(tenant_id, idempotency_key)
             raise ProjectionConflict(error.constraint_name or "", error.detail or "") from error
         except (OSError, asyncpg.InterfaceError, asyncpg.CannotConnectNowError) as error:
             raise DatabaseUnavailable(str(error)) from error
@@ -190,40 +223,53 @@ class EventStore:
         metadata: dict[str, Any],
         tenant_id: uuid.UUID,
         idempotency_key: str | None,
+        view: ViewWrite | None,
     ) -> list[Envelope]:
+        arguments = (
+            stream_id,
+            tenant_id,
+            [event.event_id for event in events],
+            [event.type for event in events],
+            [event.schema_version for event in events],
+            [event.data for event in events],
+            metadata,
+            idempotency_key,
+            expected_version,
+        )
+        if view is not None and idempotency_key is None:
+            # The hot path: events and view row in one autocommit statement.
+            rows = await connection.fetch(_APPEND_WITH_VIEW.format(append=_APPEND, view=view.sql),
+                                          *arguments, *view.params)
+            return self._appended(rows, stream_id, expected_version)
         async with connection.transaction():
             if idempotency_key is not None:
-                earlier = await connection.fetch(_BY_IDEMPOTENCY_KEY, idempotency_key)
+                earlier = await connection.fetch(_BY_IDEMPOTENCY_KEY, tenant_id, idempotency_key)
                 if earlier:
                     return [_envelope(row) for row in earlier]
-            rows = await connection.fetch(
-                _APPEND,
-                stream_id,
-                tenant_id,
-                [event.event_id for event in events],
-                [event.type for event in events],
-                [event.schema_version for event in events],
-                [event.data for event in events],
-                metadata,
-                idempotency_key,
-                expected_version,
-            )
-            if not rows:
-                raise ConcurrencyError(stream_id, expected_version)
-            envelopes = sorted((_envelope(row) for row in rows), key=lambda e: e.position)
+            if view is not None:
+                rows = await connection.fetch(_APPEND_WITH_VIEW.format(append=_APPEND, view=view.sql),
+                                              *arguments, *view.params)
+                return self._appended(rows, stream_id, expected_version)
+            envelopes = self._appended(await connection.fetch(_APPEND, *arguments), stream_id, expected_version)
             for projection in self.inline_projections:
                 await projection.apply(connection, envelopes)
             return envelopes
 
-    async def read_idempotent(self, idempotency_key: str) -> list[Envelope]:
-        rows = await self.pool.fetch(_BY_IDEMPOTENCY_KEY, idempotency_key)
+    @staticmethod
+    def _appended(rows: list[asyncpg.Record], stream_id: str, expected_version: int | None) -> list[Envelope]:
+        if not rows:
+            raise ConcurrencyError(stream_id, expected_version)
+        return sorted((_envelope(row) for row in rows), key=lambda e: e.position)
+
+    async def read_idempotent(self, tenant_id: uuid.UUID, idempotency_key: str) -> list[Envelope]:
+        rows = await self.pool.fetch(_BY_IDEMPOTENCY_KEY, tenant_id, idempotency_key)
         return [_envelope(row) for row in rows]
 
     async def read_stream(
-        self, stream_id: str, *, after_version: int = 0, up_to_position: int | None = None
+        self, tenant_id: uuid.UUID, stream_id: str, *, after_version: int = 0, up_to_position: int | None = None
     ) -> list[Envelope]:
-        """One stream in order; ``up_to_position`` cuts it at a point of the global log."""
-        rows = await self.pool.fetch(_READ_STREAM, stream_id, after_version, up_to_position)
+        """One of the tenant's streams in order; ``up_to_position`` cuts it at a point of the global log."""
+        rows = await self.pool.fetch(_READ_STREAM, tenant_id, stream_id, after_version, up_to_position)
         return [_envelope(row) for row in rows]
 
     async def read_all(
@@ -235,12 +281,18 @@ class EventStore:
         connection: asyncpg.Connection | None = None,
         all_visible: bool = False,
     ) -> list[Envelope]:
-        """The next committed events after ``after``, never skipping a late commit."""
+        """The next committed events after ``after``, never skipping a late commit.
+
+        With no ``tenant_id``, every tenant's: the projectors' fan-out read.
+        """
         executor = connection if connection is not None else self.pool
-        rows = await executor.fetch(
-            _READ_ALL_VISIBLE if all_visible else _READ_ALL,
-            after.transaction_id, after.position, limit, tenant_id,
-        )
+        if tenant_id is not None:
+            if all_visible:
+                raise ValueError("all_visible reads are for a rebuild of every tenant")
+            rows = await executor.fetch(_READ_TENANT, after.transaction_id, after.position, limit, tenant_id)
+        else:
+            rows = await executor.fetch(
+                _READ_ALL_VISIBLE if all_visible else _READ_ALL, after.transaction_id, after.position, limit)
         return [_envelope(row) for row in rows]
 
     async def iter_all(
@@ -305,5 +357,6 @@ class EventStore:
         )
         return sorted(row["stream_id"] for row in rows)
 
-    async def head_position(self) -> int:
-        return await self.pool.fetchval(_HEAD)
+    async def head_position(self, tenant_id: uuid.UUID) -> int:
+        """The position of the tenant's latest event (0 before its first)."""
+        return await self.pool.fetchval(_HEAD, tenant_id)

@@ -5,12 +5,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Sequence
+from datetime import timedelta
 
-import asyncpg
 from aiohttp import web
 
 from eventstore import Envelope, EventStore
-from eventstore.pool import connect, create_pool
+from eventstore.pool import create_pool
 from gateway.groups import Groups
 from gateway.http import routes
 from gateway.http.auth import bearer_auth
@@ -22,6 +22,7 @@ from gateway.http.keys import (
     METRICS,
     POOL,
     RATE_LIMITER,
+    REVOCATIONS,
     SETTINGS,
     STORE,
     TENANCY,
@@ -30,13 +31,14 @@ from gateway.http.keys import (
 from gateway.http.metrics import Metrics
 from gateway.http.middleware import request_context
 from gateway.http.ratelimit import TokenBuckets
+from gateway.revocations import RevocationListener
 from gateway.settings import Settings
 from gateway.tenancy import Tenancy
 from gateway.users import Users
 from projections.audit import AuditProjection
 from projections.groups_view import GroupsView
 from projections.runner import CatchUpRunner
-from projections.tenancy import TENANCY_CHANNEL, TenancyProjection
+from projections.tenancy import TenancyProjection
 from projections.users_view import UsersView
 
 
@@ -62,10 +64,14 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
     app[STORE] = store
     tenancy = Tenancy(store, cache_seconds=settings.token_cache_seconds)
     app[TENANCY] = tenancy
-    listener = await _listen(app[DATABASE_URL], tenancy)
+    listener = None
+    if tenancy.cache_seconds > 0:  # without a cache there is nothing to clear
+        listener = RevocationListener(app[DATABASE_URL], tenancy, retry_seconds=settings.revocation_retry_seconds)
+        await listener.start()
+        app[REVOCATIONS] = listener
     app[AUDIT_RUNNER] = runner
     app[USERS] = Users(store, users_view, settings)
-    app[GROUPS] = Groups(store, groups_view)
+    app[GROUPS] = Groups(store, groups_view, timedelta(hours=settings.create_replay_window_hours))
     projector = asyncio.create_task(runner.run(), name="audit-projector") if settings.background_projector else None
     yield
     if projector is not None:
@@ -76,15 +82,6 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
         await listener.close()
     await pool.close()
 
-
-async def _listen(dsn: str, tenancy: Tenancy) -> asyncpg.Connection | None:
-    """A connection that hears revocations and policy changes from every process."""
-    if tenancy.cache_seconds <= 0:
-        return None
-    connection = await connect(dsn)
-    await connection.add_listener(TENANCY_CHANNEL, tenancy.forget)
-    connection.add_termination_listener(tenancy.forget)
-    return connection
 
 
 def create_app(settings: Settings, database_url: str) -> web.Application:

@@ -18,7 +18,7 @@ from eventstore.pool import create_pool
 from gateway.database import migrate_database
 from gateway.domain.errors import Reason, Rejected
 from gateway.domain.policy import policy_for
-from gateway.domain.user import CREDENTIALS, SSO, CreateUser
+from gateway.domain.user import CREDENTIALS, SSO
 from gateway.scim.errors import ScimError
 from gateway.scim.resource import parse_user
 from gateway.scim.schema import GATEWAY_USER
@@ -64,8 +64,7 @@ async def import_users(dsn: str, settings: Settings, tenant: str, path: Path,
                     attributes, active = parse_user(body)
                     context = RequestContext(f"import-{uuid.uuid4()}", "IMPORT", str(path),
                                              None, "scim-gateway users import")
-                    await users.create(principal, context,
-                                       lambda uid, a=attributes, s=active, m=method: CreateUser(uid, a, s, m))
+                    await users.create(principal, context, attributes, active, login_method=method)
                 except orjson.JSONDecodeError as error:
                     raise Rejected(Reason.INVALID_VALUE, f"{path}:{number}: invalid JSON: {error}") from None
                 except ScimError as error:

@@ -17,9 +17,11 @@ from eventstore import Envelope, EventStore
 from gateway.domain import codec
 from gateway.domain.errors import Reason, Rejected
 from gateway.domain.events import (
+    USER_EVENT_TYPES,
     AttributeChanged,
     AttributeIgnored,
     RequestRejected,
+    RequestReplayed,
     RequestSkipped,
     UserCreated,
     UserDeactivated,
@@ -27,7 +29,7 @@ from gateway.domain.events import (
     UserReactivated,
 )
 from gateway.domain.user import UserState, evolve
-from projections.users_view import STREAM_PREFIX, USER_EVENT_TYPES
+from projections.users_view import STREAM_PREFIX
 
 # Where a userName or externalId appears in the log, now or in the past.
 _IDENTITY_PROBES = [
@@ -72,6 +74,7 @@ class Entry:
     actor: Actor
     request_id: str | None
     detail: str | None = None
+    client_request_id: str | None = None  # the caller's X-Request-Id, for correlation only
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,11 +117,15 @@ def entry(envelope: Envelope) -> Entry:
             detail = f"{event.method} {event.path} -> {event.status} {event.scim_type or ''} {event.detail}".strip()
         case RequestSkipped():
             action, user_id, detail = "no_change", event.target_id, f"{event.method} {event.path}"
+        case RequestReplayed():
+            action, user_id = "replayed", event.target_id
+            detail = (f"{event.method} {event.path} -> {event.status}, answered as request "
+                      f"{event.original_request_id} (matched by {event.matched_by})")
         case _:
             action = envelope.type
             changes = tuple(Change(k, None, v) for k, v in sorted(envelope.data.items()))
     return Entry(envelope.position, envelope.recorded_at, user_id, action, changes, Actor.of(envelope),
-                 envelope.metadata.get("request_id"), detail)
+                 envelope.metadata.get("request_id"), detail, envelope.metadata.get("client_request_id"))
 
 
 class Replay:
@@ -132,8 +139,7 @@ class Replay:
         except ValueError:
             candidate = None
         if candidate is not None:
-            stream = await self.store.read_stream(STREAM_PREFIX + candidate)
-            if stream and stream[0].tenant_id == tenant_id:
+            if await self.store.read_stream(tenant_id, STREAM_PREFIX + candidate):
                 return candidate
         streams = await self.store.find_streams(tenant_id, _IDENTITY_PROBES, text)
         users = [s.removeprefix(STREAM_PREFIX) for s in streams if s.startswith(STREAM_PREFIX)]
@@ -144,8 +150,8 @@ class Replay:
         return users[0]
 
     async def _stream(self, tenant_id: uuid.UUID, user_id: str) -> list[Envelope]:
-        envelopes = await self.store.read_stream(STREAM_PREFIX + user_id)
-        if not envelopes or envelopes[0].tenant_id != tenant_id:
+        envelopes = await self.store.read_stream(tenant_id, STREAM_PREFIX + user_id)
+        if not envelopes:
             raise Rejected(Reason.NOT_FOUND, f"no user with id {user_id} in this tenant")
         return envelopes
 
@@ -166,20 +172,19 @@ class Replay:
                        until: datetime | None = None) -> list[Entry]:
         """The user's events and the requests about it that were refused or changed nothing."""
         envelopes = await self._stream(tenant_id, user_id)
-        probes = [("RequestRejected", "target_id", {}), ("RequestSkipped", "target_id", {})]
+        probes = [(kind, "target_id", {}) for kind in ("RequestRejected", "RequestSkipped", "RequestReplayed")]
         for stream in await self.store.find_streams(tenant_id, probes, user_id):
-            envelopes.extend(await self.store.read_stream(stream))
+            envelopes.extend(await self.store.read_stream(tenant_id, stream))
         envelopes.sort(key=lambda e: e.position)
         return [entry(e) for e in envelopes
                 if (since is None or e.recorded_at >= since) and (until is None or e.recorded_at <= until)]
 
-    async def token(self, token_id: str, *, since: datetime | None = None,
+    async def token(self, tenant_id: uuid.UUID, token_id: str, *, since: datetime | None = None,
                     until: datetime | None = None) -> tuple[uuid.UUID, list[Entry]]:
-        """Everything one token did, writes and refused attempts, and the tenant it belongs to."""
-        issued = await self.store.read_stream(f"token-{token_id}")
+        """Everything one of the tenant's tokens did, writes and refused attempts."""
+        issued = await self.store.read_stream(tenant_id, f"token-{token_id}")
         if not issued:
             raise Rejected(Reason.NOT_FOUND, f"no token with id {token_id}")
-        tenant_id = issued[0].tenant_id
         entries = []
         async for batch in self.store.history(tenant_id, since=since, until=until, actor_token_id=token_id):
             entries.extend(entry(e) for e in batch)

@@ -44,14 +44,15 @@ def _entry_dict(item: Entry) -> dict[str, Any]:
         "changes": [{"attribute": c.attribute, "old": c.old, "new": c.new} for c in item.changes],
         "actor": {"token_id": item.actor.token_id, "owner": item.actor.owner,
                   "description": item.actor.description},
-        "request_id": item.request_id, "detail": item.detail,
+        "request_id": item.request_id, "client_request_id": item.client_request_id, "detail": item.detail,
     }
 
 
 def _print_entries(entries: list[Entry]) -> None:
     for item in entries:
         head = f"{timestamp(item.time)}  #{item.position}  {item.action:<17} by {item.actor.label()}"
-        print(head + (f"  request {item.request_id}" if item.request_id else ""))
+        head += f"  request {item.request_id}" if item.request_id else ""
+        print(head + (f" (caller's {item.client_request_id})" if item.client_request_id else ""))
         if item.detail:
             print(f"    {item.detail}")
         for change in item.changes:
@@ -125,7 +126,8 @@ def cmd_token(args: argparse.Namespace, dsn: str) -> int:
     since, until = parse_time("--since", args.since), parse_time("--until", args.until)
 
     async def run(replay: Replay, tenancy: Tenancy) -> int:
-        _, entries = await replay.token(args.token_id, since=since, until=until)
+        tenant_id = await tenancy.token_tenant(args.token_id)
+        _, entries = await replay.token(tenant_id, args.token_id, since=since, until=until)
         _json([_entry_dict(e) for e in entries]) if args.json else _print_entries(entries)
         return 0
 

@@ -36,10 +36,15 @@ class Settings:
     access_log: bool = True
     # Seconds a valid token stays cached; revocations clear it at once (0: no cache).
     token_cache_seconds: float = 10.0
+    # First wait before re-opening the connection that hears revocations (doubling up to 5 s);
+    # while it is down the token cache is bypassed.
+    revocation_retry_seconds: float = 0.1
     # Behind a TLS-terminating proxy: build meta.location from X-Forwarded-Proto/-Host.
     trust_forwarded_headers: bool = False
     # Run the audit projector in this process (any number may: they take turns per batch).
     background_projector: bool = True
+    # Hours a create whose answer was lost can be retried and answered as the original.
+    create_replay_window_hours: float = 24.0
 
     def __post_init__(self) -> None:
         if not 0 < self.port < 65536:
@@ -58,8 +63,12 @@ class Settings:
             raise SettingsError("db_timeout and request_timeout must be positive")
         if self.token_cache_seconds < 0:
             raise SettingsError("token_cache_seconds must not be negative")
+        if self.revocation_retry_seconds <= 0:
+            raise SettingsError("revocation_retry_seconds must be positive")
         if self.rate_limit_per_second < 0 or self.rate_limit_burst < 1:
             raise SettingsError("rate_limit_per_second must be >= 0 and rate_limit_burst >= 1")
+        if self.create_replay_window_hours < 0:
+            raise SettingsError("create_replay_window_hours must not be negative")
         if self.log_level not in ("debug", "info", "warning", "error"):
             raise SettingsError(f"log_level must be debug, info, warning or error, not {self.log_level!r}")
 
@@ -79,6 +88,22 @@ def _convert(name: str, kind: type, text: str) -> object:
         raise SettingsError(f"{ENV_PREFIX}{name.upper()}: cannot read {text!r}") from None
 
 
+def _from_file(environ: Mapping[str, str], name: str, text: str | None) -> str | None:
+    """``SCIM_GATEWAY_<NAME>_FILE``: the value is the file's content, the convention of Docker
+    and Kubernetes secrets and of systemd's LoadCredential=, so a secret such as the database
+    URL is in no environment a process listing or a crash report shows."""
+    variable = f"{ENV_PREFIX}{name.upper()}_FILE"
+    path = environ.get(variable)
+    if not path:
+        return text
+    if text not in (None, ""):
+        raise SettingsError(f"set {ENV_PREFIX}{name.upper()} or {variable}, not both")
+    try:
+        return Path(path).read_text(encoding="utf-8").rstrip("\r\n")
+    except (OSError, UnicodeDecodeError) as error:
+        raise SettingsError(f"{variable}: cannot read {path}: {getattr(error, 'strerror', None) or error}") from None
+
+
 def load_settings(environ: Mapping[str, str] | None = None, **flags: object) -> Settings:
     """Environment (``SCIM_GATEWAY_<NAME>``) first, then flags given on the command line."""
     environ = os.environ if environ is None else environ
@@ -88,10 +113,12 @@ def load_settings(environ: Mapping[str, str] | None = None, **flags: object) -> 
              "pool_min_size": int, "pool_max_size": int, "db_timeout": float, "request_timeout": float,
              "rate_limit_per_second": float, "rate_limit_burst": int,
              "log_level": str, "access_log": bool, "background_projector": bool, "trust_forwarded_headers": bool,
-             "token_cache_seconds": float}
+             "token_cache_seconds": float, "create_replay_window_hours": float,
+             "revocation_retry_seconds": float}
     values: dict[str, object] = {}
     for field in fields(Settings):
         text = environ.get(ENV_PREFIX + field.name.upper())
+        text = _from_file(environ, field.name, text)
         if text not in (None, ""):
             values[field.name] = _convert(field.name, kinds[field.name], text)
         if flags.get(field.name) is not None:

@@ -89,21 +89,29 @@ class Tenancy:
         # clears the cache through NOTIFY (``forget``), the expiry bounds a lost notice.
         self.cache_seconds = cache_seconds
         self._cache: dict[bytes, tuple[Principal, float]] = {}
+        # Set by the RevocationListener while it hears NOTIFY; otherwise nothing would clear
+        # the cache, so it is neither read nor filled (fail closed).
+        self.listening = False
+        # Bumped by ``forget``: a lookup that raced a revocation does not cache its answer.
+        self._generation = 0
 
     def forget(self, *_: object) -> None:
+        self._generation += 1
         self._cache.clear()
 
     async def authenticate(self, secret: str) -> Principal | None:
         # Lookup by hash: the secret itself is never compared, so there is no timing oracle.
         digest = hash_secret(secret)
-        cached = self._cache.get(digest)
+        caching = self.cache_seconds > 0 and self.listening
+        cached = self._cache.get(digest) if caching else None
         if cached is not None and cached[1] > time.monotonic():
             return cached[0]
+        generation = self._generation
         row = await self.pool.fetchrow(_AUTHENTICATE, digest)
         if row is None:
             return None
         principal = self._principal(row)
-        if self.cache_seconds > 0:
+        if caching and self.listening and generation == self._generation:
             if len(self._cache) > 10_000:
                 self._cache.clear()
             self._cache[digest] = (principal, time.monotonic() + self.cache_seconds)
@@ -173,7 +181,7 @@ class Tenancy:
         await self.tenant(tenant)
         return [TokenRow(**dict(row)) for row in await self.pool.fetch(_TOKENS, tenant)]
 
-    async def revoke_token(self, token_id: str, actor: dict[str, str]) -> None:
+    async def _token(self, token_id: str) -> asyncpg.Record:
         try:
             parsed = uuid.UUID(token_id)
         except ValueError:
@@ -181,6 +189,15 @@ class Tenancy:
         row = await self.pool.fetchrow(_TOKEN, parsed)
         if row is None:
             raise Rejected(Reason.NOT_FOUND, f"no token with id {token_id}")
+        return row
+
+    async def token_tenant(self, token_id: str) -> uuid.UUID:
+        """The tenant a token belongs to (tokens are looked up before the tenant is known)."""
+        return (await self._token(token_id))["tenant_id"]
+
+    async def revoke_token(self, token_id: str, actor: dict[str, str]) -> None:
+        row = await self._token(token_id)
+        parsed = row["token_id"]
         events = domain.revoke_token(token_id, row["revoked_at"] is not None)
         await self._append(f"token-{parsed}", None, events, actor, row["tenant_id"])
         self.forget()
@@ -195,7 +212,7 @@ class Tenancy:
     ) -> None:
         try:
             await self.store.append(
-                stream_id, expected_version, encode_all(events, None), {"actor": actor},
+                stream_id, expected_version, encode_all(events), {"actor": actor},
                 tenant_id=tenant_id,
             )
         except ProjectionConflict as conflict:

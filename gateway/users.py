@@ -5,22 +5,50 @@ Handlers call it with parsed input; it returns states and raises ScimError.
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+
+import asyncpg
 
 from eventstore import EventStore, ProjectionConflict
 from gateway.domain.codec import encode_all
-from gateway.domain.events import UserEvent
-from gateway.domain.user import Command, UserState, decide, evolve
+from gateway.domain.events import UserCreated, UserEvent
+from gateway.domain.json import JsonObject
+from gateway.domain.user import SSO, Command, CreateUser, UserState, decide, fold
 from gateway.scim.errors import ScimError
 from gateway.scim.listing import ListQuery
 from gateway.settings import Settings
 from gateway.tenancy import Principal
-from gateway.writes import RequestContext, check_if_match, recorded_write
+from gateway.writes import (
+    CreateRequest,
+    RequestContext,
+    check_if_match,
+    create_digest,
+    original_create,
+    record_replay,
+    recorded_write,
+)
 from projections.users_query import SqlQuery, compile_filter, sort_expression
-from projections.users_view import UsersView, state_from_row, stream_id
+from projections.users_view import (
+    STREAM_PREFIX,
+    UNSTAMPED,
+    UsersView,
+    stamp,
+    state_from_row,
+    stream_id,
+    view_write,
+)
+
+
+class _AlreadyCreated(Exception):
+    """The create lost to an existing user: its userName is taken, or its Idempotency-Key used."""
+
+    def __init__(self, user_name: str) -> None:
+        super().__init__(user_name)
+        self.user_name = user_name
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,81 +111,123 @@ class Users:
 
     # Writes
 
-    async def create(self, principal: Principal, ctx: RequestContext,
-                     command: Callable[[str], Command]) -> UserState:
+    async def create(self, principal: Principal, ctx: RequestContext, attributes: JsonObject,
+                     active: bool | None, idempotency_key: str | None = None,
+                     login_method: str = SSO) -> tuple[UserState, bool]:
+        """The new user, or the existing one when this request retries a create whose answer was
+        lost (then nothing is appended); the flag says which."""
+        create = CreateRequest(create_digest({"attributes": attributes, "active": active}), idempotency_key)
+        if idempotency_key is not None and (replayed := await self._replay(principal, ctx, create, None)):
+            return replayed, True
         user_id = str(uuid.uuid4())
-        return await self._write(principal, ctx, user_id, lambda _state: command(user_id),
-                                 if_match=None, creating=True)
+        command = CreateUser(user_id, attributes, active, login_method)
+        try:
+            state = await self._write(principal, ctx, user_id, lambda _state: command, if_match=None,
+                                      create=create)
+        except _AlreadyCreated as taken:
+            if replayed := await self._replay(principal, ctx, create, taken.user_name):
+                return replayed, True
+            raise ScimError.uniqueness("a user with this userName already exists") from None
+        return state, False
+
+    async def _replay(self, principal: Principal, ctx: RequestContext, create: CreateRequest,
+                      user_name: str | None) -> UserState | None:
+        """The user this request created before, if it is a retry (``writes.original_create``)."""
+        key = create.store_key(principal)
+        if key is not None and (keyed := await self.store.read_idempotent(principal.tenant_id, key)):
+            user_id = keyed[0].stream_id.removeprefix(STREAM_PREFIX)
+        elif user_name is not None:
+            existing = await self.view.load_by_user_name(self.store.pool, principal.tenant_id, user_name)
+            if existing is None:
+                return None
+            user_id = existing.user_id
+        else:
+            return None
+        stream = await self.store.read_stream(principal.tenant_id, stream_id(user_id))
+        window = timedelta(hours=self.settings.create_replay_window_hours)
+        original = original_create(stream, principal, create, window, datetime.now(UTC))
+        state = await self.view.load(self.store.pool, principal.tenant_id, user_id)
+        if original is None or state is None or state.deleted:
+            return None
+        await record_replay(self.store, principal, ctx, "User", user_id, original, create)
+        return state
 
     async def update(self, principal: Principal, ctx: RequestContext, user_id: str,
                      command: Callable[[UserState], Command], if_match: str | None) -> UserState:
-        def build(state: UserState | None) -> Command:
-            if state is None or state.deleted:
-                raise ScimError.not_found(f"no user with id {user_id}")
-            return command(state)
-
-        return await self._write(principal, ctx, user_id, build, if_match=if_match, creating=False)
+        """``command`` builds the change from the current (live) state: it runs again on a retry."""
+        return await self._write(principal, ctx, user_id, command, if_match=if_match)
 
     async def _write(
         self,
         principal: Principal,
         ctx: RequestContext,
         user_id: str,
-        build: Callable[[UserState | None], Command],
+        build: Callable[[UserState], Command] | Callable[[None], Command],
         *,
         if_match: str | None,
-        creating: bool,
+        create: CreateRequest | None = None,
     ) -> UserState:
         return await recorded_write(
             self.store, principal, ctx, "User", user_id,
-            lambda: self._attempt(principal, ctx, user_id, build, if_match, creating), if_match)
+            lambda attempt: self._attempt(principal, ctx, user_id, build, if_match, create, attempt), if_match)
 
     async def _attempt(
         self,
         principal: Principal,
         ctx: RequestContext,
         user_id: str,
-        build: Callable[[UserState | None], Command],
+        build: Callable[[UserState], Command] | Callable[[None], Command],
         if_match: str | None,
-        creating: bool,
+        create: CreateRequest | None,
+        attempt: int,
     ) -> tuple[UserState, bool]:
-        """One decide/append cycle; returns the new state and whether anything changed."""
-        async with self.store.pool.acquire() as connection, connection.transaction():
+        """One decide/append cycle; returns the new state and whether anything changed.
+
+        The first try reads the user without a lock and appends events and view row in one
+        statement: two round trips, no transaction. A try that lost a race queues behind the
+        user's other writers instead (contended writers take turns rather than retry).
+        """
+        locked = attempt > 0 and create is None
+        async with self.store.pool.acquire() as connection, _transaction(connection, locked):
             state = None
-            if not creating:
-                state = await self.view.load(connection, principal.tenant_id, user_id, for_update=True)
-            _check_if_match(state, if_match)
-            command = build(state)
-            events = decide(state, command, principal.policy, datetime.now(UTC))
+            if create is None:
+                state = await self.view.load(connection, principal.tenant_id, user_id, queue=locked)
+                if state is None or state.deleted:
+                    raise ScimError.not_found(f"no user with id {user_id}")
+                check_if_match(state.version, if_match)
+            events = decide(state, build(state), principal.policy, datetime.now(UTC))  # type: ignore[arg-type]
             if not events:
                 assert state is not None
                 return state, False
+            new_state = fold([(event, UNSTAMPED) for event in events], state)
+            assert new_state is not None
             try:
                 envelopes = await self.store.append(
                     stream_id(user_id),
                     state.version if state is not None else 0,
-                    encode_all(list(events), ctx.request_id),
-                    ctx.metadata(principal),
+                    encode_all(list(events)),
+                    ctx.metadata(principal) | (create.metadata() if create else {}),
                     tenant_id=principal.tenant_id,
+                    idempotency_key=create.store_key(principal) if create else None,
                     connection=connection,
+                    view=view_write(new_state, principal.tenant_id),
                 )
             except ProjectionConflict as conflict:
-                if conflict.constraint == "users_view_user_name_key":
-                    raise ScimError.uniqueness("a user with this userName already exists") from None
-                raise
+                if conflict.constraint != "users_view_user_name_key":
+                    raise
+                if isinstance(events[0], UserCreated):
+                    raise _AlreadyCreated(events[0].user_name) from None
+                raise ScimError.uniqueness("a user with this userName already exists") from None
+            if envelopes[0].stream_id != stream_id(user_id):
+                # A concurrent request with the same Idempotency-Key appended first.
+                assert isinstance(events[0], UserCreated)
+                raise _AlreadyCreated(events[0].user_name)
         self.store.committed(envelopes)
-        for event, envelope in zip(events, envelopes, strict=True):
-            state = evolve(state, event, envelope.recorded_at)
-        assert state is not None
-        return state, True
+        return stamp(new_state, envelopes[0].recorded_at), True
 
 
-
-
-def _check_if_match(state: UserState | None, if_match: str | None) -> None:
-    if state is not None:
-        check_if_match(state.version, if_match)
-
+def _transaction(connection: asyncpg.Connection, locked: bool) -> contextlib.AbstractAsyncContextManager[object]:
+    return connection.transaction() if locked else contextlib.nullcontext()
 
 
 __all__ = ["ListQuery", "Page", "RequestContext", "UserEvent", "Users"]

@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import hashlib
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TypeVar
 
+import orjson
 import structlog
 
-from eventstore import ConcurrencyError, EventStore
+from eventstore import ConcurrencyError, Envelope, EventStore
 from eventstore.errors import DatabaseUnavailable
 from gateway.domain.codec import encode
-from gateway.domain.errors import Rejected
-from gateway.domain.events import RequestRejected, RequestSkipped
+from gateway.domain.events import RequestRejected, RequestReplayed, RequestSkipped
 from gateway.scim.errors import ScimError
 from gateway.scim.resource import etag
 from gateway.tenancy import Principal
@@ -28,36 +29,59 @@ State = TypeVar("State")
 
 @dataclass(frozen=True, slots=True)
 class RequestContext:
+    # The gateway's own id for the request: unique, server-generated, never the caller's.
     request_id: str
     method: str
     path: str
     source_ip: str | None
     user_agent: str | None
     received_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    # The caller's X-Request-Id, kept only to correlate with its logs: never a key.
+    client_request_id: str | None = None
 
     def metadata(self, principal: Principal) -> dict[str, object]:
-        return {
+        metadata: dict[str, object] = {
             "actor": principal.actor(),
             "request_id": self.request_id,
             "method": self.method,
-            "path": self.path,
+            "path": storable(self.path),
             "source_ip": self.source_ip,
-            "user_agent": self.user_agent,
+            "user_agent": storable(self.user_agent),
             "received_at": self.received_at.isoformat(),
         }
+        if self.client_request_id is not None:
+            metadata["client_request_id"] = self.client_request_id
+        return metadata
+
+
+def storable(text: str | None) -> str | None:
+    """Text a refusal record can hold whatever the request carried: PostgreSQL's jsonb takes no
+    NUL, and JSON no lone surrogate, so both are written as visible escapes."""
+    if text is None:
+        return None
+    return text.replace("\x00", "\\u0000").encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 async def record_outcome(store: EventStore, principal: Principal, ctx: RequestContext,
-                         event: RequestRejected | RequestSkipped) -> None:
-    """Refused and no-op writes become events, so the provisioning log shows them.
+                         event: RequestRejected | RequestSkipped | RequestReplayed) -> None:
+    """Refused, replayed and no-op writes become events, so the provisioning log shows them.
 
     Best effort: the answer to the client does not depend on this record.
     """
     try:
         await store.append(f"request-{ctx.request_id}", None, [encode(event)], ctx.metadata(principal),
                            tenant_id=principal.tenant_id)
-    except (DatabaseUnavailable, ConcurrencyError, OSError) as failure:
+    except (DatabaseUnavailable, ConcurrencyError, OSError, TimeoutError) as failure:
         log.warning("request_outcome_not_recorded", error=type(failure).__name__)
+
+
+async def record_refusal(store: EventStore, principal: Principal, ctx: RequestContext,
+                         resource_type: str, target_id: str | None, error: ScimError) -> None:
+    """The one place a refused write is put on record, whatever refused it (scope, body limit,
+    parser, policy, a lost race): called by the HTTP edge for every failed write request."""
+    await record_outcome(store, principal, ctx, RequestRejected(
+        ctx.method, storable(ctx.path) or "", resource_type, storable(target_id), error.status,
+        error.scim_type, storable(error.detail) or ""))
 
 
 def check_if_match(version: int, if_match: str | None) -> None:
@@ -79,28 +103,85 @@ async def recorded_write(
     ctx: RequestContext,
     resource_type: str,
     target_id: str | None,
-    attempt: Callable[[], Awaitable[tuple[State, bool]]],
+    attempt: Callable[[int], Awaitable[tuple[State, bool]]],
     if_match: str | None,
 ) -> State:
-    """Run ``attempt`` (one decide/append cycle returning (state, changed)) until it wins the
-    race; a no-op and every refusal are put on record for the provisioning log."""
+    """Run ``attempt(n)`` (one decide/append cycle returning (state, changed)) until it wins
+    the race; a no-op is put on record here, a refusal by the HTTP edge (``record_refusal``)."""
     noun = resource_type.lower()
-    try:
-        for _ in range(MAX_ATTEMPTS):
-            try:
-                state, changed = await attempt()
-            except ConcurrencyError:
-                if if_match is not None:
-                    raise ScimError.precondition_failed(
-                        f"the {noun} changed since the version in If-Match") from None
-                continue
-            if not changed:
-                await record_outcome(store, principal, ctx, RequestSkipped(
-                    ctx.method, ctx.path, resource_type, target_id, 200))
-            return state
-        raise ScimError.conflict(f"the {noun} is being changed concurrently; retry the request")
-    except (Rejected, ScimError) as failure:
-        error = ScimError.from_rejected(failure) if isinstance(failure, Rejected) else failure
-        await record_outcome(store, principal, ctx, RequestRejected(
-            ctx.method, ctx.path, resource_type, target_id, error.status, error.scim_type, error.detail))
-        raise error from None
+    for number in range(MAX_ATTEMPTS):
+        try:
+            state, changed = await attempt(number)
+        except ConcurrencyError:
+            if if_match is not None:
+                raise ScimError.precondition_failed(
+                    f"the {noun} changed since the version in If-Match") from None
+            continue
+        if not changed:
+            await record_outcome(store, principal, ctx, RequestSkipped(
+                ctx.method, ctx.path, resource_type, target_id, 200))
+        return state
+    raise ScimError.conflict(f"the {noun} is being changed concurrently; retry the request")
+
+
+# A create whose answer was lost ------------------------------------------------------------
+#
+# Entra ID creates, the answer is lost (a cut connection, its 60 s timeout, a crash between
+# commit and answer), it retries the POST and, answered 409, is stuck "trying to create" on
+# every cycle. A retry is recognised by what the original create recorded in its metadata.
+
+
+def create_digest(document: object) -> str:
+    """The canonical form of a parsed create: key order and formatting of the body don't count."""
+    return hashlib.sha256(orjson.dumps(document, option=orjson.OPT_SORT_KEYS)).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class CreateRequest:
+    """What a retried create must match: the same token, and the same body or Idempotency-Key."""
+
+    digest: str
+    idempotency_key: str | None = None
+
+    def metadata(self) -> dict[str, object]:
+        recorded: dict[str, object] = {"create_digest": self.digest}
+        if self.idempotency_key is not None:
+            recorded["idempotency_key"] = self.idempotency_key
+        return recorded
+
+    def store_key(self, principal: Principal) -> str | None:
+        # Keys are the client's words: scoped to its token (and so to its tenant).
+        return None if self.idempotency_key is None else f"{principal.token_id}:{self.idempotency_key}"
+
+
+def original_create(stream: Sequence[Envelope], principal: Principal, create: CreateRequest,
+                    window: timedelta, now: datetime) -> Envelope | None:
+    """The first event of ``stream`` if this request retries the create that began it: same
+    token, same body (or Idempotency-Key), within the window, and nothing appended since."""
+    if not stream:
+        return None
+    first = stream[0]
+    metadata = first.metadata
+    if (metadata.get("actor") or {}).get("token_id") != str(principal.token_id):
+        return None
+    if now - first.recorded_at > window:
+        return None
+    if create.idempotency_key is not None:
+        if metadata.get("idempotency_key") != create.idempotency_key:
+            return None
+        if metadata.get("create_digest") != create.digest:
+            # draft-ietf-httpapi-idempotency-key-header section 2.7: a key reused for another body.
+            raise ScimError(422, "this Idempotency-Key was used for a create with a different body")
+    elif metadata.get("create_digest") != create.digest:
+        return None
+    if any(e.metadata.get("request_id") != metadata.get("request_id") for e in stream):
+        return None  # changed since: not the answer the client missed
+    return first
+
+
+async def record_replay(store: EventStore, principal: Principal, ctx: RequestContext, resource_type: str,
+                        target_id: str, original: Envelope, create: CreateRequest) -> None:
+    matched_by = "idempotency_key" if create.idempotency_key is not None else "body"
+    await record_outcome(store, principal, ctx, RequestReplayed(
+        ctx.method, storable(ctx.path) or "", resource_type, target_id, 201,
+        str(original.metadata.get("request_id")), matched_by))

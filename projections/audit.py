@@ -15,21 +15,37 @@ from typing import Any
 import asyncpg
 
 from eventstore import Envelope
-from projections.groups_view import GROUP_EVENT_TYPES
-from projections.users_view import USER_EVENT_TYPES
+from gateway.domain.events import GROUP_EVENT_TYPES, REQUEST_EVENT_TYPES, USER_EVENT_TYPES
 
 _USER_EVENTS = USER_EVENT_TYPES
 _GROUP_EVENTS = GROUP_EVENT_TYPES
-_REQUEST_EVENTS = frozenset({"RequestRejected", "RequestSkipped"})
+_REQUEST_EVENTS = REQUEST_EVENT_TYPES
+_REQUEST_RESULTS = {"RequestRejected": "failure", "RequestSkipped": "skipped", "RequestReplayed": "replayed"}
 
 _AUDIT_COLUMNS = ("seq", "event_id", "position", "recorded_at", "tenant_id", "user_id", "user_name",
                   "action", "attribute", "old_value", "new_value", "actor_token_id",
-                  "actor_description", "actor_owner", "request_id", "source_ip", "user_agent")
-_PROVISIONING_COLUMNS = ("seq", "id", "position", "recorded_at", "tenant_id", "request_id", "method",
+                  "actor_description", "actor_owner", "request_id", "client_request_id", "source_ip", "user_agent")
+_PROVISIONING_COLUMNS = ("seq", "id", "position", "recorded_at", "tenant_id", "request_id", "client_request_id",
+                         "method",
                          "path", "action", "target_id", "target_user_name", "target_external_id",
                          "result", "status", "scim_type", "detail", "changed_attributes",
                          "ignored_attributes", "duration_ms", "actor_token_id", "actor_description",
                          "actor_owner", "source_ip", "user_agent")
+
+# Who the users named in a batch were, by (tenant, user id) pairs.
+_IDENTITIES = """
+SELECT i.tenant_id, i.user_id, i.user_name, i.external_id
+FROM audit_identities i
+JOIN unnest($1::uuid[], $2::uuid[]) AS k(tenant_id, user_id) ON i.tenant_id = k.tenant_id AND i.user_id = k.user_id
+"""
+_SAVE_IDENTITY = """
+INSERT INTO audit_identities (tenant_id, user_id, user_name, external_id) VALUES ($1, $2, $3, $4)
+ON CONFLICT (tenant_id, user_id) DO UPDATE SET user_name = EXCLUDED.user_name, external_id = EXCLUDED.external_id
+"""
+# ``seq`` numbers every tenant's rows in one gapless sequence (the export cursor): reading
+# its head is a deliberate fan-out until positions become per tenant (issue 19).
+_AUDIT_SEQ = "SELECT coalesce(max(seq), 0) FROM audit_trail"
+_PROVISIONING_SEQ = "SELECT coalesce(max(seq), 0) FROM provisioning_log"
 
 _METHOD_ACTIONS = {"POST": "create", "PUT": "update", "PATCH": "update", "DELETE": "delete"}
 
@@ -53,7 +69,9 @@ def _duration_ms(envelope: Envelope) -> float | None:
 class _Batch:
     audit: list[tuple[Any, ...]] = field(default_factory=list)
     provisioning: list[tuple[Any, ...]] = field(default_factory=list)
-    identities: dict[uuid.UUID, tuple[str | None, str | None]] = field(default_factory=dict)
+    # Who each user was, by (tenant, user id): a refusal in one tenant naming another
+    # tenant's user id must not find that user (issue 12, item 1).
+    identities: dict[tuple[uuid.UUID, uuid.UUID], tuple[str | None, str | None]] = field(default_factory=dict)
 
 
 class AuditProjection:
@@ -61,16 +79,15 @@ class AuditProjection:
 
     async def apply(self, connection: asyncpg.Connection, envelopes: Sequence[Envelope]) -> None:
         batch = _Batch()
-        user_ids = {uuid.UUID(e.data["user_id"]) for e in envelopes if e.type in _USER_EVENTS}
-        user_ids |= {uuid.UUID(e.data["target_id"]) for e in envelopes
-                     if e.type in _REQUEST_EVENTS and _is_uuid(e.data.get("target_id"))}
-        if user_ids:
-            rows = await connection.fetch(
-                "SELECT user_id, user_name, external_id FROM audit_identities WHERE user_id = ANY($1)",
-                list(user_ids))
-            batch.identities = {r["user_id"]: (r["user_name"], r["external_id"]) for r in rows}
-        audit_seq = await connection.fetchval("SELECT coalesce(max(seq), 0) FROM audit_trail")
-        provisioning_seq = await connection.fetchval("SELECT coalesce(max(seq), 0) FROM provisioning_log")
+        keys = {(e.tenant_id, uuid.UUID(e.data["user_id"])) for e in envelopes if e.type in _USER_EVENTS}
+        keys |= {(e.tenant_id, uuid.UUID(e.data["target_id"])) for e in envelopes
+                 if e.type in _REQUEST_EVENTS and _is_uuid(e.data.get("target_id"))}
+        if keys:
+            tenants, users = zip(*keys, strict=True)
+            rows = await connection.fetch(_IDENTITIES, list(tenants), list(users))
+            batch.identities = {(r["tenant_id"], r["user_id"]): (r["user_name"], r["external_id"]) for r in rows}
+        audit_seq = await connection.fetchval(_AUDIT_SEQ)
+        provisioning_seq = await connection.fetchval(_PROVISIONING_SEQ)
 
         for group in _requests(envelopes):
             for envelope in group:
@@ -90,11 +107,7 @@ class AuditProjection:
                 "provisioning_log", records=batch.provisioning, columns=_PROVISIONING_COLUMNS)
         if batch.identities:
             await connection.executemany(
-                """INSERT INTO audit_identities (user_id, user_name, external_id) VALUES ($1, $2, $3)
-                   ON CONFLICT (user_id) DO UPDATE SET user_name = EXCLUDED.user_name,
-                   external_id = EXCLUDED.external_id""",
-                [(k, v[0], v[1]) for k, v in batch.identities.items()],
-            )
+                _SAVE_IDENTITY, [(*key, *identity) for key, identity in batch.identities.items()])
 
     def _audit_row(self, batch: _Batch, envelope: Envelope) -> tuple[Any, ...] | None:
         data = envelope.data
@@ -105,17 +118,18 @@ class AuditProjection:
         match envelope.type:
             case "UserCreated":
                 user_id = uuid.UUID(data["user_id"])
-                batch.identities[user_id] = (data["user_name"], data["attributes"].get("externalId"))
+                identity = (data["user_name"], data["attributes"].get("externalId"))
+                batch.identities[envelope.tenant_id, user_id] = identity
                 action, new = "create", {**data["attributes"], "active": data["active"]}
             case "AttributeChanged":
                 user_id = uuid.UUID(data["user_id"])
                 action, attribute, old, new = "update", data["attribute"], data["old"], data["new"]
-                name, external = batch.identities.get(user_id, (None, None))
+                name, external = batch.identities.get((envelope.tenant_id, user_id), (None, None))
                 if attribute == "userName":
                     name = new
                 elif attribute == "externalId":
                     external = new
-                batch.identities[user_id] = (name, external)
+                batch.identities[envelope.tenant_id, user_id] = (name, external)
             case "AttributeIgnored":
                 user_id = uuid.UUID(data["user_id"])
                 action, attribute, new = "ignored_attribute", data["attribute"], data["value"]
@@ -155,12 +169,12 @@ class AuditProjection:
                 action, attribute, old, new = "tenant_policy_changed", data["setting"], data["old"], data["new"]
             case _:
                 return None
-        user_name = batch.identities.get(user_id, (None, None))[0] if user_id else None
+        user_name = batch.identities.get((envelope.tenant_id, user_id), (None, None))[0] if user_id else None
         token_id, description, owner = _actor(envelope.metadata)
         meta = envelope.metadata
         return (envelope.event_id, envelope.position, envelope.recorded_at, envelope.tenant_id, user_id,
                 user_name, action, attribute, old, new, token_id, description, owner,
-                meta.get("request_id"), meta.get("source_ip"), meta.get("user_agent"))
+                meta.get("request_id"), meta.get("client_request_id"), meta.get("source_ip"), meta.get("user_agent"))
 
     def _provisioning_row(self, batch: _Batch, group: list[Envelope]) -> tuple[Any, ...] | None:
         first = group[0]
@@ -170,8 +184,11 @@ class AuditProjection:
             data = first.data
             target = uuid.UUID(data["target_id"]) if _is_uuid(data.get("target_id")) else None
             action = _METHOD_ACTIONS.get(data["method"], data["method"].lower())
-            result = "failure" if first.type == "RequestRejected" else "skipped"
+            result = _REQUEST_RESULTS[first.type]
             status, scim_type, detail = data["status"], data.get("scim_type"), data.get("detail")
+            if first.type == "RequestReplayed":
+                detail = (f"a retried create, answered as request {data['original_request_id']} was "
+                          f"(matched by {data['matched_by']}); nothing appended")
             changed: list[str] = []
             ignored: list[str] = []
             method, path = data["method"], data["path"]
@@ -202,12 +219,12 @@ class AuditProjection:
             method, path = meta.get("method"), meta.get("path")
         else:
             return None
-        name, external = batch.identities.get(target, (None, None)) if target else (None, None)
+        name, external = batch.identities.get((first.tenant_id, target), (None, None)) if target else (None, None)
         token_id, description, owner = _actor(meta)
         return (first.event_id, first.position, first.recorded_at, first.tenant_id, meta.get("request_id"),
-                method, path, action, target, name, external, result, status, scim_type, detail, changed,
-                ignored, _duration_ms(first), token_id, description, owner, meta.get("source_ip"),
-                meta.get("user_agent"))
+                meta.get("client_request_id"), method, path, action, target, name, external, result, status,
+                scim_type, detail, changed, ignored, _duration_ms(first), token_id, description, owner,
+                meta.get("source_ip"), meta.get("user_agent"))
 
 
 def _is_uuid(value: object) -> bool:

@@ -21,8 +21,9 @@ KINDS = {
 
 AUDIT_FIELDS = ("seq", "event_id", "position", "recorded_at", "tenant_id", "user_id", "user_name", "action",
                 "attribute", "old_value", "new_value", "actor_token_id", "actor_description", "actor_owner",
-                "request_id", "source_ip", "user_agent")
-PROVISIONING_FIELDS = ("seq", "id", "position", "recorded_at", "tenant_id", "request_id", "method", "path",
+                "request_id", "client_request_id", "source_ip", "user_agent")
+PROVISIONING_FIELDS = ("seq", "id", "position", "recorded_at", "tenant_id", "request_id", "client_request_id",
+                       "method", "path",
                        "action", "target_id", "target_user_name", "target_external_id", "result", "status",
                        "scim_type", "detail", "changed_attributes", "ignored_attributes", "duration_ms",
                        "actor_token_id", "actor_description", "actor_owner", "source_ip", "user_agent")
@@ -41,7 +42,7 @@ AUDIT_ACTIONS = frozenset({"create", "update", "ignored_attribute", "deactivate"
                            "group_delete"})
 PROVISIONING_ACTIONS = frozenset({"create", "update", "delete", "disable", "enable"})
 ACTIONS = {"events": AUDIT_ACTIONS, "provisioning": PROVISIONING_ACTIONS}
-RESULTS = frozenset({"success", "failure", "skipped"})
+RESULTS = frozenset({"success", "failure", "skipped", "replayed"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +56,8 @@ class ExportQuery:
     actor: str | None = None  # token id or owner
     action: str | None = None
     result: str | None = None
+    # The gateway's request id or the caller's X-Request-Id (both are only ever read within the tenant).
+    request: str | None = None
     limit: int | None = 1000
     oldest_first: bool = True
 
@@ -85,6 +88,8 @@ class ExportQuery:
             add("action = ?", self.action)
         if self.result is not None:
             add("result = ?", self.result)
+        if self.request is not None:
+            add("(request_id = ? OR client_request_id = ?)", self.request, self.request)
         return " AND ".join(clauses), params
 
 

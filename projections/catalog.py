@@ -26,14 +26,18 @@ class ProjectionSpec:
         return [(MIGRATIONS / name).read_text() for name in self.migrations]
 
 
+# 0006 puts tenant_id first in every key of the three projections' tables (one file, guarded per table).
+_TENANT_KEYS = "0006_tenant_keys.sql"
 TENANCY = ProjectionSpec("tenancy", ("tenants", "tokens"), ("0001_tenancy.sql",), TenancyProjection, True)
-USERS_VIEW = ProjectionSpec("users_view", ("users_view",), ("0002_users_view.sql", "0009_one_case_fold.sql"),
+# 0009 keys case-insensitive values by one fold (also guarded per table).
+_CASE_FOLD = "0009_one_case_fold.sql"
+USERS_VIEW = ProjectionSpec("users_view", ("users_view",), ("0002_users_view.sql", _TENANT_KEYS, _CASE_FOLD),
                             UsersView, True)
-GROUPS = ProjectionSpec("groups", ("groups_view", "group_members"), ("0005_groups.sql", "0009_one_case_fold.sql"),
+GROUPS = ProjectionSpec("groups", ("groups_view", "group_members"), ("0005_groups.sql", _TENANT_KEYS, _CASE_FOLD),
                         GroupsView, True)
 AUDIT = ProjectionSpec(
-    "audit", ("audit_trail", "provisioning_log", "audit_identities"), ("0004_audit.sql",), AuditProjection,
-    False,
+    "audit", ("audit_trail", "provisioning_log", "audit_identities"),
+    ("0004_audit.sql", _TENANT_KEYS, "0011_client_request_id.sql"), AuditProjection, False,
 )
 
 PROJECTIONS = {spec.name: spec for spec in (TENANCY, USERS_VIEW, GROUPS, AUDIT)}

@@ -8,6 +8,8 @@ from gateway.scim.schema import EXTERNAL_ID, GROUP_SCHEMA, ID
 from projections.users_query import SqlQuery, _Compiler
 
 _MEMBER_VALUE = GROUP_SCHEMA.attribute("members").sub("value")  # type: ignore[union-attr]
+# A membership of the outer query's group row, which is already limited to one tenant.
+_MEMBER_OF_ROW = "gm.tenant_id = groups_view.tenant_id AND gm.group_id = groups_view.id"
 
 
 class _GroupCompiler(_Compiler):
@@ -24,10 +26,10 @@ class _GroupCompiler(_Compiler):
             return self.compare_typed("created" if name == "meta.created" else "last_modified", "dateTime", node)
         if name in ("members", "members.value"):
             if isinstance(node, Present):
-                return "EXISTS (SELECT 1 FROM group_members gm WHERE gm.group_id = groups_view.id)"
+                return f"EXISTS (SELECT 1 FROM group_members gm WHERE {_MEMBER_OF_ROW})"
             # A uuid's text is lower-case hex, which is its own fold.
             condition = self.compare_text("gm.user_id::text", False, node, _MEMBER_VALUE)  # type: ignore[arg-type]
-            return f"EXISTS (SELECT 1 FROM group_members gm WHERE gm.group_id = groups_view.id AND {condition})"
+            return f"EXISTS (SELECT 1 FROM group_members gm WHERE {_MEMBER_OF_ROW} AND {condition})"
         raise ScimError.invalid_filter(f"unsupported attribute in a Group filter: {node.path.full!r}")
 
     def value_path(self, node: ValuePath) -> str:

@@ -4,21 +4,18 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from dataclasses import replace
+from datetime import UTC, datetime
 
 import asyncpg
 
-from eventstore import Envelope
+from eventstore import VIEW_PARAMS_START, Envelope, ViewWrite
 from gateway.domain import codec
-from gateway.domain.events import UserCreated, UserEvent
+from gateway.domain.events import USER_EVENT_TYPES, UserCreated, UserEvent
 from gateway.domain.identifiers import fold
 from gateway.domain.json import JsonObject, JsonValue
 from gateway.domain.user import UserState, evolve
 from gateway.scim.schema import EXTENSIONS, EXTERNAL_ID, USER_SCHEMA, Attribute
-
-USER_EVENT_TYPES = frozenset(
-    {"UserCreated", "AttributeChanged", "AttributeIgnored", "UserDeactivated",
-     "UserReactivated", "UserDeleted"}
-)
 
 STREAM_PREFIX = "user-"
 
@@ -28,16 +25,12 @@ _TYPED = frozenset({"boolean", "integer", "decimal", "dateTime"})
 _COLUMNS = """id, tenant_id, version, attributes, active, active_assigned, deleted, login_method,
     permission_profile, created, last_modified, deactivated_at"""
 
-# user_name_lower, emails, given_name, family_name, display_name and attributes_folded hold
-# keys folded by gateway.domain.identifiers.fold (never lower() here): see _row_values.
-_UPSERT = """
-INSERT INTO users_view (id, tenant_id, user_name, user_name_lower, external_id, emails,
+_VIEW_COLUMNS = """(id, tenant_id, user_name, user_name_lower, external_id, emails,
     given_name, family_name, display_name, active, deleted, permission_profile, login_method,
     version, created, last_modified, deactivated_at, attributes, position, active_assigned,
-    attributes_folded)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19,
-        $20, $21)
-ON CONFLICT (id) DO UPDATE SET
+    attributes_folded)"""
+_ON_CONFLICT = """
+ON CONFLICT (tenant_id, id) DO UPDATE SET
     user_name = EXCLUDED.user_name, user_name_lower = EXCLUDED.user_name_lower,
     external_id = EXCLUDED.external_id, emails = EXCLUDED.emails,
     given_name = EXCLUDED.given_name, family_name = EXCLUDED.family_name,
@@ -48,16 +41,38 @@ ON CONFLICT (id) DO UPDATE SET
     position = EXCLUDED.position, active_assigned = EXCLUDED.active_assigned,
     attributes_folded = EXCLUDED.attributes_folded
 """
+_UPSERT = f"""
+INSERT INTO users_view {_VIEW_COLUMNS}
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19,
+        $20, $21) {_ON_CONFLICT}"""
 
-_REFOLD = """
-UPDATE users_view SET user_name_lower = $2, emails = $3, given_name = $4, family_name = $5, display_name = $6,
-    attributes_folded = $7
-WHERE id = $1
-"""
+# The time a write's new state is folded with before the database stamps its events; the
+# row written with the append takes the statement's now() (the events' recorded_at) there.
+UNSTAMPED = datetime(1970, 1, 1, tzinfo=UTC)  # never a recorded_at: the database clock is later
+_UNSTAMPED_SQL = "'1970-01-01 00:00:00+00'"
+
+# The same row, written in the append's own statement (``eventstore.ViewWrite``): parameters
+# from $10 (``VIEW_PARAMS_START``), ``_row_values`` without position, which comes from the
+# appended events.
+_UPSERT_AFTER_APPEND = f"""
+INSERT INTO users_view {_VIEW_COLUMNS}
+SELECT $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23,
+       CASE WHEN $24::timestamptz = {_UNSTAMPED_SQL} THEN now() ELSE $24 END,
+       CASE WHEN $25::timestamptz = {_UNSTAMPED_SQL} THEN now() ELSE $25 END,
+       CASE WHEN $26::timestamptz = {_UNSTAMPED_SQL} THEN now() ELSE $26 END,
+       $27, (SELECT max(position) FROM appended), $28, $29
+WHERE EXISTS (SELECT 1 FROM appended) {_ON_CONFLICT}"""
+assert VIEW_PARAMS_START == 10, "renumber _UPSERT_AFTER_APPEND"
+
 
 _BY_ID = f"SELECT {_COLUMNS} FROM users_view WHERE tenant_id = $1 AND id = $2"
-# Writers to one user queue on its row instead of racing and retrying.
-_BY_ID_FOR_UPDATE = _BY_ID + " FOR UPDATE"
+# The live user holding a userName: the same fold as the uniqueness index.
+_BY_USER_NAME = (f"SELECT {_COLUMNS} FROM users_view"
+                 " WHERE tenant_id = $1 AND user_name_lower = $2 AND NOT deleted")
+# Writers that lost a race to one user queue here instead of racing again. Not a row lock:
+# the one-statement append inserts the events before it writes the view row, and a writer
+# holding the row while it inserts events would deadlock against it.
+_QUEUE = "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))"
 
 
 def stream_id(user_id: str) -> str:
@@ -152,29 +167,20 @@ def _row_values(state: UserState, tenant_id: uuid.UUID, position: int) -> tuple[
     )
 
 
-async def refold(connection: asyncpg.Connection, batch_size: int = 1000) -> list[str]:
-    """Recompute every row's folded keys (after migration 0009 changed the rule).
+def view_write(state: UserState, tenant_id: uuid.UUID) -> ViewWrite:
+    """``state`` (folded at UNSTAMPED) as the row the append's own statement writes."""
+    values = _row_values(state, tenant_id, 0)
+    return ViewWrite(_UPSERT_AFTER_APPEND, values[:18] + values[19:])  # without position
 
-    Returns the ids of users whose folded userName now collides with another active user's:
-    those keep their old key, and the operator decides (the log names them).
-    """
-    collisions: list[str] = []
-    after = uuid.UUID(int=0)
-    while True:
-        rows = await connection.fetch(
-            f"SELECT {_COLUMNS} FROM users_view WHERE id > $1 ORDER BY id LIMIT $2", after, batch_size)
-        if not rows:
-            return collisions
-        for row in rows:
-            state = state_from_row(row)
-            user_name_key, emails, given, family, display, folded = _folded_keys(state)
-            try:
-                async with connection.transaction():
-                    await connection.execute(_REFOLD, row["id"], user_name_key, emails, given, family, display,
-                                             folded)
-            except asyncpg.UniqueViolationError:
-                collisions.append(str(row["id"]))
-        after = rows[-1]["id"]
+
+def stamp(state: UserState, recorded_at: datetime) -> UserState:
+    """``state`` folded at UNSTAMPED, with the time the database gave its events."""
+    return replace(
+        state,
+        created=recorded_at if state.created == UNSTAMPED else state.created,
+        last_modified=recorded_at if state.last_modified == UNSTAMPED else state.last_modified,
+        deactivated_at=recorded_at if state.deactivated_at == UNSTAMPED else state.deactivated_at,
+    )
 
 
 class UsersView:
@@ -198,10 +204,50 @@ class UsersView:
             await connection.execute(_UPSERT, *_row_values(state, batch[-1].tenant_id, batch[-1].position))
 
     async def load(self, executor: asyncpg.Pool | asyncpg.Connection, tenant_id: uuid.UUID,
-                   user_id: str, *, for_update: bool = False) -> UserState | None:
+                   user_id: str, *, queue: bool = False) -> UserState | None:
+        """The user's row; with ``queue`` (inside a transaction) after the writers before us."""
         try:
             parsed = uuid.UUID(user_id)
         except ValueError:
             return None
-        row = await executor.fetchrow(_BY_ID_FOR_UPDATE if for_update else _BY_ID, tenant_id, parsed)
+        if queue:
+            # A separate statement, so the read below sees what the writer before us committed.
+            await executor.execute(_QUEUE, f"{tenant_id}/{stream_id(user_id)}")
+        row = await executor.fetchrow(_BY_ID, tenant_id, parsed)
         return state_from_row(row) if row is not None else None
+
+    async def load_by_user_name(self, executor: asyncpg.Pool | asyncpg.Connection, tenant_id: uuid.UUID,
+                                user_name: str) -> UserState | None:
+        row = await executor.fetchrow(_BY_USER_NAME, tenant_id, fold(user_name))
+        return state_from_row(row) if row is not None else None
+
+
+_TENANT_IDS = "SELECT tenant_id FROM tenants ORDER BY tenant_id"
+_REFOLD_PAGE = f"SELECT {_COLUMNS} FROM users_view WHERE tenant_id = $1 AND id > $2 ORDER BY id LIMIT $3"
+_REFOLD = """
+UPDATE users_view SET user_name_lower = $3, emails = $4, given_name = $5, family_name = $6, display_name = $7,
+    attributes_folded = $8
+WHERE tenant_id = $1 AND id = $2
+"""
+
+
+async def refold(connection: asyncpg.Connection, batch_size: int = 1000) -> list[str]:
+    """Recompute every row's folded keys, tenant by tenant (after migration 0009 changed the rule).
+
+    Returns the ids of users whose folded userName now collides with another live user's:
+    those keep their old key, and the operator decides (the log names them).
+    """
+    collisions: list[str] = []
+    for tenant in await connection.fetch(_TENANT_IDS):
+        tenant_id, after = tenant["tenant_id"], uuid.UUID(int=0)
+        while rows := await connection.fetch(_REFOLD_PAGE, tenant_id, after, batch_size):
+            for row in rows:
+                user_name_key, emails, given, family, display, folded = _folded_keys(state_from_row(row))
+                try:
+                    async with connection.transaction():
+                        await connection.execute(_REFOLD, tenant_id, row["id"], user_name_key, emails, given,
+                                                 family, display, folded)
+                except asyncpg.UniqueViolationError:
+                    collisions.append(str(row["id"]))
+            after = rows[-1]["id"]
+    return collisions

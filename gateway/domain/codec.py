@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
-import uuid
 from collections.abc import Callable
 from typing import Any
 
 from eventstore import Envelope, NewEvent
-from eventstore.envelope import derive_event_id
 from gateway.domain.events import EVENT_TYPES, DomainEvent
 
 # (type, schema_version) -> function turning that version's data into the next version's.
@@ -30,16 +28,13 @@ def _deactivation_reason(data: dict[str, Any]) -> dict[str, Any]:
     return {**data, "reason": data.get("reason", "patch")}
 
 
-def encode(event: DomainEvent, request_id: str | None = None, index: int = 0) -> NewEvent:
+def encode(event: DomainEvent) -> NewEvent:
     data = {f.name: getattr(event, f.name) for f in dataclasses.fields(event)}
-    event_id = derive_event_id(request_id, index) if request_id else uuid.uuid4()
-    return NewEvent(
-        type=event.type, data=data, schema_version=event.schema_version, event_id=event_id
-    )
+    return NewEvent(type=event.type, data=data, schema_version=event.schema_version)
 
 
-def encode_all(events: list[DomainEvent], request_id: str | None) -> list[NewEvent]:
-    return [encode(event, request_id, index) for index, event in enumerate(events)]
+def encode_all(events: list[DomainEvent]) -> list[NewEvent]:
+    return [encode(event) for event in events]
 
 
 def upcast(event_type: str, schema_version: int, data: dict[str, Any]) -> dict[str, Any]:

@@ -36,6 +36,9 @@ class Policy:
     gateway_extension: bool = True
     # PATCH answers: "resource" (200 with it) or "no_content" (204); RFC 7644 3.5.2 allows both.
     patch_response: str = "resource"
+    # Group PATCH answers: Microsoft's SCIM guide asks for 204 No Content ("returning a body with
+    # a list of all the members isn't advisable"); a request that names attributes still gets 200.
+    group_patch_response: str = "no_content"
     # A group member that is no user of the tenant: "reject" (400 invalidValue) or "ignore".
     unknown_members: str = "reject"
 
@@ -68,9 +71,11 @@ SETTABLE = {
     "default_profile": str,
     "reactivation_cooldown_days": int,
     "patch_response": str,
+    "group_patch_response": str,
     "unknown_members": str,
 }
-_CHOICES = {"patch_response": ("resource", "no_content"), "unknown_members": ("reject", "ignore")}
+_CHOICES = {"patch_response": ("resource", "no_content"), "group_patch_response": ("no_content", "resource"),
+            "unknown_members": ("reject", "ignore")}
 
 
 def policy_for(profile: str, overrides: dict[str, str | int | None] | None = None) -> Policy:

@@ -215,7 +215,8 @@ def _reactivate(state: UserState, policy: Policy, now: datetime) -> UserReactiva
                 Reason.INVALID_VALUE,
                 f"this user was deactivated on {state.deactivated_at:%Y-%m-%d}; it can be "
                 f"reactivated from {allowed_from:%Y-%m-%dT%H:%M:%SZ} "
-                f"({policy.reactivation_cooldown_days}-day cooldown)",
+                f"({policy.reactivation_cooldown_days}-day cooldown, tenant setting "
+                f"reactivation_cooldown_days)",
             )
     return UserReactivated(state.user_id)
 

@@ -18,7 +18,7 @@ from aiohttp import web
 from gateway.domain.errors import Rejected
 from gateway.export_formats import FORMATS, as_dict, csv_header, csv_line, jsonl_line, negotiate
 from gateway.http.auth import require
-from gateway.http.keys import AUDIT_RUNNER, POOL, REQUEST_ID, SETTINGS, STORE
+from gateway.http.keys import AUDIT_RUNNER, CLIENT_REQUEST_ID, POOL, REQUEST_ID, SETTINGS, STORE
 from gateway.http.responses import json_response
 from gateway.http.scim_handlers import base_url
 from gateway.replay import Replay
@@ -95,6 +95,7 @@ def parse_query(request: web.Request, kind: str, principal: Principal, user: str
         actor=params.get("actor"),
         action=action,
         result=result,
+        request=params.get("request_id"),
         limit=limit,
     )
 
@@ -119,7 +120,8 @@ async def _export(request: web.Request, kind: str, user: str | None = None) -> w
             "Content-Type": FORMATS[output] + ("; charset=utf-8" if output != "json" else ""),
             "Link": f'<{next_url}>; rel="next"',
             "X-Next-Cursor": next_cursor,
-            "X-Request-Id": request[REQUEST_ID],
+            "X-Request-Id": request.get(CLIENT_REQUEST_ID) or request[REQUEST_ID],
+            "X-Gateway-Request-Id": request[REQUEST_ID],
         })
         await response.prepare(request)
         fields = export_columns(kind)

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from gateway.domain.group import CreateGroup, DeleteGroup, GroupState, UpdateGroup
+from gateway.domain.group import DeleteGroup, GroupState, UpdateGroup
+from gateway.domain.json import JsonValue
 from gateway.http.auth import require
-from gateway.http.keys import GROUPS, SETTINGS
+from gateway.http.keys import GROUPS, PRINCIPAL, SETTINGS
+from gateway.http.middleware import context
 from gateway.http.responses import scim_response
-from gateway.http.scim_handlers import base_url, context, parse_json, patch_answer
+from gateway.http.scim_handlers import base_url, idempotency_key, parse_json, patch_answer
 from gateway.scim.errors import ScimError
 from gateway.scim.group_resource import interpret_group_patch, parse_group, render_group
-from gateway.scim.listing import list_response, parse_list_request
+from gateway.scim.listing import attribute_list_text, list_response, parse_list_request
 from gateway.scim.resource import etag
 from gateway.tenancy import Principal
 
@@ -23,15 +25,16 @@ def _offered(request: web.Request, scope: str) -> Principal:
     return principal
 
 
-def _names(value: object) -> set[str]:
-    text = ",".join(value) if isinstance(value, list) else (value or "")
+def _names(value: JsonValue) -> set[str]:
+    text = attribute_list_text(value) or ""
     return {part.strip().split("[")[0].split(".")[0].lower() for part in str(text).split(",") if part.strip()}
 
 
 async def _render(request: web.Request, states: list[GroupState], include: set[str], exclude: set[str]) -> list[dict]:
     # Entra ID lists with excludedAttributes=members: then the member table is not read at all.
     wants_members = "members" not in exclude and (not include or "members" in include)
-    members = await request.app[GROUPS].members([s.group_id for s in states]) if wants_members and states else {}
+    members = (await request.app[GROUPS].members(request[PRINCIPAL], [s.group_id for s in states])
+               if wants_members and states else {})
     base = base_url(request)
     resources = []
     for state in states:
@@ -97,14 +100,9 @@ async def get_group(request: web.Request) -> web.Response:
 
 async def create_group(request: web.Request) -> web.Response:
     principal = _offered(request, "scim:write")
-    raw = await request.read()
-
-    def build(group_id: str, state: GroupState | None, everyone: list[str]) -> CreateGroup:
-        display, external, members = parse_group(parse_json(raw))
-        refs = members or []
-        return CreateGroup(group_id, display or "", external, tuple(i for i, _ in refs), _displays(refs))
-
-    state = await request.app[GROUPS].write(principal, context(request), None, build, referenced=_named_members(raw))
+    display, external, members = parse_group(parse_json(await request.read()))
+    state, _ = await request.app[GROUPS].create(principal, context(request), display or "", external,
+                                                members or [], idempotency_key(request))
     return await _one(request, state, 201)
 
 
@@ -129,12 +127,12 @@ async def patch_group(request: web.Request) -> web.Response:
     principal = _offered(request, "scim:write")
     raw = await request.read()
     try:
-        planned = interpret_group_patch(parse_json(raw))
+        planned = interpret_group_patch(parse_json(raw), request.match_info["group_id"])
     except ScimError:
         planned = None  # the write below fails the same way, and records it
 
     def build(group_id: str, state: GroupState | None, everyone: list[str]) -> UpdateGroup:
-        patch = interpret_group_patch(parse_json(raw))
+        patch = interpret_group_patch(parse_json(raw), group_id)
         remove = [m for m in everyone if m not in patch.add] if patch.remove_all else patch.remove
         return UpdateGroup(patch.display_name, patch.external_id, tuple(patch.add), tuple(remove),
                            tuple(patch.displays.items()))
@@ -143,7 +141,9 @@ async def patch_group(request: web.Request) -> web.Response:
         principal, context(request), request.match_info["group_id"], build,
         referenced=(planned.add + planned.remove) if planned else [],
         needs_all_members=bool(planned and planned.remove_all), if_match=request.headers.get("If-Match"))
-    if patch_answer(request, principal) == 204:
+    # A client that names attributes (attributes=, excludedAttributes=) wants the resource back.
+    asks = {k.lower() for k in request.query} & {"attributes", "excludedattributes"}
+    if patch_answer(request, "resource" if asks else principal.policy.group_patch_response) == 204:
         return web.Response(status=204, headers={"ETag": etag(state.version)})
     return await _one(request, state)
 

@@ -42,6 +42,14 @@ async def openapi(request: web.Request) -> web.Response:
     return web.Response(body=OPENAPI.read_bytes(), content_type="application/yaml")
 
 
+# The log's head in the catch-up readers' order, read backwards on their index: the primary key
+# starts with the tenant, so max(position) over every tenant would scan the whole log.
+_AUDIT_LAG = """
+SELECT coalesce((SELECT position FROM events ORDER BY transaction_id DESC, position DESC LIMIT 1), 0)
+     - coalesce((SELECT position FROM projection_checkpoints WHERE name = 'audit'), 0)
+"""
+
+
 async def metrics(request: web.Request) -> web.Response:
     registry = request.app[METRICS]
     pool = request.app[POOL]
@@ -50,9 +58,7 @@ async def metrics(request: web.Request) -> web.Response:
     registry.pool.labels("idle").set(pool.get_idle_size())
     try:
         async with asyncio.timeout(request.app[SETTINGS].db_timeout):
-            lag = await pool.fetchval(
-                "SELECT (SELECT coalesce(max(position), 0) FROM events) - coalesce("
-                "(SELECT position FROM projection_checkpoints WHERE name = 'audit'), 0)")
+            lag = await pool.fetchval(_AUDIT_LAG)
         registry.projection_lag.labels("audit").set(lag)
     except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError):
         pass  # the scrape still answers; the gauge keeps its last value
@@ -60,10 +66,13 @@ async def metrics(request: web.Request) -> web.Response:
 
 
 def _ci(word: str) -> str:
-    """A path segment matched case-insensitively: clients send /users as well as /Users."""
+    """A path segment matched case-insensitively: clients send /users as well as /Users.
+
+    One empty segment before it is accepted too: a Tenant URL entered with a trailing slash
+    (``https://host/scim/v2/``) makes Entra ID request ``/scim/v2//Users``."""
     name = word.lower().replace(".", "")
     pattern = word.replace(".", r"\.")
-    return f"{{_{name}:(?i:{pattern})}}"
+    return f"{{_{name}:/?(?i:{pattern})}}"
 
 
 def add_routes(app: web.Application) -> None:

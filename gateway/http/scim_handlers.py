@@ -8,9 +8,10 @@ import orjson
 from aiohttp import web
 
 from gateway.domain.json import JsonValue
-from gateway.domain.user import CreateUser, DeleteUser, UpdateUser, UserState
+from gateway.domain.user import DeleteUser, UpdateUser, UserState
 from gateway.http.auth import require
-from gateway.http.keys import GROUPS, PRINCIPAL, REQUEST_ID, SETTINGS, USERS
+from gateway.http.keys import GROUPS, PRINCIPAL, SETTINGS, USERS
+from gateway.http.middleware import context
 from gateway.http.responses import scim_response
 from gateway.scim import bounds, discovery
 from gateway.scim.errors import ScimError
@@ -26,7 +27,6 @@ from gateway.scim.resource import (
 )
 from gateway.scim.schema import ResolvedPath
 from gateway.tenancy import Principal
-from gateway.writes import RequestContext
 
 _READ_ONLY_DOCUMENTS = "GET"
 
@@ -43,16 +43,6 @@ def base_url(request: web.Request) -> str:
         if path.startswith(marker):
             return f"{scheme}://{host}{marker}"
     return f"{scheme}://{host}/api/2/scim"
-
-
-def context(request: web.Request) -> RequestContext:
-    return RequestContext(
-        request_id=request[REQUEST_ID],
-        method=request.method,
-        path=request.path,
-        source_ip=request.remote,
-        user_agent=request.headers.get("User-Agent"),
-    )
 
 
 def parse_json(raw: bytes) -> JsonValue:
@@ -72,7 +62,7 @@ async def _render_users(request: web.Request, states: list[UserState]) -> list[d
     base = base_url(request)
     resources = [render_user(state, base, principal.policy.gateway_extension) for state in states]
     if principal.policy.offers_groups and states:
-        memberships = await request.app[GROUPS].memberships([s.user_id for s in states])
+        memberships = await request.app[GROUPS].memberships(principal, [s.user_id for s in states])
         for resource in resources:
             groups = memberships.get(str(resource["id"]))
             if groups:
@@ -129,15 +119,22 @@ async def get_user(request: web.Request) -> web.Response:
     return await _user_response(request, state, include=include, exclude=exclude)
 
 
+def idempotency_key(request: web.Request) -> str | None:
+    """The ``Idempotency-Key`` header (draft-ietf-httpapi-idempotency-key-header), if sent."""
+    key = request.headers.get("Idempotency-Key")
+    if key is None:
+        return None
+    key = key.strip().strip('"')
+    if not 0 < len(key) <= 255 or not key.isprintable():
+        raise ScimError.invalid_value("Idempotency-Key must be 1 to 255 printable characters")
+    return key
+
+
 async def create_user(request: web.Request) -> web.Response:
     principal = require(request, "scim:write")
-    raw = await request.read()
-
-    def command(user_id: str) -> CreateUser:
-        attributes, active = parse_user(parse_json(raw))
-        return CreateUser(user_id, attributes, active)
-
-    state = await request.app[USERS].create(principal, context(request), command)
+    attributes, active = parse_user(parse_json(await request.read()))
+    state, _ = await request.app[USERS].create(principal, context(request), attributes, active,
+                                               idempotency_key(request))
     return await _user_response(request, state, 201)
 
 
@@ -171,12 +168,12 @@ async def patch_user(request: web.Request) -> web.Response:
         principal, context(request), request.match_info["user_id"], command,
         request.headers.get("If-Match"),
     )
-    if patch_answer(request, principal) == 204:
+    if patch_answer(request, principal.policy.patch_response) == 204:
         return web.Response(status=204, headers={"ETag": etag(state.version)})
     return await _user_response(request, state)
 
 
-def patch_answer(request: web.Request, principal: Principal) -> int:
+def patch_answer(request: web.Request, setting: str) -> int:
     """200 with the resource, or 204: RFC 7644 section 3.5.2 allows both. RFC 7240
     ``Prefer: return=minimal`` / ``return=representation`` decides; else the tenant's setting."""
     prefer = request.headers.get("Prefer", "").replace(" ", "").lower()
@@ -184,7 +181,7 @@ def patch_answer(request: web.Request, principal: Principal) -> int:
         return 204
     if "return=representation" in prefer:
         return 200
-    return 204 if principal.policy.patch_response == "no_content" else 200
+    return 204 if setting == "no_content" else 200
 
 
 async def delete_user(request: web.Request) -> web.Response:

@@ -17,6 +17,7 @@ from gateway.domain.json import JsonObject, JsonValue
 from gateway.scim.errors import ScimError
 
 PATCH_OPS = ("add", "replace", "remove")
+_ENTERPRISE_MANAGER = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager"
 
 
 def boolean(value: JsonValue, name: str) -> bool:
@@ -74,3 +75,40 @@ def expand_pathless_value(value: JsonObject) -> list[tuple[str, JsonValue]]:
         else:
             pairs.append((key, item))
     return pairs
+
+
+def bare_manager(operation: Operation) -> Operation:
+    """Microsoft's "update a user" example sends the enterprise extension's manager without its
+    schema URN, its value a one-item list:
+    ``{"op": "Add", "path": "manager", "value": [{"$ref": "...", "value": "<id>"}]}``
+    (learn.microsoft.com/entra/identity/app-provisioning/use-scim-to-provision-users-and-groups,
+    "Update user [Multi-valued properties]"). The core User schema has no ``manager``, so the
+    path can only mean the extension's."""
+    if operation.path is None:
+        return operation
+    name, dot, sub = operation.path.partition(".")
+    if name.lower() != "manager":
+        return operation
+    value = operation.value
+    if isinstance(value, list) and len(value) == 1:
+        value = value[0]
+    return Operation(operation.op, f"{_ENTERPRISE_MANAGER}{dot}{sub}", value, operation.has_value)
+
+
+def echoed_id(value: JsonObject, resource_id: str | None) -> JsonObject:
+    """Okta renames a group with a path-less replace whose value repeats the group's id:
+    ``{"op": "replace", "value": {"id": "<group id>", "displayName": "New"}}``
+    (developer.okta.com/docs/api/openapi/okta-scim/guides/scim-20, "Update a specific Group
+    name"). The id is read-only: the same id is no change and is dropped; another id is 400."""
+    found = next((k for k in value if k.lower() == "id"), None)
+    if found is None:
+        return value
+    if resource_id is not None and value[found] != resource_id:
+        raise ScimError.mutability("id is read-only")
+    return {k: v for k, v in value.items() if k != found}
+
+
+# Okta's "Sync Password" sends {"op": "replace", "value": {"password": "..."}} (Okta's SCIM 2.0
+# reference, "Update a specific User (PATCH)"). Provisioned accounts sign in with SSO, and a
+# password must never reach the append-only log: the attribute is dropped, never stored or logged.
+WRITE_ONLY_DROPPED = frozenset({"password"})

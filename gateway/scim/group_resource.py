@@ -116,7 +116,7 @@ class GroupPatch:
             raise ScimError.invalid_path(f"Group has no attribute {target!r}")
 
 
-def interpret_group_patch(body: JsonValue) -> GroupPatch:
+def interpret_group_patch(body: JsonValue, group_id: str | None = None) -> GroupPatch:
     if not isinstance(body, dict):
         raise ScimError.invalid_syntax("the request body must be a JSON object")
     operations = body.get("Operations", body.get("operations"))
@@ -131,7 +131,7 @@ def interpret_group_patch(body: JsonValue) -> GroupPatch:
             if operation.path is None:
                 if operation.op == "remove" or not isinstance(operation.value, dict):
                     raise ScimError.no_target("an operation without a path needs an object value")
-                for key, value in operation.value.items():
+                for key, value in compat.echoed_id(operation.value, group_id).items():
                     patch.apply(operation.op, key.removeprefix(CORE_GROUP + ":"), value)
                 continue
             path = parse_path(operation.path)

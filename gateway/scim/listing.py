@@ -58,15 +58,19 @@ def parse_list_request(
     )
     if not resolve_attributes:  # the caller selects attributes against another schema
         return query, [], []
-    include = parse_attribute_list(_list_text(lowered.get("attributes")), lenient_attributes)
-    exclude = parse_attribute_list(_list_text(lowered.get("excludedattributes")), lenient_attributes)
+    include = parse_attribute_list(attribute_list_text(lowered.get("attributes")), lenient_attributes)
+    exclude = parse_attribute_list(attribute_list_text(lowered.get("excludedattributes")), lenient_attributes)
     return query, include, exclude
 
 
-def _list_text(value: JsonValue) -> str | None:
-    if isinstance(value, list):
-        return ",".join(str(v) for v in value)
-    return None if value is None else str(value)
+def attribute_list_text(value: JsonValue) -> str | None:
+    """``attributes``/``excludedAttributes`` as one comma-separated text: a query string gives
+    a string, a SearchRequest a list of strings (RFC 7644 section 3.4.3); nothing else."""
+    if isinstance(value, list) and all(isinstance(item, str) for item in value):
+        return ",".join(value)
+    if value is None or isinstance(value, str):
+        return value
+    raise ScimError.invalid_value("attributes and excludedAttributes must be strings or lists of strings")
 
 
 def list_response(total: int, start_index: int, resources: list[JsonObject]) -> JsonObject:

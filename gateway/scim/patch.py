@@ -40,6 +40,7 @@ def apply_patch(document: JsonObject, body: JsonValue) -> JsonObject:
 
 
 def _apply(document: JsonObject, operation: compat.Operation) -> None:
+    operation = compat.bare_manager(operation)
     if operation.path is None:
         if operation.op == "remove":
             raise ScimError.no_target("remove needs a path")
@@ -47,6 +48,8 @@ def _apply(document: JsonObject, operation: compat.Operation) -> None:
             raise ScimError.invalid_value("an operation without a path needs an object value")
         for path, value in compat.expand_pathless_value(operation.value):
             _apply(document, compat.Operation(operation.op, path, value, True))
+        return
+    if operation.path.lower() in compat.WRITE_ONLY_DROPPED:
         return
     if operation.op != "remove" and not operation.has_value:
         raise ScimError.invalid_value(f"{operation.op} needs a value")

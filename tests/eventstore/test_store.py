@@ -5,7 +5,6 @@ import asyncpg
 import pytest
 
 from eventstore import Checkpoint, ConcurrencyError, EventStore, NewEvent
-from eventstore.envelope import derive_event_id
 
 TENANT = uuid.UUID("00000000-0000-0000-0000-000000000001")
 
@@ -29,8 +28,8 @@ async def test_read_stream_returns_the_stream_in_order(store: EventStore):
     await store.append("other", 0, events("X"), {}, tenant_id=TENANT)
     await store.append("s-1", 1, events("B", "C"), {}, tenant_id=TENANT)
 
-    assert [e.type for e in await store.read_stream("s-1")] == ["A", "B", "C"]
-    assert [e.type for e in await store.read_stream("s-1", after_version=1)] == ["B", "C"]
+    assert [e.type for e in await store.read_stream(TENANT, "s-1")] == ["A", "B", "C"]
+    assert [e.type for e in await store.read_stream(TENANT, "s-1", after_version=1)] == ["B", "C"]
 
 
 async def test_stale_expected_version_raises_and_writes_nothing(store: EventStore):
@@ -39,7 +38,7 @@ async def test_stale_expected_version_raises_and_writes_nothing(store: EventStor
     with pytest.raises(ConcurrencyError):
         await store.append("s-1", 0, events("B", "C"), {}, tenant_id=TENANT)
 
-    assert [e.type for e in await store.read_stream("s-1")] == ["A"]
+    assert [e.type for e in await store.read_stream(TENANT, "s-1")] == ["A"]
 
 
 async def test_expected_version_ahead_of_the_stream_is_a_conflict(store: EventStore):
@@ -59,7 +58,7 @@ async def test_concurrent_appends_at_the_same_version_let_exactly_one_win(store:
 
     assert sum(isinstance(r, list) for r in results) == 1
     assert sum(isinstance(r, ConcurrencyError) for r in results) == 5
-    assert len(await store.read_stream("s-1")) == 2
+    assert len(await store.read_stream(TENANT, "s-1")) == 2
 
 
 async def test_expected_version_none_appends_at_any_version(store: EventStore):
@@ -81,17 +80,18 @@ async def test_several_events_are_appended_atomically(store: EventStore, pool: a
 
 
 async def test_retried_append_with_the_same_idempotency_key_is_a_no_op(store: EventStore):
+    event_id = uuid.uuid4()
     first = await store.append(
-        "s-1", 0, [NewEvent("A", {}, event_id=derive_event_id("req-1", 0))], {},
+        "s-1", 0, [NewEvent("A", {}, event_id=event_id)], {},
         tenant_id=TENANT, idempotency_key="req-1",
     )
     again = await store.append(
-        "s-1", 0, [NewEvent("A", {}, event_id=derive_event_id("req-1", 0))], {},
+        "s-1", 0, [NewEvent("A", {}, event_id=event_id)], {},
         tenant_id=TENANT, idempotency_key="req-1",
     )
 
     assert again == first
-    assert len(await store.read_stream("s-1")) == 1
+    assert len(await store.read_stream(TENANT, "s-1")) == 1
 
 
 @pytest.mark.parametrize(
@@ -170,3 +170,27 @@ async def test_inline_projection_runs_in_the_append_transaction(pool: asyncpg.Po
         await store.append("s-1", 0, events("A"), {}, tenant_id=TENANT)
 
     assert await pool.fetchval("SELECT count(*) FROM events") == 0
+
+
+async def test_a_stream_id_names_one_stream_per_tenant(store: EventStore):
+    other = uuid.uuid4()
+    await store.append("s-1", 0, events("A"), {}, tenant_id=TENANT, idempotency_key="req-1")
+    # The other tenant's stream of the same id starts at version 1 and is read apart.
+    await store.append("s-1", 0, events("X", "Y"), {}, tenant_id=other, idempotency_key="req-1")
+
+    assert [e.type for e in await store.read_stream(TENANT, "s-1")] == ["A"]
+    assert [e.type for e in await store.read_stream(other, "s-1")] == ["X", "Y"]
+    assert [e.type for e in await store.read_idempotent(TENANT, "req-1")] == ["A"]
+    assert await store.head_position(TENANT) < await store.head_position(other)
+    assert await store.head_position(uuid.uuid4()) == 0
+
+
+async def test_the_constraints_the_store_translates_exist_and_start_with_the_tenant(pool: asyncpg.Pool):
+    rows = await pool.fetch(
+        "SELECT conname, pg_get_constraintdef(oid) AS definition FROM pg_constraint "
+        "WHERE conrelid = 'events'::regclass AND contype IN ('p', 'u') ORDER BY conname")
+    assert {r["conname"]: r["definition"] for r in rows} == {
+        "events_event_id_key": "UNIQUE (tenant_id, event_id)",
+        "events_pkey": "PRIMARY KEY (tenant_id, \"position\")",
+        "events_stream_version_key": "UNIQUE (tenant_id, stream_id, stream_version)",
+    }

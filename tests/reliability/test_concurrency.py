@@ -36,7 +36,8 @@ async def test_two_hundred_concurrent_patches_fold_to_the_final_state(rfc: Scim)
     assert len(acknowledged) == 200
 
     store, pool = rfc.client.app[STORE], rfc.client.app[POOL]
-    events = await store.read_stream(f"user-{user['id']}")
+    tenant = await rfc.client.app[TENANCY].tenant("plain")
+    events = await store.read_stream(tenant.tenant_id, f"user-{user['id']}")
     assert len(events) == 1 + len(acknowledged)
     assert [e.stream_version for e in events] == list(range(1, len(events) + 1))
     folded = None

@@ -127,7 +127,8 @@ def test_reactivation_inside_the_cooldown_says_when_it_becomes_possible():
     state = apply(state, decide(state, UpdateUser(state.attributes, False, "patch"), BYNDER, T0))
     with pytest.raises(Rejected) as error:
         decide(state, UpdateUser(state.attributes, True, "patch"), BYNDER, T0 + timedelta(days=10))
-    assert "2026-06-30" in error.value.detail
+    assert error.value.detail == ("this user was deactivated on 2026-01-01; it can be reactivated from "
+                                  "2026-06-30T00:00:00Z (180-day cooldown, tenant setting reactivation_cooldown_days)")
 
 
 def test_rfc_reactivates_at_once():

@@ -74,6 +74,18 @@ def test_manager_add_as_a_bare_id_and_remove():
     assert ENTERPRISE not in removed
 
 
+def test_manager_without_its_schema_prefix_as_microsoft_documents_it():
+    # learn.microsoft.com/entra/identity/app-provisioning/use-scim-to-provision-users-and-groups
+    result = patch({"op": "Add", "path": "manager",
+                    "value": [{"$ref": "../Users/26118915-6090-4610-87e4-49d8ca9f808d",
+                               "value": "26118915-6090-4610-87e4-49d8ca9f808d"}]})
+    assert result[ENTERPRISE] == {"manager": {"value": "26118915-6090-4610-87e4-49d8ca9f808d",
+                                              "$ref": "../Users/26118915-6090-4610-87e4-49d8ca9f808d"}}
+    replaced = patch({"op": "replace", "path": "manager.value", "value": "other"}, document=result)
+    assert replaced[ENTERPRISE]["manager"]["value"] == "other"
+    assert ENTERPRISE not in patch({"op": "remove", "path": "Manager"}, document=result)
+
+
 def test_remove_with_a_value_filter():
     document = {**DOC, "phoneNumbers": [{"type": "work", "value": "1"}, {"type": "mobile", "value": "2"}]}
     result = patch({"op": "remove", "path": 'phoneNumbers[type eq "mobile"]'}, document=document)

@@ -1,0 +1,78 @@
+"""The write ceiling for this stack: a minimal aiohttp + asyncpg handler that parses the body
+with orjson and, in one autocommit statement, appends an event and upserts a view row in the
+same PostgreSQL (synchronous commit on). No auth, no validation, no audit: what the gateway's
+POST and PATCH are measured against (issue 13).
+
+    python -m bench.ceiling PORT DSN
+"""
+
+from __future__ import annotations
+
+import sys
+import uuid
+
+import asyncpg
+import orjson
+from aiohttp import web
+
+SETUP = """
+CREATE TABLE IF NOT EXISTS ceiling_events (
+    position bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    stream_id text NOT NULL,
+    data jsonb NOT NULL,
+    recorded_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE TABLE IF NOT EXISTS ceiling_view (
+    id uuid PRIMARY KEY,
+    user_name text,
+    doc jsonb NOT NULL,
+    position bigint NOT NULL
+);
+"""
+
+# One statement: the event, and the view row folded from it.
+WRITE = """
+WITH appended AS (INSERT INTO ceiling_events (stream_id, data) VALUES ($1, $2) RETURNING position)
+INSERT INTO ceiling_view (id, user_name, doc, position)
+SELECT $3, $4, $2, position FROM appended
+ON CONFLICT (id) DO UPDATE SET doc = ceiling_view.doc || EXCLUDED.doc, position = EXCLUDED.position
+"""
+
+POOL = web.AppKey("pool", asyncpg.Pool)
+
+
+async def write(request: web.Request, user_id: uuid.UUID, status: int) -> web.Response:
+    body = orjson.loads(await request.read())
+    await request.app[POOL].execute(WRITE, f"user-{user_id}", orjson.dumps(body).decode(), user_id,
+                                    body.get("userName"))
+    return web.Response(body=orjson.dumps({**body, "id": str(user_id)}), status=status,
+                        content_type="application/scim+json")
+
+
+async def create(request: web.Request) -> web.Response:
+    return await write(request, uuid.uuid4(), 201)
+
+
+async def patch(request: web.Request) -> web.Response:
+    return await write(request, uuid.UUID(request.match_info["user_id"]), 200)
+
+
+def main() -> None:
+    port, dsn = int(sys.argv[1]), sys.argv[2]
+
+    async def database(app: web.Application):
+        app[POOL] = await asyncpg.create_pool(dsn, min_size=16, max_size=16)
+        await app[POOL].execute(SETUP)
+        yield
+        await app[POOL].close()
+
+    app = web.Application(client_max_size=1024 * 1024)
+    app.cleanup_ctx.append(database)
+    app.router.add_post("/scim/v2/Users", create)
+    app.router.add_patch("/scim/v2/Users/{user_id}", patch)
+    app.router.add_get("/readyz", lambda _request: web.Response(text="ok"))  # type: ignore[arg-type,return-value]
+    web.run_app(app, host="127.0.0.1", port=port, print=None, access_log=None)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,94 @@
+"""The connection that hears token revocations and policy changes from every gateway process.
+
+While it listens, ``Tenancy`` may answer from its token cache: a revocation anywhere clears
+the cache through NOTIFY. While it is down nothing would clear it, so the cache is bypassed
+(fail closed: every request is authenticated against the database) and the connection is
+re-established with exponential backoff. A restart of PostgreSQL drops it (issue 12, item 6).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+import asyncpg
+import structlog
+
+from eventstore.pool import connect
+from gateway.tenancy import Tenancy
+from projections.tenancy import TENANCY_CHANNEL
+
+log = structlog.get_logger("gateway.revocations")
+
+
+class RevocationListener:
+    def __init__(self, dsn: str, tenancy: Tenancy, *, retry_seconds: float = 0.1,
+                 max_retry_seconds: float = 5.0) -> None:
+        self.dsn = dsn
+        self.tenancy = tenancy
+        self.retry_seconds = retry_seconds
+        self.max_retry_seconds = max(max_retry_seconds, retry_seconds)
+        self.reconnects = 0
+        self._connection: asyncpg.Connection | None = None
+        self._lost = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        """Listen, then keep listening; a first connection that fails is retried in the background."""
+        try:
+            await self._connect()
+        except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
+            log.warning("revocation_listener_down", error=type(error).__name__, retry_in=self.retry_seconds)
+            self._lost.set()
+        self._task = asyncio.create_task(self._keep_listening(), name="revocation-listener")
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            connection.remove_termination_listener(self._terminated)
+            await connection.close()
+        self.tenancy.listening = False
+
+    async def _connect(self) -> None:
+        connection = await connect(self.dsn)
+        try:
+            await connection.add_listener(TENANCY_CHANNEL, self.tenancy.forget)
+        except BaseException:
+            await connection.close()
+            raise
+        connection.add_termination_listener(self._terminated)
+        self._connection = connection
+        self._lost.clear()
+        # A revocation committed while nobody listened was never announced: drop what the
+        # cache holds, now that every later one will be.
+        self.tenancy.forget()
+        self.tenancy.listening = True
+
+    def _terminated(self, connection: asyncpg.Connection) -> None:
+        if connection is not self._connection:
+            return
+        self.tenancy.listening = False
+        self.tenancy.forget()
+        self._connection = None
+        self._lost.set()
+        log.warning("revocation_listener_lost", retry_in=self.retry_seconds)
+
+    async def _keep_listening(self) -> None:
+        while True:
+            await self._lost.wait()
+            delay = self.retry_seconds
+            while True:
+                await asyncio.sleep(delay)
+                try:
+                    await self._connect()
+                except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
+                    delay = min(delay * 2, self.max_retry_seconds)
+                    log.warning("revocation_listener_down", error=type(error).__name__, retry_in=delay)
+                    continue
+                self.reconnects += 1
+                log.info("revocation_listener_reconnected", reconnects=self.reconnects)
+                break

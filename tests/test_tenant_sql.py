@@ -1,0 +1,446 @@
+"""Every SQL statement of the product, parsed: a statement over a tenant table names the tenant.
+
+The statements are the SQL strings in gateway/, eventstore/ and projections/ (found with
+``ast``; module constants and fragments are resolved, and the few fragments built at run time
+are filled with what the code puts there). Each is parsed with pglast, PostgreSQL's own parser.
+A SELECT, UPDATE or DELETE passes when every tenant table it reads or writes has an equality
+on its ``tenant_id`` among the AND-ed conditions of its WHERE or JOIN ... ON; an INSERT passes
+when it writes ``tenant_id`` and its ON CONFLICT target includes it. A condition under OR does
+not count (``$1 IS NULL OR tenant_id = $1`` scopes nothing). Seeded mutants, each with one
+tenant condition of a passing statement removed, must all fail. bench/ and tests/ are not
+scanned: they inspect the whole database on purpose.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import asyncpg
+import pytest
+from pglast import ast as sql_ast
+from pglast import enums, parse_sql
+from pglast.visitors import Visitor
+
+from eventstore.store import _APPEND, _READ_STREAM
+from projections.audit_export import KINDS, ExportQuery
+from projections.users_view import _UPSERT_AFTER_APPEND
+
+ROOT = Path(__file__).resolve().parent.parent
+SOURCES = ("gateway", "eventstore", "projections")
+
+# Tables with a tenant_id that are not tenant data: the tenants themselves, and tokens, which
+# are looked up by their secret's hash before the tenant is known (Citus reference tables).
+REFERENCE_TABLES = frozenset({"tenants", "tokens"})
+
+# Deliberate fan-out: statements over every tenant at once, by "module:owner".
+ALLOWED_FAN_OUT = {
+    # The catch-up projectors' read of the whole log (per-tenant positions: issue 19).
+    "eventstore/store.py:_READ_ALL",
+    # A projection rebuild's final catch-up, with every writer held off.
+    "eventstore/store.py:_READ_ALL_VISIBLE",
+    # The head of the one gapless export sequence the audit projector numbers rows with.
+    "projections/audit.py:_AUDIT_SEQ",
+    "projections/audit.py:_PROVISIONING_SEQ",
+    # Rebuild and verify copy and compare whole projection tables, every tenant's rows.
+    "projections/rebuild.py:_catch_up",
+    "projections/rebuild.py:_compare",
+    "projections/rebuild.py:rebuild",
+    # The projection-lag gauge on /metrics: the log's head against the audit checkpoint.
+    "gateway/http/routes.py:_AUDIT_LAG",
+}
+
+_SAMPLE_EXPORT = ExportQuery(kind="provisioning", tenant_id=None, user="x", actor="x", action="create",  # type: ignore[arg-type]
+                             result="success")
+_SAMPLE_EXPORT_BY_ID = ExportQuery(kind="events", tenant_id=None, user="00000000-0000-0000-0000-000000000001")  # type: ignore[arg-type]
+
+# What the code puts into the holes of statements built at run time: {(module, hole): values}.
+_USERS_AND_GROUPS = {
+    # The compiled SCIM filter, AND-ed after the tenant condition, and the sort order.
+    "where": ["true"],
+    "order": ["created, id"],
+}
+FILLINGS: dict[tuple[str, str], list[str]] = {
+    **{(module, hole): values for module in ("gateway/users.py", "gateway/groups.py")
+       for hole, values in _USERS_AND_GROUPS.items()},
+    # The export's conditions (the real ones, every filter set), table, page bound, columns.
+    ("projections/audit_export.py", "where"): [_SAMPLE_EXPORT.where()[0], _SAMPLE_EXPORT_BY_ID.where()[0]],
+    ("projections/audit_export.py", "table"): sorted(KINDS.values()),
+    ("projections/audit_export.py", "limit"): ["LIMIT 1000"],
+    ("projections/audit_export.py", "columns"): ["seq"],
+    ("projections/audit_export.py", "len(params)"): ["9"],
+    ("projections/audit_export.py", "order"): ["ASC"],
+    # A compiled comparison inside EXISTS (...), and a JSON path parameter.
+    ("projections/users_query.py", "condition"): ["true"],
+    ("projections/users_query.py", "path"): ["$9"],
+    ("projections/groups_query.py", "condition"): ["true"],
+    # The one-statement append: the append itself and the users view's row write.
+    ("eventstore/store.py", "append"): [_APPEND],
+    ("eventstore/store.py", "view"): [_UPSERT_AFTER_APPEND],
+    # rebuild.py: scratch schema, tables and columns (allow-listed fan-out).
+    ("projections/rebuild.py", "schema"): ["scratch"],
+    ("projections/rebuild.py", "table"): ["users_view"],
+    ("projections/rebuild.py", "tables"): ["public.users_view"],
+    ("projections/rebuild.py", "columns"): ["id"],
+}
+
+_KEYWORD = re.compile(r"\b(SELECT\s|INSERT\s+INTO\s|UPDATE\s+[\w.]+\s+SET\s|DELETE\s+FROM\s)")
+_HOLE = re.compile(r"\{([^{}\"']+)\}")
+
+
+@dataclass(frozen=True)
+class Statement:
+    owner: str  # module:constant or module:function
+    sql: str
+
+
+# Finding the statements -------------------------------------------------------------
+
+class _Module:
+    def __init__(self, path: Path) -> None:
+        self.name = str(path.relative_to(ROOT))
+        self.tree = ast.parse(path.read_text())
+        self.constants: dict[str, str] = {}
+        for node in self.tree.body:
+            if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+                text = self.text(node.value)
+                if text is not None:
+                    self.constants[node.targets[0].id] = text
+
+    def text(self, node: ast.AST) -> str | None:
+        """The string an expression builds; run-time parts become ``{their source}`` holes."""
+        match node:
+            case ast.Constant(value=str() as value):
+                return value
+            case ast.JoinedStr(values=values):
+                parts = []
+                for value in values:
+                    if isinstance(value, ast.Constant):
+                        parts.append(str(value.value))
+                    elif isinstance(value, ast.FormattedValue) and isinstance(value.value, ast.Name) \
+                            and value.value.id in self.constants:
+                        parts.append(self.constants[value.value.id])
+                    else:
+                        parts.append("{" + ast.unparse(value.value) + "}")  # type: ignore[attr-defined]
+                return "".join(parts)
+            case ast.BinOp(left=left, op=ast.Add(), right=right):
+                a, b = self.text(left), self.text(right)
+                return a + b if a is not None and b is not None else None
+            case ast.Name(id=name) if name in self.constants:
+                return self.constants[name]
+        return None
+
+    def statements(self) -> list[Statement]:
+        found: list[Statement] = []
+
+        def visit(node: ast.AST, owner: str, inside_string: bool) -> None:
+            text = None if inside_string or isinstance(node, ast.Name) else self.text(node)
+            if text is not None and _KEYWORD.search(text) and not _docstring(node):
+                found.append(Statement(f"{self.name}:{owner}", text))
+            for child in ast.iter_child_nodes(node):
+                child_owner = owner
+                if isinstance(node, ast.Module) and isinstance(child, ast.Assign) and \
+                        isinstance(child.targets[0], ast.Name):
+                    child_owner = child.targets[0].id
+                elif isinstance(child, ast.FunctionDef | ast.AsyncFunctionDef):
+                    child_owner = child.name
+                visit(child, child_owner, inside_string or text is not None)
+
+        docstrings = {id(n.body[0].value) for n in ast.walk(self.tree)  # type: ignore[attr-defined]
+                      if isinstance(n, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef)
+                      and n.body and isinstance(n.body[0], ast.Expr)}
+
+        def _docstring(node: ast.AST) -> bool:
+            return id(node) in docstrings
+
+        visit(self.tree, "<module>", False)
+        return found
+
+
+def _fill(statement: Statement) -> list[Statement]:
+    """The statement with each hole filled with every value the code puts there."""
+    match = _HOLE.search(statement.sql)
+    if match is None:
+        return [statement]
+    key = (statement.owner.split(":")[0], match.group(1))
+    if key not in FILLINGS:
+        raise AssertionError(f"{statement.owner}: no filling for the run-time part {{{key[1]}}}; add it to FILLINGS")
+    filled = []
+    for value in FILLINGS[key]:
+        sql = statement.sql[:match.start()] + value + statement.sql[match.end():]
+        filled += _fill(Statement(statement.owner, sql))
+    return filled
+
+
+def product_statements() -> list[Statement]:
+    found: list[Statement] = []
+    for source in SOURCES:
+        for path in sorted((ROOT / source).rglob("*.py")):
+            for statement in _Module(path).statements():
+                found += _fill(statement)
+    return found
+
+
+# Checking one statement ---------------------------------------------------------------
+
+def _parse(sql: str) -> list[sql_ast.Node]:
+    text = sql.strip()
+    if not re.match(r"(?i)(SELECT|INSERT|UPDATE|DELETE|WITH)\b", text):
+        text = f"SELECT {text}"  # a fragment, such as EXISTS (SELECT ...), parsed as an expression
+    return [raw.stmt for raw in parse_sql(text)]
+
+
+def _conjuncts(node: sql_ast.Node | None) -> list[sql_ast.Node]:
+    if node is None:
+        return []
+    if isinstance(node, sql_ast.BoolExpr) and node.boolop == enums.BoolExprType.AND_EXPR:
+        return [c for arg in node.args for c in _conjuncts(arg)]
+    return [node]
+
+
+def _column(node: sql_ast.Node) -> tuple[str, ...] | None:
+    if isinstance(node, sql_ast.ColumnRef) and all(isinstance(f, sql_ast.String) for f in node.fields):
+        return tuple(f.sval for f in node.fields)
+    return None
+
+
+def _equalities(conditions: list[sql_ast.Node]) -> list[tuple[sql_ast.Node, sql_ast.Node]]:
+    return [(c.lexpr, c.rexpr) for c in conditions
+            if isinstance(c, sql_ast.A_Expr) and c.kind == enums.A_Expr_Kind.AEXPR_OP
+            and [n.sval for n in c.name] == ["="]]
+
+
+def _relations(items: tuple | None, quals: list[sql_ast.Node]) -> list[sql_ast.RangeVar]:
+    """Tables named in a FROM list (through joins, not into subqueries); collects join conditions."""
+    found = []
+    for item in items or ():
+        if isinstance(item, sql_ast.RangeVar):
+            found.append(item)
+        elif isinstance(item, sql_ast.JoinExpr):
+            found += _relations((item.larg, item.rarg), quals)
+            quals += _conjuncts(item.quals)
+    return found
+
+
+def _unscoped(relations: list[sql_ast.RangeVar], conditions: list[sql_ast.Node],
+              tenant_tables: frozenset[str]) -> list[str]:
+    """Tenant tables whose tenant_id no AND-ed equality binds to a value.
+
+    Equalities join columns into classes; a class is bound when it holds a parameter or
+    literal, or a column of something outside this query level's tenant tables (an outer
+    query's row, a function's result such as ``unnest($1::uuid[])``). Two tenant tables
+    joined on tenant_id are bound only if one of them is.
+    """
+    tenant_relations = [r for r in relations if r.relname in tenant_tables]
+    local = {(r.alias.aliasname if r.alias is not None else r.relname) for r in tenant_relations}
+    parent: dict[object, object] = {}
+
+    def find(key: object) -> object:
+        while parent.get(key, key) != key:
+            key = parent[key]
+        return key
+
+    def key_of(node: sql_ast.Node) -> object:
+        column = _column(node)
+        if column is None:
+            return "bound"  # a parameter, a literal, an expression of them
+        if len(column) == 1:
+            if column[0] == "tenant_id" and len(tenant_relations) == 1:
+                return (next(iter(local)), "tenant_id")
+            return column
+        if column[-2] not in local:
+            return "bound"
+        return column[-2:]
+
+    for left, right in _equalities(conditions):
+        a, b = find(key_of(left)), find(key_of(right))
+        if a != b:
+            if a == "bound":
+                a, b = b, a
+            parent[a] = b
+    missing = []
+    for relation in tenant_relations:
+        alias = relation.alias.aliasname if relation.alias is not None else relation.relname
+        if find((alias, "tenant_id")) != "bound":
+            missing.append(relation.relname)
+    return missing
+
+
+class _Checker(Visitor):
+    def __init__(self, tenant_tables: frozenset[str]) -> None:
+        self.tenant_tables = tenant_tables
+        self.problems: list[str] = []
+
+    def visit_SelectStmt(self, ancestors, node: sql_ast.SelectStmt) -> None:
+        if node.op != enums.SetOperation.SETOP_NONE:
+            return  # each arm is a SelectStmt of its own
+        quals: list[sql_ast.Node] = []
+        relations = _relations(node.fromClause, quals)
+        for table in _unscoped(relations, _conjuncts(node.whereClause) + quals, self.tenant_tables):
+            self.problems.append(f"SELECT from {table} without a tenant_id condition")
+
+    def visit_UpdateStmt(self, ancestors, node: sql_ast.UpdateStmt) -> None:
+        quals: list[sql_ast.Node] = []
+        relations = [node.relation, *_relations(node.fromClause, quals)]
+        for table in _unscoped(relations, _conjuncts(node.whereClause) + quals, self.tenant_tables):
+            self.problems.append(f"UPDATE of {table} without a tenant_id condition")
+
+    def visit_DeleteStmt(self, ancestors, node: sql_ast.DeleteStmt) -> None:
+        quals: list[sql_ast.Node] = []
+        relations = [node.relation, *_relations(node.usingClause, quals)]
+        for table in _unscoped(relations, _conjuncts(node.whereClause) + quals, self.tenant_tables):
+            self.problems.append(f"DELETE from {table} without a tenant_id condition")
+
+    def visit_InsertStmt(self, ancestors, node: sql_ast.InsertStmt) -> None:
+        if node.relation.relname not in self.tenant_tables:
+            return
+        columns = [c.name for c in node.cols or ()]
+        if "tenant_id" not in columns:
+            self.problems.append(f"INSERT into {node.relation.relname} without tenant_id")
+        conflict = node.onConflictClause
+        if conflict is not None and conflict.infer is not None and conflict.infer.indexElems:
+            target = [e.name for e in conflict.infer.indexElems]
+            if "tenant_id" not in target:
+                self.problems.append(f"ON CONFLICT ({', '.join(target)}) on {node.relation.relname} "
+                                     "without tenant_id")
+
+
+class _Tables(Visitor):
+    def __init__(self) -> None:
+        self.names: set[str] = set()
+
+    def visit_RangeVar(self, ancestors, node: sql_ast.RangeVar) -> None:
+        self.names.add(node.relname)
+
+
+def tables(sql: str) -> set[str]:
+    collector = _Tables()
+    for statement in _parse(sql):
+        collector(statement)
+    return collector.names
+
+
+def problems(sql: str, tenant_tables: frozenset[str]) -> list[str]:
+    checker = _Checker(tenant_tables)
+    for statement in _parse(sql):
+        checker(statement)
+    return checker.problems
+
+
+# The tests -----------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def statements() -> list[Statement]:
+    return product_statements()
+
+
+@pytest.fixture
+async def tenant_tables(database_url: str) -> frozenset[str]:
+    """Every migrated table with a tenant_id column, but the reference tables."""
+    connection = await asyncpg.connect(database_url)
+    try:
+        rows = await connection.fetch(
+            "SELECT table_name FROM information_schema.columns "
+            "WHERE table_schema = 'public' AND column_name = 'tenant_id'")
+    finally:
+        await connection.close()
+    found = frozenset(r["table_name"] for r in rows) - REFERENCE_TABLES
+    assert {"events", "users_view", "groups_view", "group_members", "audit_trail", "provisioning_log",
+            "audit_identities"} <= found
+    return found
+
+
+def test_the_scan_finds_the_statements_it_must(statements):
+    owners = {s.owner for s in statements}
+    assert len(statements) > 60
+    assert {"eventstore/store.py:_APPEND", "eventstore/store.py:_READ_STREAM", "projections/audit.py:_IDENTITIES",
+            "gateway/users.py:_LIST", "projections/audit_export.py:stream_rows",
+            "projections/groups_query.py:attribute_test"} <= owners
+    assert ALLOWED_FAN_OUT <= owners, "an allow-list entry names no statement: remove it"
+
+
+async def test_every_statement_over_a_tenant_table_names_the_tenant(statements, tenant_tables):
+    found = []
+    for statement in statements:
+        if statement.owner in ALLOWED_FAN_OUT:
+            continue
+        found += [f"{statement.owner}: {problem}" for problem in problems(statement.sql, tenant_tables)]
+    assert found == []
+
+
+async def test_the_allowed_fan_out_statements_are_fan_out(statements, tenant_tables):
+    """An allow-list entry whose statements all name the tenant is stale."""
+    for owner in ALLOWED_FAN_OUT:
+        assert any(problems(s.sql, tenant_tables) for s in statements if s.owner == owner), owner
+
+
+_TENANT_CONDITION = re.compile(r"\b(?:\w+\.)?tenant_id\s*=\s*(?:\$\d+|\w+(?:\.\w+)?)")
+
+
+def mutants(sql: str) -> list[str]:
+    """Copies of ``sql``, each with one tenant condition replaced by ``true``."""
+    return [sql[:m.start()] + "true" + sql[m.end():] for m in _TENANT_CONDITION.finditer(sql)
+            if not sql[:m.start()].rstrip().upper().endswith(("SET", ","))]
+
+
+async def test_every_seeded_mutant_is_caught(statements, tenant_tables):
+    caught = 0
+    for statement in statements:
+        if statement.owner in ALLOWED_FAN_OUT or not tables(statement.sql) & tenant_tables:
+            continue
+        seeded = mutants(statement.sql)
+        # Only an INSERT has no condition to remove (its tenant_id column is checked instead).
+        assert seeded or statement.sql.strip().startswith("INSERT"), statement.owner
+        for mutant in seeded:
+            assert problems(mutant, tenant_tables), f"{statement.owner}: mutant not caught:\n{mutant}"
+            caught += 1
+    assert caught >= 30
+
+
+@pytest.mark.parametrize("sql", [
+    "SELECT * FROM events WHERE stream_id = $1",
+    "SELECT * FROM events WHERE $1::uuid IS NULL OR tenant_id = $1",
+    "SELECT * FROM events e JOIN users_view u ON u.id = e.stream_id::uuid WHERE e.tenant_id = $1",
+    "SELECT * FROM group_members m JOIN groups_view g ON g.tenant_id = m.tenant_id WHERE g.id = $1",
+    "SELECT * FROM users_view WHERE tenant_id = $1 AND id IN (SELECT user_id FROM group_members WHERE group_id = $2)",
+    "UPDATE users_view SET active = false WHERE id = $1",
+    "DELETE FROM group_members WHERE group_id = $1",
+    "INSERT INTO audit_identities (user_id, user_name) VALUES ($1, $2)",
+    "INSERT INTO users_view (tenant_id, id) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING",
+    "WITH h AS (SELECT max(stream_version) FROM events WHERE stream_id = $1) SELECT * FROM h",
+])
+async def test_the_checker_refuses_unscoped_shapes(sql, tenant_tables):
+    assert problems(sql, tenant_tables)
+
+
+async def test_the_checker_accepts_the_store_statements(tenant_tables):
+    assert problems(_APPEND, tenant_tables) == [] and problems(_READ_STREAM, tenant_tables) == []
+
+
+# Keys ----------------------------------------------------------------------------------
+
+# The export sequence is one gapless sequence over every tenant until positions become per
+# tenant (issue 19): its primary key stays ``seq``.
+_GLOBAL_KEYS = {"audit_trail_pkey", "provisioning_log_pkey"}
+
+
+async def test_every_key_of_tenant_data_starts_with_tenant_id(database_url, tenant_tables):
+    connection = await asyncpg.connect(database_url)
+    try:
+        rows = await connection.fetch(
+            """
+            SELECT c.relname AS table_name, i.relname AS index_name,
+                   (SELECT a.attname FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attnum = x.indkey[0])
+                       AS first_column
+            FROM pg_index x JOIN pg_class c ON c.oid = x.indrelid JOIN pg_class i ON i.oid = x.indexrelid
+            JOIN pg_namespace n ON n.oid = c.relnamespace
+            WHERE n.nspname = 'public' AND x.indisunique AND c.relname = ANY($1::text[])
+            """, sorted(tenant_tables))
+    finally:
+        await connection.close()
+    assert len(rows) >= 10
+    wrong = [f"{r['table_name']}.{r['index_name']} starts with {r['first_column']}" for r in rows
+             if r["first_column"] != "tenant_id" and r["index_name"] not in _GLOBAL_KEYS]
+    assert wrong == []
