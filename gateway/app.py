@@ -16,6 +16,7 @@ from gateway.console.security import console_guard
 from gateway.groups import Groups
 from gateway.http import routes
 from gateway.http.auth import bearer_auth
+from gateway.http.bounds import edge_bounds
 from gateway.http.keys import (
     AUDIT_RUNNER,
     DATABASE_URL,
@@ -97,8 +98,10 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
 
 def create_app(settings: Settings, database_url: str) -> web.Application:
     app = web.Application(
-        middlewares=[request_context, console_guard, bearer_auth],
+        middlewares=[request_context, console_guard, bearer_auth, edge_bounds],
         client_max_size=settings.max_body_bytes,
+        # Bodies arrive as sent; gateway.http.bounds refuses content codings with 415.
+        handler_args={"auto_decompress": False},
     )
     app[SETTINGS] = settings
     app[DATABASE_URL] = database_url

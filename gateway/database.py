@@ -15,6 +15,7 @@ from eventstore.pool import connect
 from gateway.roles import EMBEDDED_APP, EMBEDDED_OWNER, grant_app_role, prepare_embedded_roles
 from gateway.settings import Settings, SettingsError
 from projections import MIGRATIONS as PROJECTION_MIGRATIONS
+from projections.refold import CASE_FOLD_MIGRATION, refold_views
 
 MIGRATION_SOURCES = [
     MigrationSource("eventstore", EVENTSTORE_MIGRATIONS),
@@ -95,6 +96,8 @@ async def migrate_database(dsn: str, app_role: str | None = None) -> list[str]:
     connection: asyncpg.Connection = await connect(dsn)
     try:
         applied = await migrate(connection, MIGRATION_SOURCES)
+        if CASE_FOLD_MIGRATION in applied:
+            await refold_views(connection)
         if app_role is not None:
             await grant_app_role(connection, app_role)
         return applied

@@ -11,6 +11,8 @@ from typing import Any
 
 import orjson
 
+from gateway.timestamps import timestamp
+
 FORMATS = {
     "json": "application/json",
     "jsonl": "application/x-ndjson",
@@ -44,7 +46,7 @@ def as_dict(row: Mapping[str, Any], fields: Sequence[str], stable_id: str) -> di
         if isinstance(value, uuid.UUID):
             value = str(value)
         elif isinstance(value, datetime):
-            value = value.isoformat()
+            value = timestamp(value)
         result[name] = value
     return result
 

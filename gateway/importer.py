@@ -25,6 +25,7 @@ import orjson
 from eventstore import ConcurrencyError, EventStore, NewEvent, ProjectionConflict
 from gateway.domain.codec import encode_all
 from gateway.domain.errors import Reason, Rejected
+from gateway.domain.identifiers import fold
 from gateway.domain.policy import Policy
 from gateway.domain.user import CREDENTIALS, SSO, CreateUser, decide
 from gateway.scim.errors import ScimError
@@ -34,11 +35,11 @@ from gateway.tenancy import Principal
 from gateway.writes import RequestContext
 from projections.users_view import stream_id
 
-# Names already taken in the tenant, compared as the view's unique index compares them.
+# Names already taken in the tenant, folded as the view's unique index keys them.
 _EXISTING = """
 SELECT n FROM unnest($2::text[]) AS n
 WHERE EXISTS (SELECT 1 FROM users_view v
-              WHERE v.tenant_id = $1 AND v.user_name_lower = lower(n) AND NOT v.deleted)
+              WHERE v.tenant_id = $1 AND v.user_name_lower = n AND NOT v.deleted)
 """
 
 
@@ -197,11 +198,11 @@ class Importer:
     async def _without_existing(self, parsed: list[_Parsed]) -> tuple[list[_Parsed], Rejection | None]:
         """Drop (skip or reject) lines whose userName is taken; without --continue-on-error the
         first such line is returned instead, with the lines before it."""
-        rows = await self.store.pool.fetch(_EXISTING, self.principal.tenant_id, [p.user_name for p in parsed])
-        taken = {row["n"].lower() for row in rows}
+        rows = await self.store.pool.fetch(_EXISTING, self.principal.tenant_id, [fold(p.user_name) for p in parsed])
+        taken = {row["n"] for row in rows}
         kept: list[_Parsed] = []
         for item in parsed:
-            key = item.user_name.lower()
+            key = fold(item.user_name)
             if key not in taken:
                 taken.add(key)  # a second line with the same userName in this file
                 kept.append(item)

@@ -30,9 +30,12 @@ class ProjectionSpec:
 _TENANT_KEYS = "0006_tenant_keys.sql"
 TENANCY = ProjectionSpec("tenancy", ("tenants", "tokens"), ("0001_tenancy.sql", "0010_token_lifecycle.sql"),
                          TenancyProjection, True)
-USERS_VIEW = ProjectionSpec("users_view", ("users_view",), ("0002_users_view.sql", _TENANT_KEYS), UsersView, True)
-GROUPS = ProjectionSpec("groups", ("groups_view", "group_members"), ("0005_groups.sql", _TENANT_KEYS), GroupsView,
-                        True)
+# 0009 keys case-insensitive values by one fold (also guarded per table).
+_CASE_FOLD = "0009_one_case_fold.sql"
+USERS_VIEW = ProjectionSpec("users_view", ("users_view",), ("0002_users_view.sql", _TENANT_KEYS, _CASE_FOLD),
+                            UsersView, True)
+GROUPS = ProjectionSpec("groups", ("groups_view", "group_members"), ("0005_groups.sql", _TENANT_KEYS, _CASE_FOLD),
+                        GroupsView, True)
 AUDIT = ProjectionSpec(
     "audit", ("audit_trail", "provisioning_log", "audit_identities"),
     ("0004_audit.sql", _TENANT_KEYS, "0011_client_request_id.sql"), AuditProjection, False,

@@ -18,7 +18,8 @@ class _GroupCompiler(_Compiler):
         if name == "id":
             return self.compare_text("id::text", True, node, ID)
         if name == "displayname":
-            return self.compare_text("display_name", False, node, GROUP_SCHEMA.attribute("displayName"))  # type: ignore[arg-type]
+            return self.compare_text("display_name_folded", False, node,
+                                     GROUP_SCHEMA.attribute("displayName"))  # type: ignore[arg-type]
         if name == "externalid":
             return self.compare_text("external_id", True, node, EXTERNAL_ID)
         if name in ("meta.created", "meta.lastmodified"):
@@ -26,6 +27,7 @@ class _GroupCompiler(_Compiler):
         if name in ("members", "members.value"):
             if isinstance(node, Present):
                 return f"EXISTS (SELECT 1 FROM group_members gm WHERE {_MEMBER_OF_ROW})"
+            # A uuid's text is lower-case hex, which is its own fold.
             condition = self.compare_text("gm.user_id::text", False, node, _MEMBER_VALUE)  # type: ignore[arg-type]
             return f"EXISTS (SELECT 1 FROM group_members gm WHERE {_MEMBER_OF_ROW} AND {condition})"
         raise ScimError.invalid_filter(f"unsupported attribute in a Group filter: {node.path.full!r}")

@@ -11,20 +11,25 @@ from eventstore import Envelope
 from gateway.domain import codec
 from gateway.domain.events import GROUP_EVENT_TYPES, GroupCreated, GroupDeleted, MembersAdded, MembersRemoved
 from gateway.domain.group import GroupState, evolve
+from gateway.domain.identifiers import fold
 
 STREAM_PREFIX = "group-"
 
 _COLUMNS = "id, tenant_id, display_name, external_id, deleted, version, created, last_modified"
 _BY_ID = f"SELECT {_COLUMNS} FROM groups_view WHERE tenant_id = $1 AND id = $2"
+# display_name_folded: the key filters and lookups compare, folded by gateway.domain.identifiers.fold.
 _BY_DISPLAY_NAME = (f"SELECT {_COLUMNS} FROM groups_view"
-                    " WHERE tenant_id = $1 AND lower(display_name) = lower($2) AND NOT deleted ORDER BY created")
+                    " WHERE tenant_id = $1 AND display_name_folded = $2 AND NOT deleted ORDER BY created")
 _UPSERT = """
-INSERT INTO groups_view (id, tenant_id, display_name, external_id, deleted, version, created, last_modified, position)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+INSERT INTO groups_view (id, tenant_id, display_name, external_id, deleted, version, created, last_modified, position,
+                         display_name_folded)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
 ON CONFLICT (tenant_id, id) DO UPDATE SET display_name = EXCLUDED.display_name, external_id = EXCLUDED.external_id,
     deleted = EXCLUDED.deleted, version = EXCLUDED.version, last_modified = EXCLUDED.last_modified,
-    position = EXCLUDED.position
+    position = EXCLUDED.position, display_name_folded = EXCLUDED.display_name_folded
 """
+_REFOLD_READ = "SELECT id, display_name FROM groups_view WHERE tenant_id = $1"
+_REFOLD = "UPDATE groups_view SET display_name_folded = $3 WHERE tenant_id = $1 AND id = $2"
 _ADD = """
 INSERT INTO group_members (group_id, user_id, tenant_id, display)
 SELECT $1, m.user_id, $3, m.display FROM unnest($2::uuid[], $4::text[]) AS m(user_id, display)
@@ -85,11 +90,11 @@ class GroupsView:
             assert state is not None
             await connection.execute(_UPSERT, uuid.UUID(state.group_id), envelope.tenant_id, state.display_name,
                                      state.external_id, state.deleted, state.version, state.created,
-                                     state.last_modified, envelope.position)
+                                     state.last_modified, envelope.position, fold(state.display_name))
 
     async def live_by_display_name(self, executor: asyncpg.Pool | asyncpg.Connection, tenant_id: uuid.UUID,
                                    display_name: str) -> list[GroupState]:
-        return [state_from_row(row) for row in await executor.fetch(_BY_DISPLAY_NAME, tenant_id, display_name)]
+        return [state_from_row(row) for row in await executor.fetch(_BY_DISPLAY_NAME, tenant_id, fold(display_name))]
 
     async def load(self, executor: asyncpg.Pool | asyncpg.Connection, tenant_id: uuid.UUID, group_id: str,
                    *, for_update: bool = False) -> GroupState | None:
@@ -141,3 +146,11 @@ class GroupsView:
             found[str(row["user_id"])].append({"value": str(row["id"]), "display": row["display_name"],
                                                "type": "direct"})
         return found
+
+
+async def refold(connection: asyncpg.Connection) -> None:
+    """Recompute every group's folded display name, tenant by tenant (after migration 0009)."""
+    for tenant in await connection.fetch("SELECT tenant_id FROM tenants ORDER BY tenant_id"):
+        rows = await connection.fetch(_REFOLD_READ, tenant["tenant_id"])
+        await connection.executemany(_REFOLD, [(tenant["tenant_id"], row["id"], fold(row["display_name"]))
+                                               for row in rows])

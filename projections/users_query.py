@@ -8,21 +8,27 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime
 from decimal import Decimal, InvalidOperation
 
+from gateway.domain.errors import Rejected
+from gateway.domain.identifiers import fold
 from gateway.scim.errors import ScimError
 from gateway.scim.filter import And, AttrPath, Compare, Filter, Not, Or, Present, ValuePath
 from gateway.scim.schema import Attribute, ResolvedPath, resolve
+from gateway.timestamps import parse_time
 
-# Attributes with a real column: (SQL, the column holds lower-cased text).
-_COLUMNS: dict[str, tuple[str, bool]] = {
-    "userName": ("user_name_lower", True),
-    "externalId": ("external_id", False),
-    "name.givenName": ("given_name", False),
-    "name.familyName": ("family_name", False),
-    "displayName": ("display_name", False),
+# Attributes with a real column. A case-insensitive attribute's column holds its folded key
+# (projections.users_view), as does ``attributes_folded``: every case-insensitive comparison
+# is folded column against folded parameter, both folded by gateway.domain.identifiers.fold.
+# SQL never lower-cases: PostgreSQL's lower() disagrees with Python's on non-ASCII letters.
+_COLUMNS: dict[str, str] = {
+    "userName": "user_name_lower",
+    "externalId": "external_id",
+    "name.givenName": "given_name",
+    "name.familyName": "family_name",
+    "displayName": "display_name",
 }
+_DOCUMENT = "attributes_folded"
 
 _STRING_OPS = {"eq": "=", "ne": "IS DISTINCT FROM", "gt": ">", "ge": ">=", "lt": "<", "le": "<="}
 _ORDER_OPS = {"eq": "=", "ne": "<>", "gt": ">", "ge": ">=", "lt": "<", "le": "<="}
@@ -95,24 +101,23 @@ class _Compiler:
                 raise ScimError.invalid_filter(f"unsupported attribute in filter: {node.path.full!r}")
             return self.compare_typed(column, "dateTime", node)
         if dotted in _COLUMNS:
-            column, lowered = _COLUMNS[dotted]
             target = sub or attribute
-            return self.compare_text(column, target.case_exact and not lowered, node, target, lowered)
+            return self.compare_text(_COLUMNS[dotted], target.case_exact, node, target)
         if attribute.multi_valued:
             element_attribute = sub or attribute.sub("value")
             if element_attribute is None:
                 raise ScimError.invalid_filter(f"{attribute.name} needs a sub-attribute in a filter")
             if isinstance(node, Present) and sub is None:
                 path = self.q.param(_json_path(resolved))
-                return f"(jsonb_array_length(coalesce(attributes #> {path}::text[], '[]'::jsonb)) > 0)"
+                return f"(jsonb_array_length(coalesce({_DOCUMENT} #> {path}::text[], '[]'::jsonb)) > 0)"
             condition = self.element_test(node, element_attribute)
             return self.exists(resolved, condition, node if attribute.name == "emails" else None)
         if attribute.type == "complex" and sub is None:
             if isinstance(node, Present):
-                return f"(attributes #> {self.q.param(_json_path(resolved))}::text[] IS NOT NULL)"
+                return f"({_DOCUMENT} #> {self.q.param(_json_path(resolved))}::text[] IS NOT NULL)"
             raise ScimError.invalid_filter(f"{attribute.name} needs a sub-attribute in a filter")
         keys = _json_path(resolved) + ([sub.name] if sub else [])
-        expression = f"(attributes #>> {self.q.param(keys)}::text[])"
+        expression = f"({_DOCUMENT} #>> {self.q.param(keys)}::text[])"
         target = sub or attribute
         return self.compare_value(expression, node, target)
 
@@ -121,17 +126,17 @@ class _Compiler:
     def exists(self, resolved: ResolvedPath, condition: str, email_eq: Compare | Present | None) -> str:
         path = self.q.param(_json_path(resolved))
         clause = (
-            f"EXISTS (SELECT 1 FROM jsonb_array_elements(coalesce(attributes #> {path}::text[], "
+            f"EXISTS (SELECT 1 FROM jsonb_array_elements(coalesce({_DOCUMENT} #> {path}::text[], "
             f"'[]'::jsonb)) AS element WHERE {condition})"
         )
-        # emails.value eq "x": let the GIN index on the lower-cased emails column narrow it first.
+        # emails.value eq "x": let the GIN index on the folded emails column narrow it first.
         if (
             isinstance(email_eq, Compare)
             and email_eq.op == "eq"
             and isinstance(email_eq.value, str)
             and (resolved.sub_attribute is None or resolved.sub_attribute.name == "value")
         ):
-            clause = f"(emails @> ARRAY[lower({self.q.param(email_eq.value)})] AND {clause})"
+            clause = f"(emails @> ARRAY[{self.q.param(fold(email_eq.value))}::text] AND {clause})"
         return clause
 
     def element_test(self, node: Filter, parent: Attribute) -> str:
@@ -170,7 +175,8 @@ class _Compiler:
         return self.compare_text(expression, attribute.case_exact, node, attribute)
 
     def compare_text(self, expression: str, case_exact: bool, node: Compare | Present,
-                     attribute: Attribute, column_lowered: bool = False) -> str:
+                     attribute: Attribute) -> str:
+        """``expression`` holds folded text unless ``case_exact``; the value is folded to match."""
         if isinstance(node, Present):
             return f"({expression} IS NOT NULL AND {expression} <> '')"
         if node.value is None:
@@ -180,8 +186,8 @@ class _Compiler:
         value = str(node.value) if not isinstance(node.value, str) else node.value
         if "\x00" in value:
             raise ScimError.invalid_filter("filter values must not contain NUL characters")
-        left = expression if case_exact or column_lowered else f"lower({expression})"
-        right = self.q.param(value) if case_exact else f"lower({self.q.param(value)})"
+        left = expression
+        right = self.q.param(value if case_exact else fold(value))
         match node.op:
             case "co":
                 return f"(strpos({left}, {right}) > 0)"
@@ -217,11 +223,13 @@ def _typed_literal(kind: str, node: Compare) -> object:
             if isinstance(value, str) and value.lower() in ("true", "false"):
                 return value.lower() == "true"
         elif kind == "dateTime" and isinstance(value, str):
-            return datetime.fromisoformat(value)
+            return parse_time(node.path.full, value, naive_is_utc=True)
         elif kind in ("integer", "decimal") and isinstance(value, int | float) and not isinstance(value, bool):
             return Decimal(str(value))
     except (ValueError, InvalidOperation):
         pass
+    except Rejected as rejected:
+        raise ScimError.invalid_filter(rejected.detail) from None
     raise ScimError.invalid_filter(f"{value!r} is not a valid {kind} for {node.path.full}")
 
 
@@ -236,7 +244,7 @@ def sort_expression(sort_by: str) -> str:
         raise ScimError.invalid_value(f"cannot sort by unknown attribute {sort_by!r}")
     dotted = resolved.dotted
     if dotted in _COLUMNS:
-        return _COLUMNS[dotted][0]
+        return _COLUMNS[dotted]
     fixed = {"id": "id", "active": "active", "meta.created": "created",
              "meta.lastModified": "last_modified"}
     if dotted in fixed:
@@ -251,7 +259,7 @@ def sort_expression(sort_by: str) -> str:
     keys = [k for k in (resolved.extension, resolved.attribute.name,
                         resolved.sub_attribute.name if resolved.sub_attribute else None) if k]
     literal = "{" + ",".join(f'"{k}"' for k in keys) + "}"
-    return f"lower(attributes #>> '{literal}')"
+    return f"({_DOCUMENT} #>> '{literal}')"
 
 
 __all__ = ["SqlQuery", "compile_filter", "sort_expression", "uuid"]

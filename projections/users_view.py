@@ -12,16 +12,23 @@ import asyncpg
 from eventstore import VIEW_PARAMS_START, Envelope, ViewWrite
 from gateway.domain import codec
 from gateway.domain.events import USER_EVENT_TYPES, UserCreated, UserEvent
+from gateway.domain.identifiers import fold
+from gateway.domain.json import JsonObject, JsonValue
 from gateway.domain.user import UserState, evolve
+from gateway.scim.schema import EXTENSIONS, EXTERNAL_ID, USER_SCHEMA, Attribute
 
 STREAM_PREFIX = "user-"
+
+# Attribute types compared as values, not as text: never folded.
+_TYPED = frozenset({"boolean", "integer", "decimal", "dateTime"})
 
 _COLUMNS = """id, tenant_id, version, attributes, active, active_assigned, deleted, login_method,
     permission_profile, created, last_modified, deactivated_at"""
 
 _VIEW_COLUMNS = """(id, tenant_id, user_name, user_name_lower, external_id, emails,
     given_name, family_name, display_name, active, deleted, permission_profile, login_method,
-    version, created, last_modified, deactivated_at, attributes, position, active_assigned)"""
+    version, created, last_modified, deactivated_at, attributes, position, active_assigned,
+    attributes_folded)"""
 _ON_CONFLICT = """
 ON CONFLICT (tenant_id, id) DO UPDATE SET
     user_name = EXCLUDED.user_name, user_name_lower = EXCLUDED.user_name_lower,
@@ -31,12 +38,13 @@ ON CONFLICT (tenant_id, id) DO UPDATE SET
     permission_profile = EXCLUDED.permission_profile, login_method = EXCLUDED.login_method,
     version = EXCLUDED.version, last_modified = EXCLUDED.last_modified,
     deactivated_at = EXCLUDED.deactivated_at, attributes = EXCLUDED.attributes,
-    position = EXCLUDED.position, active_assigned = EXCLUDED.active_assigned
+    position = EXCLUDED.position, active_assigned = EXCLUDED.active_assigned,
+    attributes_folded = EXCLUDED.attributes_folded
 """
 _UPSERT = f"""
 INSERT INTO users_view {_VIEW_COLUMNS}
-VALUES ($1, $2, $3, lower($3), $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18,
-        $19) {_ON_CONFLICT}"""
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19,
+        $20, $21) {_ON_CONFLICT}"""
 
 # The time a write's new state is folded with before the database stamps its events; the
 # row written with the append takes the statement's now() (the events' recorded_at) there.
@@ -48,11 +56,11 @@ _UNSTAMPED_SQL = "'1970-01-01 00:00:00+00'"
 # appended events.
 _UPSERT_AFTER_APPEND = f"""
 INSERT INTO users_view {_VIEW_COLUMNS}
-SELECT $10, $11, $12, lower($12), $13, $14, $15, $16, $17, $18, $19, $20, $21, $22,
-       CASE WHEN $23::timestamptz = {_UNSTAMPED_SQL} THEN now() ELSE $23 END,
+SELECT $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23,
        CASE WHEN $24::timestamptz = {_UNSTAMPED_SQL} THEN now() ELSE $24 END,
        CASE WHEN $25::timestamptz = {_UNSTAMPED_SQL} THEN now() ELSE $25 END,
-       $26, (SELECT max(position) FROM appended), $27
+       CASE WHEN $26::timestamptz = {_UNSTAMPED_SQL} THEN now() ELSE $26 END,
+       $27, (SELECT max(position) FROM appended), $28, $29
 WHERE EXISTS (SELECT 1 FROM appended) {_ON_CONFLICT}"""
 assert VIEW_PARAMS_START == 10, "renumber _UPSERT_AFTER_APPEND"
 
@@ -60,7 +68,7 @@ assert VIEW_PARAMS_START == 10, "renumber _UPSERT_AFTER_APPEND"
 _BY_ID = f"SELECT {_COLUMNS} FROM users_view WHERE tenant_id = $1 AND id = $2"
 # The live user holding a userName: the same fold as the uniqueness index.
 _BY_USER_NAME = (f"SELECT {_COLUMNS} FROM users_view"
-                 " WHERE tenant_id = $1 AND user_name_lower = lower($2) AND NOT deleted")
+                 " WHERE tenant_id = $1 AND user_name_lower = $2 AND NOT deleted")
 # Writers that lost a race to one user queue here instead of racing again. Not a row lock:
 # the one-statement append inserts the events before it writes the view row, and a writer
 # holding the row while it inserts events would deadlock against it.
@@ -87,27 +95,82 @@ def state_from_row(row: asyncpg.Record) -> UserState:
     )
 
 
-def _row_values(state: UserState, tenant_id: uuid.UUID, position: int) -> tuple[object, ...]:
+def _folded_paths() -> frozenset[str]:
+    """Lower-cased dotted paths (``emails.value``, ``urn:...:user:department``) of the
+    case-insensitive string attributes: the ones whose values are folded."""
+    paths: set[str] = set()
+
+    def visit(prefix: str, attribute: Attribute) -> None:
+        path = prefix + attribute.name.lower()
+        if attribute.sub_attributes:
+            for sub in attribute.sub_attributes:
+                visit(path + ".", sub)
+        elif not attribute.case_exact and attribute.type not in _TYPED:
+            paths.add(path)
+
+    for attribute in (*USER_SCHEMA.attributes, EXTERNAL_ID):
+        visit("", attribute)
+    for extension_id, extension in EXTENSIONS.items():
+        for attribute in extension.attributes:
+            visit(extension_id + ":", attribute)
+    return frozenset(paths)
+
+
+_FOLDED_PATHS = _folded_paths()
+
+
+def _fold_value(path: str, value: JsonValue) -> JsonValue:
+    if isinstance(value, list):
+        return [_fold_value(path, item) for item in value]
+    if isinstance(value, dict):
+        return {key: _fold_value(f"{path}.{key.lower()}", item) for key, item in value.items()}
+    if isinstance(value, str) and path in _FOLDED_PATHS:
+        return fold(value)
+    return value  # case-exact, typed, or not in the schema: compared as stored
+
+
+def folded_document(attributes: JsonObject) -> JsonObject:
+    """The attribute document with every case-insensitive string folded: what filters compare."""
+    folded: JsonObject = {}
+    for key, value in attributes.items():
+        lowered = key.lower()
+        if lowered in EXTENSIONS and isinstance(value, dict):
+            folded[key] = {k: _fold_value(f"{lowered}:{k.lower()}", v) for k, v in value.items()}
+        else:
+            folded[key] = _fold_value(lowered, value)
+    return folded
+
+
+def _folded_keys(state: UserState) -> tuple[str, list[str], str | None, str | None, str | None, JsonObject]:
+    """(userName, emails, givenName, familyName, displayName, document) as filters compare them."""
     attributes = state.attributes
-    name = attributes.get("name") if isinstance(attributes.get("name"), dict) else {}
+    folded = folded_document(attributes)
+    name = folded.get("name") if isinstance(folded.get("name"), dict) else {}
     emails = [
-        str(e["value"]).lower()
-        for e in attributes.get("emails") or []  # type: ignore[union-attr]
+        str(e["value"])
+        for e in folded.get("emails") or []  # type: ignore[union-attr]
         if isinstance(e, dict) and isinstance(e.get("value"), str)
     ]
+    display = folded.get("displayName")
+    return (fold(state.user_name), emails, name.get("givenName"), name.get("familyName"),  # type: ignore[union-attr]
+            display if isinstance(display, str) else None, folded)
+
+
+def _row_values(state: UserState, tenant_id: uuid.UUID, position: int) -> tuple[object, ...]:
+    attributes = state.attributes
+    user_name_key, emails, given, family, display, folded = _folded_keys(state)
     return (
-        uuid.UUID(state.user_id), tenant_id, state.user_name, attributes.get("externalId"),
-        emails, name.get("givenName"), name.get("familyName"),  # type: ignore[union-attr]
-        attributes.get("displayName"), state.active, state.deleted, state.permission_profile,
+        uuid.UUID(state.user_id), tenant_id, state.user_name, user_name_key, attributes.get("externalId"),
+        emails, given, family, display, state.active, state.deleted, state.permission_profile,
         state.login_method, state.version, state.created, state.last_modified,
-        state.deactivated_at, attributes, position, state.active_assigned,
+        state.deactivated_at, attributes, position, state.active_assigned, folded,
     )
 
 
 def view_write(state: UserState, tenant_id: uuid.UUID) -> ViewWrite:
     """``state`` (folded at UNSTAMPED) as the row the append's own statement writes."""
     values = _row_values(state, tenant_id, 0)
-    return ViewWrite(_UPSERT_AFTER_APPEND, values[:17] + values[18:])
+    return ViewWrite(_UPSERT_AFTER_APPEND, values[:18] + values[19:])  # without position
 
 
 def stamp(state: UserState, recorded_at: datetime) -> UserState:
@@ -161,5 +224,36 @@ class UsersView:
 
     async def load_by_user_name(self, executor: asyncpg.Pool | asyncpg.Connection, tenant_id: uuid.UUID,
                                 user_name: str) -> UserState | None:
-        row = await executor.fetchrow(_BY_USER_NAME, tenant_id, user_name)
+        row = await executor.fetchrow(_BY_USER_NAME, tenant_id, fold(user_name))
         return state_from_row(row) if row is not None else None
+
+
+_TENANT_IDS = "SELECT tenant_id FROM tenants ORDER BY tenant_id"
+_REFOLD_PAGE = f"SELECT {_COLUMNS} FROM users_view WHERE tenant_id = $1 AND id > $2 ORDER BY id LIMIT $3"
+_REFOLD = """
+UPDATE users_view SET user_name_lower = $3, emails = $4, given_name = $5, family_name = $6, display_name = $7,
+    attributes_folded = $8
+WHERE tenant_id = $1 AND id = $2
+"""
+
+
+async def refold(connection: asyncpg.Connection, batch_size: int = 1000) -> list[str]:
+    """Recompute every row's folded keys, tenant by tenant (after migration 0009 changed the rule).
+
+    Returns the ids of users whose folded userName now collides with another live user's:
+    those keep their old key, and the operator decides (the log names them).
+    """
+    collisions: list[str] = []
+    for tenant in await connection.fetch(_TENANT_IDS):
+        tenant_id, after = tenant["tenant_id"], uuid.UUID(int=0)
+        while rows := await connection.fetch(_REFOLD_PAGE, tenant_id, after, batch_size):
+            for row in rows:
+                user_name_key, emails, given, family, display, folded = _folded_keys(state_from_row(row))
+                try:
+                    async with connection.transaction():
+                        await connection.execute(_REFOLD, tenant_id, row["id"], user_name_key, emails, given,
+                                                 family, display, folded)
+                except asyncpg.UniqueViolationError:
+                    collisions.append(str(row["id"]))
+            after = rows[-1]["id"]
+    return collisions

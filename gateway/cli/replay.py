@@ -90,7 +90,8 @@ def cmd_user(args: argparse.Namespace, settings: Settings) -> int:
         point = args.at or f"position {args.position}"
         if result.state is None:
             message = f"user {args.user} did not exist yet at {point} (created {timestamp(result.created)})"
-            _json({"exists": False, "user_id": user_id, "created": result.created}) if args.json else print(message)
+            _json({"exists": False, "user_id": user_id,
+                   "created": timestamp(result.created) if result.created else None}) if args.json else print(message)
             return 0
         resource = render_user(result.state, "", gateway_extension=True)
         resource["deleted"] = result.state.deleted

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
-from gateway.domain import attributes
+from gateway.domain import attributes, identifiers
 from gateway.domain.errors import Reason, Rejected
 from gateway.domain.events import (
     AttributeChanged,
@@ -96,16 +96,18 @@ def _existing(state: UserState | None) -> UserState:
 
 
 def normalise(document: JsonObject, policy: Policy) -> JsonObject:
-    """Identifiers lower-cased where the policy says so (userName and email values)."""
+    """Identifiers case-folded where the policy says so (userName and email values), by the
+    same rule that keys them for lookup and uniqueness (``identifiers.fold``)."""
     if not policy.lowercase_identifiers:
         return document
     result = dict(document)
     if isinstance(result.get("userName"), str):
-        result["userName"] = str(result["userName"]).lower()
+        result["userName"] = identifiers.fold(str(result["userName"]))
     emails = result.get("emails")
     if isinstance(emails, list):
         result["emails"] = [
-            {**e, "value": e["value"].lower()} if isinstance(e, dict) and isinstance(e.get("value"), str) else e
+            {**e, "value": identifiers.fold(e["value"])}
+            if isinstance(e, dict) and isinstance(e.get("value"), str) else e
             for e in emails
         ]
     return result

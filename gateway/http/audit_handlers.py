@@ -23,6 +23,7 @@ from gateway.http.keys import AUDIT_RUNNER, CLIENT_REQUEST_ID, POOL, REQUEST_ID,
 from gateway.http.responses import json_response
 from gateway.http.scim_handlers import base_url
 from gateway.replay import Replay
+from gateway.scim import bounds
 from gateway.scim.errors import ScimError
 from gateway.scim.resource import render_user
 from gateway.tenancy import Principal
@@ -48,8 +49,10 @@ def encode_cursor(kind: str, tenant_id: uuid.UUID, seq: int) -> str:
 
 def decode_cursor(text: str, kind: str, tenant_id: uuid.UUID) -> int:
     try:
-        version, cursor_kind, tenant, seq = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)).decode().split(":")
-        if version != "v1" or int(seq) < 0:
+        decoded = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)).decode()
+        version, cursor_kind, tenant, seq_text = decoded.split(":")
+        seq = bounds.position(seq_text, "cursor")
+        if version != "v1":
             raise ValueError(text)
     except (ValueError, binascii.Error, UnicodeDecodeError):
         raise ScimError(400, "cursor is not one this API issued") from None
@@ -57,7 +60,7 @@ def decode_cursor(text: str, kind: str, tenant_id: uuid.UUID) -> int:
         raise ScimError(400, f"cursor belongs to the {cursor_kind} export, not {kind}")
     if tenant != str(tenant_id):
         raise ScimError(400, "cursor belongs to another tenant")
-    return int(seq)
+    return seq
 
 
 def _time(name: str, value: str | None) -> datetime | None:
@@ -176,9 +179,9 @@ async def user_at(request: web.Request) -> web.Response:
     at = _time("at", request.query.get("at"))
     position_text = request.query.get("position")
     try:
-        position = int(position_text) if position_text is not None else None
-    except ValueError:
-        raise ScimError(400, f"position must be an integer, not {position_text!r}") from None
+        position = bounds.position(position_text, "position") if position_text is not None else None
+    except ValueError as error:
+        raise ScimError.invalid_value(str(error)) from None
     replay = Replay(request.app[STORE])
     try:
         resolved = await replay.resolve_user(principal.tenant_id, user_id)
@@ -189,7 +192,7 @@ async def user_at(request: web.Request) -> web.Response:
         created = timestamp(result.created) if result.created else "never"
         raise ScimError.not_found(f"user {user_id} did not exist yet at that point (created {created})")
     resource = render_user(result.state, base_url(request), principal.policy.gateway_extension)
-    return json_response({"as_of": {"at": at.isoformat() if at else None, "position": result.position},
+    return json_response({"as_of": {"at": timestamp(at) if at else None, "position": result.position},
                           "deleted": result.state.deleted, "resource": resource})
 
 

@@ -13,7 +13,7 @@ from gateway.http.auth import require
 from gateway.http.keys import GROUPS, PRINCIPAL, SETTINGS, USERS
 from gateway.http.middleware import context
 from gateway.http.responses import scim_response
-from gateway.scim import discovery
+from gateway.scim import bounds, discovery
 from gateway.scim.errors import ScimError
 from gateway.scim.listing import list_response, parse_list_request
 from gateway.scim.patch import apply_patch
@@ -49,9 +49,11 @@ def parse_json(raw: bytes) -> JsonValue:
     if not raw.strip():
         raise ScimError.invalid_syntax("the request body is empty")
     try:
-        return orjson.loads(raw)
+        body = orjson.loads(raw)
     except orjson.JSONDecodeError as error:
         raise ScimError.invalid_syntax(f"the request body is not valid JSON: {error}") from None
+    bounds.no_nul(body, raw=raw)
+    return body
 
 
 async def _render_users(request: web.Request, states: list[UserState]) -> list[dict]:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import orjson
 
+from gateway.scim import bounds
 from gateway.scim.errors import ScimError
 
 Literal = str | bool | int | float | None
@@ -268,8 +269,16 @@ class _Parser:
         if lowered == "null":
             return None
         if _NUMBER.fullmatch(text):
-            return orjson.loads(text)
+            return _number(text, token.at)
         return text
+
+
+def _number(text: str, at: int) -> int | float:
+    # Python reads any number; SQL and orjson do not: bound it here (1e999 is not infinity).
+    where = f"offset {at}"
+    if text.lstrip("-").isdigit():
+        return bounds.filter_number(int(text), where)
+    return bounds.filter_number(float(text), where)
 
 
 def parse_filter(text: str) -> Filter:

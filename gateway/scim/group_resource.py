@@ -6,18 +6,23 @@ from dataclasses import dataclass, field
 
 from gateway.domain.group import KEEP, GroupState
 from gateway.domain.json import JsonObject, JsonValue
-from gateway.scim import compat
+from gateway.scim import bounds, compat
 from gateway.scim.errors import ScimError
 from gateway.scim.filter import Compare, parse_path
 from gateway.scim.resource import etag
-from gateway.scim.schema import CORE_GROUP
+from gateway.scim.schema import CORE_GROUP, EXTERNAL_ID, GROUP_SCHEMA
 from gateway.timestamps import timestamp
+
+# Attributes with a length cap of their own; anything else gets bounds.TEXT_MAX.
+_ATTRIBUTES = {"displayName": GROUP_SCHEMA.attribute("displayName"), "externalId": EXTERNAL_ID}
 
 
 def _text(value: JsonValue, name: str) -> str:
-    if not isinstance(value, str) or "\x00" in value:
+    if not isinstance(value, str):
         raise ScimError.invalid_value(f"{name} must be a string")
-    return value
+    attribute = _ATTRIBUTES.get(name)
+    limit = attribute.max_length if attribute is not None else None
+    return bounds.text(value, name, limit, folded=attribute is not None and not attribute.case_exact)
 
 
 def member_refs(value: JsonValue) -> list[tuple[str, str | None]]:

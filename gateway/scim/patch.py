@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 
+from gateway.domain.identifiers import fold
 from gateway.domain.json import JsonObject, JsonValue
 from gateway.scim import compat
 from gateway.scim.errors import ScimError
@@ -228,8 +229,8 @@ def _set(container: JsonObject, name: str, value: JsonValue) -> None:
 
 def _identity(value: JsonValue) -> JsonValue:
     if isinstance(value, dict) and "value" in value:
-        return str(value["value"]).lower()
-    return str(value).lower() if isinstance(value, str) else repr(value)
+        return fold(str(value["value"]))
+    return fold(value) if isinstance(value, str) else repr(value)
 
 
 def _single_primary(values: JsonValue) -> JsonValue:
@@ -294,7 +295,7 @@ def _compare(sub: Attribute, value: JsonValue, op: str, expected: JsonValue) -> 
         return op == "ne"
     if isinstance(value, str) and isinstance(expected, str):
         if not sub.case_exact:
-            value, expected = value.lower(), expected.lower()
+            value, expected = fold(value), fold(expected)
         return {
             "eq": value == expected, "ne": value != expected, "co": expected in value,
             "sw": value.startswith(expected), "ew": value.endswith(expected),

@@ -7,7 +7,7 @@ from datetime import datetime
 
 from gateway.domain.json import JsonObject, JsonValue
 from gateway.domain.user import UserState
-from gateway.scim import compat
+from gateway.scim import bounds, compat
 from gateway.scim.errors import ScimError
 from gateway.scim.filter import parse_path
 from gateway.scim.schema import (
@@ -57,9 +57,7 @@ def _scalar(attribute: Attribute, value: JsonValue, name: str) -> JsonValue:
             raise ScimError.invalid_value(f"{name} must be an RFC 3339 date-time")
         case _:
             if isinstance(value, str):
-                if "\x00" in value:
-                    raise ScimError.invalid_value(f"{name} must not contain NUL characters")
-                return value
+                return bounds.text(value, name, attribute.max_length, folded=not attribute.case_exact)
             raise ScimError.invalid_value(f"{name} must be a string")
 
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from gateway.scim.bounds import IDENTIFIER_MAX
+
 CORE_USER = "urn:ietf:params:scim:schemas:core:2.0:User"
 ENTERPRISE_USER = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
 GATEWAY_USER = "urn:scim-gateway:params:scim:schemas:extension:2.0:User"
@@ -30,6 +32,7 @@ class Attribute:
     sub_attributes: tuple[Attribute, ...] = ()
     canonical_values: tuple[str, ...] = ()
     reference_types: tuple[str, ...] = ()
+    max_length: int | None = None  # characters; None means bounds.TEXT_MAX
 
     def sub(self, name: str) -> Attribute | None:
         lowered = name.lower()
@@ -43,7 +46,7 @@ class Attribute:
             "name": self.name,
             "type": self.type,
             "multiValued": self.multi_valued,
-            "description": self.description or self.name,
+            "description": self._description(),
             "required": self.required,
             "caseExact": self.case_exact,
             "mutability": self.mutability,
@@ -57,6 +60,14 @@ class Attribute:
         if self.reference_types:
             doc["referenceTypes"] = list(self.reference_types)
         return doc
+
+    def _description(self) -> str:
+        # RFC 7643 has no length characteristic; a limit is stated where clients read it.
+        text = self.description or self.name
+        if self.max_length is not None:
+            folded = "" if self.case_exact else ", as sent and once case-folded"
+            text += f" At most {self.max_length} characters{folded}."
+        return text
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,13 +96,14 @@ class Schema:
 
 
 def _multi(name: str, *, value_type: str = "string", types: tuple[str, ...] = (),
-           extra: tuple[Attribute, ...] = (), reference_types: tuple[str, ...] = ()) -> Attribute:
+           extra: tuple[Attribute, ...] = (), reference_types: tuple[str, ...] = (),
+           value_max_length: int | None = None) -> Attribute:
     return Attribute(
         name,
         "complex",
         multi_valued=True,
         sub_attributes=(
-            Attribute("value", value_type, reference_types=reference_types),
+            Attribute("value", value_type, reference_types=reference_types, max_length=value_max_length),
             Attribute("display"),
             Attribute("type", canonical_values=types),
             Attribute("primary", "boolean"),
@@ -139,7 +151,7 @@ USER_SCHEMA = Schema(
     "User",
     "User Account",
     (
-        Attribute("userName", required=True, uniqueness="server"),
+        Attribute("userName", required=True, uniqueness="server", max_length=IDENTIFIER_MAX),
         _NAME,
         Attribute("displayName"),
         Attribute("nickName"),
@@ -150,7 +162,7 @@ USER_SCHEMA = Schema(
         Attribute("locale"),
         Attribute("timezone"),
         Attribute("active", "boolean"),
-        _multi("emails", types=("work", "home", "other")),
+        _multi("emails", types=("work", "home", "other"), value_max_length=IDENTIFIER_MAX),
         _multi("phoneNumbers", types=("work", "home", "mobile", "fax", "pager", "other")),
         _multi("ims", types=("aim", "gtalk", "icq", "xmpp", "msn", "skype", "qq", "yahoo")),
         _multi("photos", value_type="reference", types=("photo", "thumbnail"),
@@ -198,7 +210,7 @@ GATEWAY_SCHEMA = Schema(
 # Attributes every resource has (RFC 7643 section 3.1), outside any schema's list.
 ID = Attribute("id", case_exact=True, mutability="readOnly", returned="always",
                uniqueness="server")
-EXTERNAL_ID = Attribute("externalId", case_exact=True)
+EXTERNAL_ID = Attribute("externalId", case_exact=True, max_length=IDENTIFIER_MAX)
 META = Attribute(
     "meta",
     "complex",
@@ -220,7 +232,7 @@ GROUP_SCHEMA = Schema(
     "Group",
     "Group",
     (
-        Attribute("displayName", required=True),
+        Attribute("displayName", required=True, max_length=IDENTIFIER_MAX),
         Attribute(
             "members",
             "complex",
