@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Protocol
 
 import asyncpg
 
+from eventstore.crypto import FieldCipher
 from eventstore.envelope import START, Checkpoint, Envelope, NewEvent
 from eventstore.errors import ConcurrencyError, DatabaseUnavailable, ProjectionConflict
 
@@ -158,8 +159,11 @@ class EventStore:
         pool: asyncpg.Pool,
         inline_projections: Sequence[InlineProjection] = (),
         on_appended: Callable[[Sequence[Envelope]], None] | None = None,
+        cipher: FieldCipher | None = None,
     ) -> None:
         self.pool = pool
+        # Seals personal values on the way in and opens them on the way out (eventstore/crypto.py).
+        self.cipher = cipher
         self.inline_projections = list(inline_projections)
         # Told about every append once its transaction is committed (metrics, wake-ups).
         self.on_appended = on_appended
@@ -225,13 +229,16 @@ class EventStore:
         idempotency_key: str | None,
         view: ViewWrite | None,
     ) -> list[Envelope]:
+        datas = [event.data for event in events]
+        if self.cipher is not None:
+            datas = await self.cipher.seal(connection, tenant_id, [(e.event_id, e.type, e.data) for e in events])
         arguments = (
             stream_id,
             tenant_id,
             [event.event_id for event in events],
             [event.type for event in events],
             [event.schema_version for event in events],
-            [event.data for event in events],
+            datas,
             metadata,
             idempotency_key,
             expected_version,
@@ -240,37 +247,50 @@ class EventStore:
             # The hot path: events and view row in one autocommit statement.
             rows = await connection.fetch(_APPEND_WITH_VIEW.format(append=_APPEND, view=view.sql),
                                           *arguments, *view.params)
-            return self._appended(rows, stream_id, expected_version)
+            return self._appended(rows, stream_id, expected_version, events)
         async with connection.transaction():
             if idempotency_key is not None:
                 earlier = await connection.fetch(_BY_IDEMPOTENCY_KEY, tenant_id, idempotency_key)
                 if earlier:
-                    return [_envelope(row) for row in earlier]
+                    return await self._open(connection, earlier)
             if view is not None:
                 rows = await connection.fetch(_APPEND_WITH_VIEW.format(append=_APPEND, view=view.sql),
                                               *arguments, *view.params)
-                return self._appended(rows, stream_id, expected_version)
-            envelopes = self._appended(await connection.fetch(_APPEND, *arguments), stream_id, expected_version)
+                return self._appended(rows, stream_id, expected_version, events)
+            envelopes = self._appended(await connection.fetch(_APPEND, *arguments), stream_id, expected_version,
+                                       events)
             for projection in self.inline_projections:
                 await projection.apply(connection, envelopes)
             return envelopes
 
     @staticmethod
-    def _appended(rows: list[asyncpg.Record], stream_id: str, expected_version: int | None) -> list[Envelope]:
+    def _appended(rows: list[asyncpg.Record], stream_id: str, expected_version: int | None,
+                  events: Sequence[NewEvent]) -> list[Envelope]:
         if not rows:
             raise ConcurrencyError(stream_id, expected_version)
-        return sorted((_envelope(row) for row in rows), key=lambda e: e.position)
+        # The caller's plaintext, not the sealed row: nothing above the store sees ciphertext.
+        plain = {event.event_id: event.data for event in events}
+        return sorted((replace(_envelope(row), data=plain.get(row["event_id"], row["data"])) for row in rows),
+                      key=lambda e: e.position)
+
+    async def _open(self, executor: asyncpg.Pool | asyncpg.Connection,
+                    rows: Sequence[asyncpg.Record]) -> list[Envelope]:
+        envelopes = [_envelope(row) for row in rows]
+        if self.cipher is None or not envelopes:
+            return envelopes
+        datas = await self.cipher.open(executor, [(e.tenant_id, e.event_id, e.type, e.data) for e in envelopes])
+        return [replace(e, data=d) if d is not e.data else e for e, d in zip(envelopes, datas, strict=True)]
 
     async def read_idempotent(self, tenant_id: uuid.UUID, idempotency_key: str) -> list[Envelope]:
         rows = await self.pool.fetch(_BY_IDEMPOTENCY_KEY, tenant_id, idempotency_key)
-        return [_envelope(row) for row in rows]
+        return await self._open(self.pool, rows)
 
     async def read_stream(
         self, tenant_id: uuid.UUID, stream_id: str, *, after_version: int = 0, up_to_position: int | None = None
     ) -> list[Envelope]:
         """One of the tenant's streams in order; ``up_to_position`` cuts it at a point of the global log."""
         rows = await self.pool.fetch(_READ_STREAM, tenant_id, stream_id, after_version, up_to_position)
-        return [_envelope(row) for row in rows]
+        return await self._open(self.pool, rows)
 
     async def read_all(
         self,
@@ -293,7 +313,7 @@ class EventStore:
         else:
             rows = await executor.fetch(
                 _READ_ALL_VISIBLE if all_visible else _READ_ALL, after.transaction_id, after.position, limit)
-        return [_envelope(row) for row in rows]
+        return await self._open(executor, rows)
 
     async def iter_all(
         self,
@@ -332,7 +352,7 @@ class EventStore:
             )
             if not rows:
                 return
-            yield [_envelope(row) for row in rows]
+            yield await self._open(self.pool, rows)
             after = rows[-1]["position"]
 
     async def streams(
@@ -344,7 +364,7 @@ class EventStore:
             rows = await self.pool.fetch(_STREAMS, tenant_id, stream_prefix, *after, until, batch_size)
             if not rows:
                 return
-            yield [_envelope(row) for row in rows]
+            yield await self._open(self.pool, rows)
             after = (rows[-1]["stream_id"], rows[-1]["stream_version"])
 
     async def find_streams(

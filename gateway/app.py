@@ -30,6 +30,7 @@ from gateway.http.keys import (
 from gateway.http.metrics import Metrics
 from gateway.http.middleware import request_context
 from gateway.http.ratelimit import TokenBuckets
+from gateway.keys import make_cipher
 from gateway.revocations import RevocationListener
 from gateway.settings import Settings
 from gateway.tenancy import Tenancy
@@ -57,7 +58,8 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
         runner.wake()
 
     groups_view = GroupsView()
-    store = EventStore(pool, [TenancyProjection(), users_view, groups_view], on_appended=appended)
+    cipher, _ = make_cipher(settings)
+    store = EventStore(pool, [TenancyProjection(), users_view, groups_view], on_appended=appended, cipher=cipher)
     runner = CatchUpRunner(store, "audit", AuditProjection())
     app[POOL] = pool
     app[STORE] = store

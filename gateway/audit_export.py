@@ -6,6 +6,7 @@ import argparse
 import sys
 
 from eventstore import EventStore
+from eventstore.crypto import FieldCipher
 from eventstore.pool import create_pool
 from gateway.database import migrate_database
 from gateway.domain.errors import Reason, Rejected
@@ -26,14 +27,14 @@ from projections.audit_export import (
 from projections.runner import CatchUpRunner
 
 
-async def export_to(dsn: str, args: argparse.Namespace) -> int:
+async def export_to(dsn: str, args: argparse.Namespace, cipher: FieldCipher | None = None) -> int:
     if args.action is not None and args.action not in ACTIONS[args.kind]:
         expected = sorted(ACTIONS[args.kind])
         raise Rejected(Reason.INVALID_VALUE, f"unknown action {args.action!r}; expected one of {expected}")
     await migrate_database(dsn)
     pool = await create_pool(dsn, min_size=1, max_size=2)
     try:
-        store = EventStore(pool)
+        store = EventStore(pool, cipher=cipher)
         tenant = await Tenancy(store).tenant(args.tenant)
         await CatchUpRunner(store, "audit", AuditProjection()).catch_up()
         query = ExportQuery(kind=args.kind, tenant_id=tenant.tenant_id, since=parse_time("--since", args.since),

@@ -19,10 +19,11 @@ import orjson
 
 from eventstore import EventStore
 from eventstore.pool import create_pool
-from gateway import replay_cli
+from gateway import erasure_cli, replay_cli
 from gateway.database import migrate_database, resolve_database_url
 from gateway.domain.errors import Rejected
 from gateway.domain.policy import PROFILES
+from gateway.keys import cli_cipher
 from gateway.settings import Settings, SettingsError, load_settings
 from gateway.tenancy import Tenancy
 from projections.tenancy import TenancyProjection
@@ -164,7 +165,7 @@ def cmd_projections_rebuild(args: argparse.Namespace, settings: Settings, dsn: s
         await migrate_database(dsn)
         pool = await create_pool(dsn, min_size=1, max_size=2)
         try:
-            store = EventStore(pool)
+            store = EventStore(pool, cipher=cli_cipher(settings))
             for name in names:
                 bar = ProgressBar(f"rebuilding {name}")
                 rows = await rebuild(dsn, store, name, progress=lambda done, head, b=bar: b.update(done))
@@ -180,7 +181,7 @@ def cmd_projections_rebuild(args: argparse.Namespace, settings: Settings, dsn: s
 def cmd_audit_export(args: argparse.Namespace, settings: Settings, dsn: str) -> int:
     from gateway.audit_export import export_to
 
-    count = asyncio.run(export_to(dsn, args))
+    count = asyncio.run(export_to(dsn, args, cli_cipher(settings)))
     _say(f"exported {count} row(s)")
     return 0
 
@@ -278,6 +279,7 @@ def _parser() -> argparse.ArgumentParser:
     uimport.add_argument("file")
     uimport.add_argument("--tenant", required=True)
     uimport.set_defaults(run=cmd_users_import)
+    erasure_cli.add_commands(commands, users, common)
     return parser
 
 

@@ -19,6 +19,7 @@ from gateway.database import migrate_database
 from gateway.domain.errors import Reason, Rejected
 from gateway.domain.policy import policy_for
 from gateway.domain.user import CREDENTIALS, SSO
+from gateway.keys import cli_cipher
 from gateway.scim.errors import ScimError
 from gateway.scim.resource import parse_user
 from gateway.scim.schema import GATEWAY_USER
@@ -44,7 +45,7 @@ async def import_users(dsn: str, settings: Settings, tenant: str, path: Path,
     pool = await create_pool(dsn, min_size=1, max_size=2)
     try:
         view = UsersView()
-        store = EventStore(pool, [TenancyProjection(), view])
+        store = EventStore(pool, [TenancyProjection(), view], cipher=cli_cipher(settings))
         tenancy = Tenancy(store)
         row = await tenancy.tenant(tenant)
         principal = Principal(row.tenant_id, row.name, uuid.UUID(int=0), actor["owner"],

@@ -18,6 +18,7 @@ from eventstore.pool import create_pool
 from gateway import timestamps
 from gateway.database import migrate_database
 from gateway.domain.errors import Reason, Rejected
+from gateway.keys import cli_cipher
 from gateway.progress import ProgressBar
 from gateway.replay import Entry, Replay
 from gateway.scim.resource import render_user
@@ -59,11 +60,11 @@ def _print_entries(entries: list[Entry]) -> None:
             print(f"    {change.attribute}: {_value(change.old)} -> {_value(change.new)}")
 
 
-async def _run(dsn: str, action: Callable[[Replay, Tenancy], Awaitable[int]]) -> int:
+async def _run(args: argparse.Namespace, dsn: str, action: Callable[[Replay, Tenancy], Awaitable[int]]) -> int:
     await migrate_database(dsn)
     pool = await create_pool(dsn, min_size=1, max_size=2)
     try:
-        store = EventStore(pool)
+        store = EventStore(pool, cipher=cli_cipher(args.settings))
         return await action(Replay(store), Tenancy(store))
     finally:
         await pool.close()
@@ -105,7 +106,7 @@ def cmd_user(args: argparse.Namespace, dsn: str) -> int:
                 print(f"  {key}: {_value(value)}")
         return 0
 
-    return asyncio.run(_run(dsn, run))
+    return asyncio.run(_run(args, dsn, run))
 
 
 def cmd_timeline(args: argparse.Namespace, dsn: str) -> int:
@@ -118,7 +119,7 @@ def cmd_timeline(args: argparse.Namespace, dsn: str) -> int:
         _json([_entry_dict(e) for e in entries]) if args.json else _print_entries(entries)
         return 0
 
-    return asyncio.run(_run(dsn, run))
+    return asyncio.run(_run(args, dsn, run))
 
 
 def cmd_token(args: argparse.Namespace, dsn: str) -> int:
@@ -130,7 +131,7 @@ def cmd_token(args: argparse.Namespace, dsn: str) -> int:
         _json([_entry_dict(e) for e in entries]) if args.json else _print_entries(entries)
         return 0
 
-    return asyncio.run(_run(dsn, run))
+    return asyncio.run(_run(args, dsn, run))
 
 
 def cmd_diff(args: argparse.Namespace, dsn: str) -> int:
@@ -157,7 +158,7 @@ def cmd_diff(args: argparse.Namespace, dsn: str) -> int:
                     print(f"    {change.attribute}: {_value(change.old)} -> {_value(change.new)}")
         return 0
 
-    return asyncio.run(_run(dsn, run))
+    return asyncio.run(_run(args, dsn, run))
 
 
 def cmd_tenant(args: argparse.Namespace, dsn: str) -> int:
@@ -176,7 +177,7 @@ def cmd_tenant(args: argparse.Namespace, dsn: str) -> int:
         print(f"wrote {count} user(s) as of {args.at or 'now'} to {args.output}", file=sys.stderr)
         return 0
 
-    return asyncio.run(_run(dsn, run))
+    return asyncio.run(_run(args, dsn, run))
 
 
 def cmd_verify(args: argparse.Namespace, dsn: str) -> int:
@@ -204,7 +205,7 @@ def cmd_verify(args: argparse.Namespace, dsn: str) -> int:
             _json(report)
         return 1 if failures else 0
 
-    return asyncio.run(_run(dsn, run))
+    return asyncio.run(_run(args, dsn, run))
 
 
 def add_parser(commands: Any, common: argparse.ArgumentParser) -> None:
@@ -242,4 +243,5 @@ def add_parser(commands: Any, common: argparse.ArgumentParser) -> None:
     check.add_argument("--tenant", help="accepted for symmetry; every projection is checked whole")
     check.set_defaults(replay=cmd_verify)
     for sub in (user, timeline, diff, token, tenant, check):
-        sub.set_defaults(run=lambda args, settings, dsn: args.replay(args, dsn))
+        sub.set_defaults(run=lambda args, settings, dsn: args.replay(
+            argparse.Namespace(**vars(args), settings=settings), dsn))

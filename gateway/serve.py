@@ -17,6 +17,7 @@ from gateway.app import create_app
 from gateway.database import migrate_database
 from gateway.domain.errors import Reason, Rejected
 from gateway.domain.tenant import SCOPES
+from gateway.keys import kek_path, load_keyring
 from gateway.log import configure_logging
 from gateway.settings import Settings
 from gateway.tenancy import Tenancy
@@ -54,6 +55,10 @@ def serve(settings: Settings, dsn: str) -> None:
     applied = asyncio.run(migrate_database(dsn))
     if applied:
         log.info("migrated", applied=applied)
+    _, made = load_keyring(settings)  # before the workers start, so they share one
+    if made:
+        log.warning("kek_created", path=str(kek_path(settings)),
+                    hint="keep a copy outside the database and its backups; set SCIM_GATEWAY_KEK_FILE in production")
     secret = asyncio.run(bootstrap(dsn))
     if secret is not None:
         print(

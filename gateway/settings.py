@@ -45,6 +45,10 @@ class Settings:
     background_projector: bool = True
     # Hours a create whose answer was lost can be retried and answered as the original.
     create_replay_window_hours: float = 24.0
+    # The key-encryption key (docs/privacy.md); unset: <data_dir>/kek.key, made on first use.
+    kek_file: Path | None = None
+    # Days a refused create's personal values stay readable (its rolling key is then shredded).
+    refused_key_days: int = 30
 
     def __post_init__(self) -> None:
         if not 0 < self.port < 65536:
@@ -67,6 +71,8 @@ class Settings:
             raise SettingsError("revocation_retry_seconds must be positive")
         if self.rate_limit_per_second < 0 or self.rate_limit_burst < 1:
             raise SettingsError("rate_limit_per_second must be >= 0 and rate_limit_burst >= 1")
+        if self.refused_key_days < 1:
+            raise SettingsError("refused_key_days must be at least 1")
         if self.create_replay_window_hours < 0:
             raise SettingsError("create_replay_window_hours must not be negative")
         if self.log_level not in ("debug", "info", "warning", "error"):
@@ -98,7 +104,7 @@ def load_settings(environ: Mapping[str, str] | None = None, **flags: object) -> 
              "rate_limit_per_second": float, "rate_limit_burst": int,
              "log_level": str, "access_log": bool, "background_projector": bool, "trust_forwarded_headers": bool,
              "token_cache_seconds": float, "create_replay_window_hours": float,
-             "revocation_retry_seconds": float}
+             "revocation_retry_seconds": float, "kek_file": Path, "refused_key_days": int}
     values: dict[str, object] = {}
     for field in fields(Settings):
         text = environ.get(ENV_PREFIX + field.name.upper())

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 import asyncpg
 
 from eventstore import VIEW_PARAMS_START, Envelope, ViewWrite
+from eventstore.crypto import ERASED
 from gateway.domain import codec
 from gateway.domain.events import USER_EVENT_TYPES, UserCreated, UserEvent
 from gateway.domain.user import UserState, evolve
@@ -56,6 +57,9 @@ SELECT $10, $11, $12, lower($12), $13, $14, $15, $16, $17, $18, $19, $20, $21, $
 WHERE EXISTS (SELECT 1 FROM appended) {_ON_CONFLICT}"""
 assert VIEW_PARAMS_START == 10, "renumber _UPSERT_AFTER_APPEND"
 
+
+# An erased user has no row: its userName is free at once, and nothing of it is left here.
+_ERASE = "DELETE FROM users_view WHERE tenant_id = $1 AND id = $2"
 
 _BY_ID = f"SELECT {_COLUMNS} FROM users_view WHERE tenant_id = $1 AND id = $2"
 # The live user holding a userName: the same fold as the uniqueness index.
@@ -129,15 +133,23 @@ class UsersView:
         for envelope in user_envelopes:
             by_stream.setdefault(envelope.stream_id, []).append(envelope)
         for stream, batch in by_stream.items():
+            user_id = uuid.UUID(stream.removeprefix(STREAM_PREFIX))
+            if any(e.type == "UserErased" for e in batch):
+                await connection.execute(_ERASE, batch[0].tenant_id, user_id)
+                continue
             first: UserEvent = codec.decode(batch[0])  # type: ignore[assignment]
             state: UserState | None = None
             if not isinstance(first, UserCreated):
-                row = await connection.fetchrow(_BY_ID, batch[0].tenant_id,
-                                                uuid.UUID(stream.removeprefix(STREAM_PREFIX)))
+                row = await connection.fetchrow(_BY_ID, batch[0].tenant_id, user_id)
                 state = state_from_row(row) if row is not None else None
             for envelope in batch:
                 state = evolve(state, codec.decode(envelope), envelope.recorded_at)  # type: ignore[arg-type]
             assert state is not None
+            if state.user_name == ERASED:
+                # Folded from a log whose key is gone (a rebuild after erasure, which reaches the
+                # erasure itself in a later batch): the live view has no row either.
+                await connection.execute(_ERASE, batch[-1].tenant_id, user_id)
+                continue
             await connection.execute(_UPSERT, *_row_values(state, batch[-1].tenant_id, batch[-1].position))
 
     async def load(self, executor: asyncpg.Pool | asyncpg.Connection, tenant_id: uuid.UUID,

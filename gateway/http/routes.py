@@ -8,6 +8,7 @@ from pathlib import Path
 import asyncpg
 from aiohttp import web
 
+from gateway.http import admin_handlers as admin
 from gateway.http import audit_handlers as audit
 from gateway.http import group_handlers as groups
 from gateway.http import scim_handlers as scim
@@ -81,6 +82,7 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get("/api/2/audit/provisioning", audit.provisioning_log)
     app.router.add_get("/api/2/audit/users/{user_id}/timeline", audit.user_timeline)
     app.router.add_get("/api/2/audit/users/{user_id}", audit.user_at)
+    app.router.add_post("/api/2/admin/users/{user_id}/erase", admin.erase)
     for base in BASE_PATHS:
         users = f"{base}/{_ci('Users')}"
         app.router.add_get(users, scim.list_users)

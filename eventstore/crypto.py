@@ -1,0 +1,313 @@
+"""Crypto-shredding: personal values in ``events.data`` sealed under per-subject data keys.
+
+The store calls ``FieldCipher.seal`` on the way in and ``FieldCipher.open`` on the way out,
+so everything above the store reads plaintext and only ``events.data`` holds ciphertext.
+Which values are personal, and whose, is the caller's knowledge (a ``Classifier``): this
+module knows nothing of SCIM.
+
+A sealed value is replaced in place by the base64 of ``nonce || AES-GCM ciphertext`` of its
+JSON; the associated data binds tenant, subject, event id and JSON path, so a ciphertext
+copied to another place does not open. ``data["_sealed"]`` lists ``[subject, path]`` for
+each sealed value, and ``data["_lookup"]`` keyed hashes (a blind index) of the values a
+reader must be able to find an event by. Each data key is 256 bits, stored in
+``subject_keys`` wrapped (AES-GCM) by a key-encryption key (KEK) that lives outside the
+database. Destroying a subject's row makes every value sealed under it read ``[erased]``.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import os
+import time
+import uuid
+from collections import OrderedDict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+import asyncpg
+import orjson
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+ERASED = "[erased]"
+SEALED = "_sealed"
+LOOKUP = "_lookup"
+INDEX_SUBJECT = "index"
+ROLLING_PREFIX = "refused:"
+
+Path = tuple[str | int, ...]
+
+# Get or make keys in one round trip. A key made by a concurrent transaction after this
+# statement's snapshot is not returned: the caller reads again.
+_GET_OR_MAKE = """
+WITH wanted AS (
+    SELECT * FROM unnest($2::text[], $3::text[], $4::bytea[]) AS w(subject, kek_id, wrapped)
+), made AS (
+    INSERT INTO subject_keys (tenant_id, subject, kek_id, wrapped)
+    SELECT $1, subject, kek_id, wrapped FROM wanted
+    ON CONFLICT (tenant_id, subject) DO NOTHING
+    RETURNING subject, kek_id, wrapped
+)
+SELECT subject, kek_id, wrapped FROM made
+UNION ALL
+SELECT k.subject, k.kek_id, k.wrapped FROM subject_keys k JOIN wanted w ON w.subject = k.subject
+WHERE k.tenant_id = $1
+"""
+_GET = """
+SELECT k.tenant_id, k.subject, k.kek_id, k.wrapped
+FROM subject_keys k JOIN unnest($1::uuid[], $2::text[]) AS w(tenant_id, subject)
+  ON k.tenant_id = w.tenant_id AND k.subject = w.subject
+"""
+_DESTROY = "DELETE FROM subject_keys WHERE tenant_id = $1 AND subject = $2 RETURNING subject"
+# Rolling keys for refusals with no subject yet: shredded once older than the retention.
+_SHRED_ROLLING = f"""
+DELETE FROM subject_keys
+WHERE tenant_id = $1 AND starts_with(subject, '{ROLLING_PREFIX}') AND created < now() - make_interval(days => $2)
+"""
+# Re-wrapping touches every tenant's keys: a deliberate fan-out, run by an operator.
+_ALL_KEYS = "SELECT tenant_id, subject, kek_id, wrapped FROM subject_keys ORDER BY tenant_id, subject FOR UPDATE"
+_REWRAP = "UPDATE subject_keys SET kek_id = $3, wrapped = $4 WHERE tenant_id = $1 AND subject = $2"
+
+
+class KeyUnavailable(Exception):
+    """A key-encryption key that is missing or does not open a data key."""
+
+
+def kek_id(kek: bytes) -> str:
+    return hashlib.sha256(b"scim-gateway kek id\x00" + kek).hexdigest()[:16]
+
+
+class Keyring:
+    """The key-encryption keys this process holds: the current one wraps, any of them unwraps."""
+
+    def __init__(self, current: bytes, older: Sequence[bytes] = ()) -> None:
+        for key in (current, *older):
+            if len(key) != 32:
+                raise KeyUnavailable("a key-encryption key is 32 bytes")
+        self.current_id = kek_id(current)
+        self._keys = {kek_id(key): AESGCM(key) for key in (current, *older)}
+
+    @staticmethod
+    def _aad(tenant_id: uuid.UUID, subject: str) -> bytes:
+        return f"scim-gateway data key\x1f{tenant_id}\x1f{subject}".encode()
+
+    def wrap(self, data_key: bytes, tenant_id: uuid.UUID, subject: str) -> tuple[str, bytes]:
+        nonce = os.urandom(12)
+        return self.current_id, nonce + self._keys[self.current_id].encrypt(nonce, data_key,
+                                                                            self._aad(tenant_id, subject))
+
+    def unwrap(self, key_id: str, wrapped: bytes, tenant_id: uuid.UUID, subject: str) -> bytes:
+        kek = self._keys.get(key_id)
+        if kek is None:
+            raise KeyUnavailable(f"no key-encryption key {key_id} in this process's keyring")
+        try:
+            return kek.decrypt(wrapped[:12], wrapped[12:], self._aad(tenant_id, subject))
+        except InvalidTag:
+            raise KeyUnavailable(f"key-encryption key {key_id} does not open the data key of {subject}") from None
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """What of one event to seal: (subject or None for the tenant's rolling key, path) pairs,
+    and the values to index by name (a blind index a reader can search)."""
+
+    fields: list[tuple[str | None, Path]] = field(default_factory=list)
+    lookups: dict[str, str] = field(default_factory=dict)
+
+
+class Classifier(Protocol):
+    def plan(self, event_type: str, data: Mapping[str, Any]) -> Plan: ...
+
+    def erased_subject(self, event_type: str, data: Mapping[str, Any]) -> str | None:
+        """The subject an event says was erased (its keys must leave every cache)."""
+        ...
+
+
+def _get(data: Any, path: Path) -> Any:
+    for step in path:
+        data = data[step]
+    return data
+
+
+def _set(data: Any, path: Path, value: Any) -> None:
+    for step in path[:-1]:
+        data = data[step]
+    data[path[-1]] = value
+
+
+def _aad(tenant_id: uuid.UUID, subject: str, event_id: uuid.UUID, path: Sequence[str | int]) -> bytes:
+    return b"\x1f".join((str(tenant_id).encode(), subject.encode(), str(event_id).encode(),
+                         orjson.dumps(list(path))))
+
+
+class FieldCipher:
+    def __init__(self, keyring: Keyring, classifier: Classifier, *, rolling_days: int = 30,
+                 cache_size: int = 100_000, cache_seconds: float = 300.0) -> None:
+        self.keyring = keyring
+        self.classifier = classifier
+        self.rolling_days = rolling_days
+        self.cache_size = cache_size
+        # Another process's erasure reaches this cache when it reads the erasure event, or
+        # after this many seconds at the latest.
+        self.cache_seconds = cache_seconds
+        self._cache: OrderedDict[tuple[uuid.UUID, str], tuple[AESGCM, bytes, float]] = OrderedDict()
+
+    # The cache ----------------------------------------------------------------------------
+
+    def _cached(self, tenant_id: uuid.UUID, subject: str) -> tuple[AESGCM, bytes] | None:
+        entry = self._cache.get((tenant_id, subject))
+        if entry is None:
+            return None
+        if entry[2] < time.monotonic():
+            del self._cache[tenant_id, subject]
+            return None
+        self._cache.move_to_end((tenant_id, subject))
+        return entry[0], entry[1]
+
+    def _remember(self, tenant_id: uuid.UUID, subject: str, key: bytes) -> tuple[AESGCM, bytes]:
+        self._cache[tenant_id, subject] = (AESGCM(key), key, time.monotonic() + self.cache_seconds)
+        while len(self._cache) > self.cache_size:
+            self._cache.popitem(last=False)
+        return self._cache[tenant_id, subject][:2]
+
+    def forget(self, tenant_id: uuid.UUID, subject: str) -> None:
+        self._cache.pop((tenant_id, subject), None)
+
+    # Keys ---------------------------------------------------------------------------------
+
+    async def _keys(self, connection: asyncpg.Connection, tenant_id: uuid.UUID,
+                    subjects: set[str]) -> dict[str, tuple[AESGCM, bytes]]:
+        """Data keys for ``subjects``, made where missing."""
+        found: dict[str, tuple[AESGCM, bytes]] = {}
+        missing = []
+        for subject in subjects:
+            cached = self._cached(tenant_id, subject)
+            if cached is None:
+                missing.append(subject)
+            else:
+                found[subject] = cached
+        while missing:
+            if any(s.startswith(ROLLING_PREFIX) for s in missing):
+                await connection.execute(_SHRED_ROLLING, tenant_id, self.rolling_days)
+            fresh = [os.urandom(32) for _ in missing]
+            wrapped = [self.keyring.wrap(key, tenant_id, s) for key, s in zip(fresh, missing, strict=True)]
+            rows = await connection.fetch(_GET_OR_MAKE, tenant_id, missing, [w[0] for w in wrapped],
+                                          [w[1] for w in wrapped])
+            for row in rows:
+                key = self.keyring.unwrap(row["kek_id"], row["wrapped"], tenant_id, row["subject"])
+                found[row["subject"]] = self._remember(tenant_id, row["subject"], key)
+            missing = [s for s in missing if s not in found]
+        return found
+
+    async def lookup(self, executor: asyncpg.Pool | asyncpg.Connection, tenant_id: uuid.UUID, value: str) -> str:
+        """The blind-index digest ``value`` (any case) is stored under in ``_lookup``."""
+        if isinstance(executor, asyncpg.Pool):
+            async with executor.acquire() as connection:
+                keys = await self._keys(connection, tenant_id, {INDEX_SUBJECT})
+        else:
+            keys = await self._keys(executor, tenant_id, {INDEX_SUBJECT})
+        return self._digest(keys[INDEX_SUBJECT][1], value)
+
+    @staticmethod
+    def _digest(key: bytes, value: str) -> str:
+        return hmac.new(key, value.lower().encode(), hashlib.sha256).hexdigest()[:32]
+
+    async def destroy(self, connection: asyncpg.Connection, tenant_id: uuid.UUID, subject: str) -> bool:
+        """Shred ``subject``'s data key (in the caller's transaction); False if there was none."""
+        self.forget(tenant_id, subject)
+        return await connection.fetchval(_DESTROY, tenant_id, subject) is not None
+
+    async def rotate(self, pool: asyncpg.Pool, new: Keyring) -> int:
+        """Re-wrap every data key with ``new``'s current KEK; returns how many."""
+        async with pool.acquire() as connection, connection.transaction():
+            rows = await connection.fetch(_ALL_KEYS)
+            updates = []
+            for row in rows:
+                key = self.keyring.unwrap(row["kek_id"], row["wrapped"], row["tenant_id"], row["subject"])
+                updates.append((row["tenant_id"], row["subject"], *new.wrap(key, row["tenant_id"], row["subject"])))
+            await connection.executemany(_REWRAP, updates)
+        self.keyring = new
+        return len(updates)
+
+    # Sealing and opening ------------------------------------------------------------------
+
+    async def seal(self, connection: asyncpg.Connection, tenant_id: uuid.UUID,
+                   events: Sequence[tuple[uuid.UUID, str, dict[str, Any]]]) -> list[dict[str, Any]]:
+        """Each (event id, type, data) with its personal values sealed."""
+        plans = [self.classifier.plan(kind, data) for _, kind, data in events]
+        if not any(plan.fields for plan in plans):
+            return [data for _, _, data in events]
+        rolling = ROLLING_PREFIX + datetime.now(UTC).date().isoformat()
+        subjects = {subject or rolling for plan in plans for subject, _ in plan.fields}
+        if any(plan.lookups for plan in plans):
+            subjects.add(INDEX_SUBJECT)
+        keys = await self._keys(connection, tenant_id, subjects)
+        sealed_all = []
+        for (event_id, _, data), plan in zip(events, plans, strict=True):
+            if not plan.fields:
+                sealed_all.append(data)
+                continue
+            sealed = orjson.loads(orjson.dumps(data))  # the caller keeps its plaintext
+            record = []
+            for subject, path in plan.fields:
+                subject = subject or rolling
+                nonce = os.urandom(12)
+                plain = orjson.dumps(_get(sealed, path))
+                cipher = keys[subject][0].encrypt(nonce, plain, _aad(tenant_id, subject, event_id, path))
+                _set(sealed, path, base64.b64encode(nonce + cipher).decode())
+                record.append([subject, list(path)])
+            sealed[SEALED] = record
+            if plan.lookups:
+                index_key = keys[INDEX_SUBJECT][1]
+                sealed[LOOKUP] = {name: self._digest(index_key, value) for name, value in plan.lookups.items()}
+            sealed_all.append(sealed)
+        return sealed_all
+
+    async def open(self, executor: asyncpg.Pool | asyncpg.Connection,
+                   rows: Sequence[tuple[uuid.UUID, uuid.UUID, str, dict[str, Any]]]) -> list[dict[str, Any]]:
+        """Each (tenant, event id, type, data) with its sealed values opened, or ``[erased]``
+        where the subject's key is gone."""
+        for tenant_id, _, kind, data in rows:
+            erased = self.classifier.erased_subject(kind, data)
+            if erased is not None:
+                self.forget(tenant_id, erased)
+        wanted = {(tenant_id, subject) for tenant_id, _, _, data in rows if SEALED in data
+                  for subject, _ in data[SEALED]}
+        if not wanted:
+            return [data for _, _, _, data in rows]
+        keys: dict[tuple[uuid.UUID, str], AESGCM] = {}
+        missing = []
+        for tenant_id, subject in wanted:
+            cached = self._cached(tenant_id, subject)
+            if cached is None:
+                missing.append((tenant_id, subject))
+            else:
+                keys[tenant_id, subject] = cached[0]
+        if missing:
+            found = await executor.fetch(_GET, [m[0] for m in missing], [m[1] for m in missing])
+            for row in found:
+                key = self.keyring.unwrap(row["kek_id"], row["wrapped"], row["tenant_id"], row["subject"])
+                keys[row["tenant_id"], row["subject"]] = self._remember(row["tenant_id"], row["subject"], key)[0]
+        opened = []
+        for tenant_id, event_id, _, data in rows:
+            if SEALED not in data:
+                opened.append(data)
+                continue
+            plain = {k: v for k, v in data.items() if k not in (SEALED, LOOKUP)}
+            plain = orjson.loads(orjson.dumps(plain))
+            for subject, path in data[SEALED]:
+                key = keys.get((tenant_id, subject))
+                value: Any = ERASED
+                if key is not None:
+                    raw = base64.b64decode(_get(plain, path))
+                    try:
+                        value = orjson.loads(key.decrypt(raw[:12], raw[12:], _aad(tenant_id, subject, event_id, path)))
+                    except InvalidTag:
+                        value = ERASED
+                _set(plain, tuple(path), value)
+            opened.append(plain)
+        return opened

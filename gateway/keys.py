@@ -1,0 +1,97 @@
+"""Where the key-encryption key (KEK) comes from, and the cipher the store seals with.
+
+Production points ``SCIM_GATEWAY_KEK_FILE`` at a key kept outside the database (a secret
+mount); a missing configured file is an error, never a silently new key. The embedded
+default makes ``<data_dir>/kek.key`` on first use and says so. ``keys rotate`` writes a new
+KEK, re-wraps every data key with it and moves the old one aside as
+``kek-<id>.retired``: destroy that file once the backups taken before the rotation have
+expired (docs/privacy.md).
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import sys
+from pathlib import Path
+
+import asyncpg
+
+from eventstore.crypto import FieldCipher, Keyring, kek_id
+from gateway.domain.personal import PersonalData
+from gateway.settings import Settings, SettingsError
+
+DEFAULT_FILE = "kek.key"
+
+
+def kek_path(settings: Settings) -> Path:
+    return settings.kek_file or settings.data_dir / DEFAULT_FILE
+
+
+def _read(path: Path) -> bytes:
+    try:
+        key = base64.b64decode(path.read_text().strip(), validate=True)
+    except (OSError, ValueError) as error:
+        raise SettingsError(f"{path}: cannot read the key-encryption key ({error})") from None
+    if len(key) != 32:
+        raise SettingsError(f"{path}: a key-encryption key is 32 bytes, base64")
+    return key
+
+
+def _write_new(path: Path, key: bytes) -> bool:
+    """Write ``key`` at ``path`` unless one is there; False if another process won."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    draft = path.with_name(f".{path.name}.{os.getpid()}")
+    descriptor = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w") as handle:
+        handle.write(base64.b64encode(key).decode() + "\n")
+    try:
+        os.link(draft, path)
+    except FileExistsError:
+        return False
+    finally:
+        draft.unlink()
+    return True
+
+
+def load_keyring(settings: Settings, *, create: bool = True) -> tuple[Keyring, bool]:
+    """The keyring, and whether its KEK was made just now. A half-done rotation's new key
+    (``kek.key.next``) is held too, so the keys it already re-wrapped still open."""
+    path = kek_path(settings)
+    made = False
+    if not path.exists():
+        if settings.kek_file is not None or not create:
+            raise SettingsError(f"no key-encryption key at {path}")
+        made = _write_new(path, os.urandom(32))
+    current = _read(path)
+    pending = path.with_name(path.name + ".next")
+    return Keyring(current, [_read(pending)] if pending.exists() else []), made
+
+
+def make_cipher(settings: Settings) -> tuple[FieldCipher, bool]:
+    keyring, made = load_keyring(settings)
+    return FieldCipher(keyring, PersonalData(), rolling_days=settings.refused_key_days), made
+
+
+def cli_cipher(settings: Settings) -> FieldCipher:
+    """The cipher for a command-line run; a key made now is announced on stderr."""
+    cipher, made = make_cipher(settings)
+    if made:
+        print(f"made a new key-encryption key at {kek_path(settings)}; keep a copy outside the database "
+              "(production: SCIM_GATEWAY_KEK_FILE)", file=sys.stderr, flush=True)
+    return cipher
+
+
+async def rotate(settings: Settings, pool: asyncpg.Pool) -> tuple[int, Path]:
+    """Re-wrap every data key under a new KEK; returns how many and where the old KEK went."""
+    path = kek_path(settings)
+    cipher, _ = make_cipher(settings)
+    pending = path.with_name(path.name + ".next")
+    if not pending.exists():
+        _write_new(pending, os.urandom(32))
+    new = _read(pending)
+    count = await cipher.rotate(pool, Keyring(new, [_read(path)]))
+    retired = path.with_name(f"kek-{kek_id(_read(path))}.retired")
+    os.replace(path, retired)
+    os.replace(pending, path)
+    return count, retired
