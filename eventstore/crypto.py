@@ -64,9 +64,9 @@ FROM subject_keys k JOIN unnest($1::uuid[], $2::text[]) AS w(tenant_id, subject)
 """
 _DESTROY = "DELETE FROM subject_keys WHERE tenant_id = $1 AND subject = $2 RETURNING subject"
 # Rolling keys for refusals with no subject yet: shredded once older than the retention.
-_SHRED_ROLLING = f"""
+_SHRED_ROLLING = """
 DELETE FROM subject_keys
-WHERE tenant_id = $1 AND starts_with(subject, '{ROLLING_PREFIX}') AND created < now() - make_interval(days => $2)
+WHERE tenant_id = $1 AND starts_with(subject, $3) AND created < now() - make_interval(days => $2)
 """
 # Re-wrapping touches every tenant's keys: a deliberate fan-out, run by an operator.
 _ALL_KEYS = "SELECT tenant_id, subject, kek_id, wrapped FROM subject_keys ORDER BY tenant_id, subject FOR UPDATE"
@@ -192,7 +192,7 @@ class FieldCipher:
                 found[subject] = cached
         while missing:
             if any(s.startswith(ROLLING_PREFIX) for s in missing):
-                await connection.execute(_SHRED_ROLLING, tenant_id, self.rolling_days)
+                await connection.execute(_SHRED_ROLLING, tenant_id, self.rolling_days, ROLLING_PREFIX)
             fresh = [os.urandom(32) for _ in missing]
             wrapped = [self.keyring.wrap(key, tenant_id, s) for key, s in zip(fresh, missing, strict=True)]
             rows = await connection.fetch(_GET_OR_MAKE, tenant_id, missing, [w[0] for w in wrapped],

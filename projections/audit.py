@@ -55,19 +55,20 @@ SELECT seq, action, attribute, old_value, new_value FROM audit_trail
 WHERE tenant_id = $1 AND user_id = $2 AND action IN ('create', 'update', 'ignored_attribute')
 """
 _ERASE_VALUES = "UPDATE audit_trail SET old_value = $3, new_value = $4 WHERE tenant_id = $1 AND seq = $2"
-_ERASE_NAMES = f"""
-UPDATE audit_trail SET user_name = '{ERASED}' WHERE tenant_id = $1 AND user_id = $2 AND user_name IS NOT NULL
+# $3 is ``[erased]``; a NULL stays NULL (a rebuild finds no value there either).
+_ERASE_NAMES = """
+UPDATE audit_trail SET user_name = $3 WHERE tenant_id = $1 AND user_id = $2 AND user_name IS NOT NULL
 """
-_ERASE_PROVISIONING = f"""
+_ERASE_PROVISIONING = """
 UPDATE provisioning_log SET
-    target_user_name = CASE WHEN target_user_name IS NULL THEN NULL ELSE '{ERASED}' END,
-    target_external_id = CASE WHEN target_external_id IS NULL THEN NULL ELSE '{ERASED}' END,
-    detail = CASE WHEN result = 'failure' AND detail IS NOT NULL THEN '{ERASED}' ELSE detail END
+    target_user_name = CASE WHEN target_user_name IS NULL THEN NULL ELSE $3 END,
+    target_external_id = CASE WHEN target_external_id IS NULL THEN NULL ELSE $3 END,
+    detail = CASE WHEN result = 'failure' AND detail IS NOT NULL THEN $3 ELSE detail END
 WHERE tenant_id = $1 AND target_id = $2
 """
-_ERASE_IDENTITY = f"""
-UPDATE audit_identities SET user_name = CASE WHEN user_name IS NULL THEN NULL ELSE '{ERASED}' END,
-    external_id = CASE WHEN external_id IS NULL THEN NULL ELSE '{ERASED}' END
+_ERASE_IDENTITY = """
+UPDATE audit_identities SET user_name = CASE WHEN user_name IS NULL THEN NULL ELSE $3 END,
+    external_id = CASE WHEN external_id IS NULL THEN NULL ELSE $3 END
 WHERE tenant_id = $1 AND user_id = $2
 """
 
@@ -266,9 +267,9 @@ async def _erase(connection: asyncpg.Connection, tenant_id: uuid.UUID, user_id: 
             old, new = erase_value(row["attribute"], row["old_value"]), erase_value(row["attribute"], row["new_value"])
         updates.append((tenant_id, row["seq"], old, new))
     await connection.executemany(_ERASE_VALUES, updates)
-    await connection.execute(_ERASE_NAMES, tenant_id, user_id)
-    await connection.execute(_ERASE_PROVISIONING, tenant_id, user_id)
-    await connection.execute(_ERASE_IDENTITY, tenant_id, user_id)
+    await connection.execute(_ERASE_NAMES, tenant_id, user_id, ERASED)
+    await connection.execute(_ERASE_PROVISIONING, tenant_id, user_id, ERASED)
+    await connection.execute(_ERASE_IDENTITY, tenant_id, user_id, ERASED)
 
 
 def _is_uuid(value: object) -> bool:

@@ -50,6 +50,8 @@ ALLOWED_FAN_OUT = {
     "projections/rebuild.py:rebuild",
     # The projection-lag gauge on /metrics: the log's head against the audit checkpoint.
     "gateway/http/routes.py:_AUDIT_LAG",
+    # ``keys rotate`` re-wraps every tenant's data keys under the new key-encryption key.
+    "eventstore/crypto.py:_ALL_KEYS",
 }
 
 _SAMPLE_EXPORT = ExportQuery(kind="provisioning", tenant_id=None, user="x", actor="x", action="create",  # type: ignore[arg-type]
