@@ -113,10 +113,33 @@ class Keyring:
 @dataclass(frozen=True, slots=True)
 class Plan:
     """What of one event to seal: (subject or None for the tenant's rolling key, path) pairs,
-    and the values to index by name (a blind index a reader can search)."""
+    and the values to index by name (a blind index a reader can search).
+
+    ``born`` names a subject this event begins (a new user): its key is made without a
+    lookup and inserted by the append's own statement, so a create costs no extra round trip.
+    """
 
     fields: list[tuple[str | None, Path]] = field(default_factory=list)
     lookups: dict[str, str] = field(default_factory=dict)
+    born: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Sealed:
+    datas: list[dict[str, Any]]
+    # Keys made for subjects born in these events: (subject, kek id, wrapped key, key).
+    new_keys: list[tuple[str, str, bytes, bytes]] = field(default_factory=list)
+
+
+def new_keys_cte(first: int) -> str:
+    """The body of a data-modifying CTE inserting ``Sealed.new_keys``, parameters from ``$first``, written
+    only if the append wrote its events (``appended``); tenant is the append's ``$2``. A key
+    already there fails the statement: never a sealed value without its key."""
+    return (f"INSERT INTO subject_keys (tenant_id, subject, kek_id, wrapped) "
+            f"SELECT $2, k.subject, k.kek_id, k.wrapped "
+            f"FROM unnest(${first}::text[], ${first + 1}::text[], ${first + 2}::bytea[]) "
+            f"AS k(subject, kek_id, wrapped) "
+            f"WHERE EXISTS (SELECT 1 FROM appended)")
 
 
 class Classifier(Protocol):
@@ -139,9 +162,13 @@ def _set(data: Any, path: Path, value: Any) -> None:
     data[path[-1]] = value
 
 
-def _aad(tenant_id: uuid.UUID, subject: str, event_id: uuid.UUID, path: Sequence[str | int]) -> bytes:
-    return b"\x1f".join((str(tenant_id).encode(), subject.encode(), str(event_id).encode(),
-                         orjson.dumps(list(path))))
+def _aad_head(tenant_id: uuid.UUID, subject: str, event_id: uuid.UUID) -> bytes:
+    """Associated data up to the path (the same for every value of one subject in one event)."""
+    return f"{tenant_id}\x1f{subject}\x1f{event_id}\x1f".encode()
+
+
+def _aad(head: bytes, path: Sequence[str | int]) -> bytes:
+    return head + orjson.dumps(list(path))
 
 
 class FieldCipher:
@@ -173,6 +200,14 @@ class FieldCipher:
         while len(self._cache) > self.cache_size:
             self._cache.popitem(last=False)
         return self._cache[tenant_id, subject][:2]
+
+    def has(self, tenant_id: uuid.UUID, subject: str) -> bool:
+        return self._cached(tenant_id, subject) is not None
+
+    def offer(self, tenant_id: uuid.UUID, subject: str, key_id: str | None, wrapped: bytes | None) -> None:
+        """A wrapped key a caller read along with its own row (no round trip of its own)."""
+        if key_id is not None and wrapped is not None:
+            self._remember(tenant_id, subject, self.keyring.unwrap(key_id, wrapped, tenant_id, subject))
 
     def forget(self, tenant_id: uuid.UUID, subject: str) -> None:
         self._cache.pop((tenant_id, subject), None)
@@ -235,17 +270,29 @@ class FieldCipher:
 
     # Sealing and opening ------------------------------------------------------------------
 
+    def remember_new(self, tenant_id: uuid.UUID, new_keys: Sequence[tuple[str, str, bytes, bytes]]) -> None:
+        """Cache the keys of born subjects once the append that stored them succeeded."""
+        for subject, _, _, key in new_keys:
+            self._remember(tenant_id, subject, key)
+
     async def seal(self, connection: asyncpg.Connection, tenant_id: uuid.UUID,
-                   events: Sequence[tuple[uuid.UUID, str, dict[str, Any]]]) -> list[dict[str, Any]]:
+                   events: Sequence[tuple[uuid.UUID, str, dict[str, Any]]]) -> Sealed:
         """Each (event id, type, data) with its personal values sealed."""
         plans = [self.classifier.plan(kind, data) for _, kind, data in events]
         if not any(plan.fields for plan in plans):
-            return [data for _, _, data in events]
+            return Sealed([data for _, _, data in events])
         rolling = ROLLING_PREFIX + datetime.now(UTC).date().isoformat()
         subjects = {subject or rolling for plan in plans for subject, _ in plan.fields}
         if any(plan.lookups for plan in plans):
             subjects.add(INDEX_SUBJECT)
-        keys = await self._keys(connection, tenant_id, subjects)
+        new_keys = []
+        born: dict[str, tuple[AESGCM, bytes]] = {}
+        for plan in plans:
+            if plan.born is not None and plan.born in subjects and plan.born not in born:
+                key = os.urandom(32)
+                new_keys.append((plan.born, *self.keyring.wrap(key, tenant_id, plan.born), key))
+                born[plan.born] = (AESGCM(key), key)
+        keys = born | await self._keys(connection, tenant_id, subjects - born.keys())
         sealed_all = []
         for (event_id, _, data), plan in zip(events, plans, strict=True):
             if not plan.fields:
@@ -253,11 +300,14 @@ class FieldCipher:
                 continue
             sealed = orjson.loads(orjson.dumps(data))  # the caller keeps its plaintext
             record = []
-            for subject, path in plan.fields:
+            heads: dict[str, bytes] = {}
+            nonces = os.urandom(12 * len(plan.fields))  # one system call per event
+            for index, (subject, path) in enumerate(plan.fields):
                 subject = subject or rolling
-                nonce = os.urandom(12)
+                head = heads.get(subject) or heads.setdefault(subject, _aad_head(tenant_id, subject, event_id))
+                nonce = nonces[12 * index:12 * index + 12]
                 plain = orjson.dumps(_get(sealed, path))
-                cipher = keys[subject][0].encrypt(nonce, plain, _aad(tenant_id, subject, event_id, path))
+                cipher = keys[subject][0].encrypt(nonce, plain, _aad(head, path))
                 _set(sealed, path, base64.b64encode(nonce + cipher).decode())
                 record.append([subject, list(path)])
             sealed[SEALED] = record
@@ -265,7 +315,7 @@ class FieldCipher:
                 index_key = keys[INDEX_SUBJECT][1]
                 sealed[LOOKUP] = {name: self._digest(index_key, value) for name, value in plan.lookups.items()}
             sealed_all.append(sealed)
-        return sealed_all
+        return Sealed(sealed_all, new_keys)
 
     async def open(self, executor: asyncpg.Pool | asyncpg.Connection,
                    rows: Sequence[tuple[uuid.UUID, uuid.UUID, str, dict[str, Any]]]) -> list[dict[str, Any]]:
@@ -305,7 +355,8 @@ class FieldCipher:
                 if key is not None:
                     raw = base64.b64decode(_get(plain, path))
                     try:
-                        value = orjson.loads(key.decrypt(raw[:12], raw[12:], _aad(tenant_id, subject, event_id, path)))
+                        aad = _aad(_aad_head(tenant_id, subject, event_id), path)
+                        value = orjson.loads(key.decrypt(raw[:12], raw[12:], aad))
                     except InvalidTag:
                         value = ERASED
                 _set(plain, tuple(path), value)

@@ -10,7 +10,7 @@ from typing import Any, Protocol
 
 import asyncpg
 
-from eventstore.crypto import FieldCipher
+from eventstore.crypto import FieldCipher, new_keys_cte
 from eventstore.envelope import START, Checkpoint, Envelope, NewEvent
 from eventstore.errors import ConcurrencyError, DatabaseUnavailable, ProjectionConflict
 
@@ -114,6 +114,10 @@ WHERE tenant_id = $1 AND data @> probe.contains
 # append's nine. See ``ViewWrite``.
 VIEW_PARAMS_START = 10
 _APPEND_WITH_VIEW = "WITH appended AS ({append}), view_write AS ({view}) SELECT * FROM appended"
+# A new subject's data key (eventstore/crypto.py), its parameters after the view's.
+_APPEND_WITH_KEYS = "WITH appended AS ({append}), new_keys AS ({keys}) SELECT * FROM appended"
+_APPEND_WITH_VIEW_AND_KEYS = (
+    "WITH appended AS ({append}), view_write AS ({view}), new_keys AS ({keys}) SELECT * FROM appended")
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,6 +133,22 @@ class ViewWrite:
 
     sql: str
     params: tuple[object, ...]
+
+
+def _statement(view: ViewWrite | None, new_keys: Sequence[tuple[str, str, bytes, bytes]],
+               arguments: tuple[object, ...]) -> tuple[str, tuple[object, ...]]:
+    """The append's one statement: with the view write and the new subjects' keys if any."""
+    parameters = arguments + (view.params if view is not None else ())
+    keys = new_keys_cte(len(parameters) + 1) if new_keys else ""
+    if new_keys:
+        parameters += ([k[0] for k in new_keys], [k[1] for k in new_keys], [k[2] for k in new_keys])
+    if view is not None and new_keys:
+        return _APPEND_WITH_VIEW_AND_KEYS.format(append=_APPEND, view=view.sql, keys=keys), parameters
+    if view is not None:
+        return _APPEND_WITH_VIEW.format(append=_APPEND, view=view.sql), parameters
+    if new_keys:
+        return _APPEND_WITH_KEYS.format(append=_APPEND, keys=keys), parameters
+    return _APPEND, parameters
 
 
 class InlineProjection(Protocol):
@@ -230,8 +250,10 @@ class EventStore:
         view: ViewWrite | None,
     ) -> list[Envelope]:
         datas = [event.data for event in events]
+        new_keys: list[tuple[str, str, bytes, bytes]] = []
         if self.cipher is not None:
-            datas = await self.cipher.seal(connection, tenant_id, [(e.event_id, e.type, e.data) for e in events])
+            sealed = await self.cipher.seal(connection, tenant_id, [(e.event_id, e.type, e.data) for e in events])
+            datas, new_keys = sealed.datas, sealed.new_keys
         arguments = (
             stream_id,
             tenant_id,
@@ -243,25 +265,28 @@ class EventStore:
             idempotency_key,
             expected_version,
         )
+        statement, parameters = _statement(view, new_keys, arguments)
         if view is not None and idempotency_key is None:
-            # The hot path: events and view row in one autocommit statement.
-            rows = await connection.fetch(_APPEND_WITH_VIEW.format(append=_APPEND, view=view.sql),
-                                          *arguments, *view.params)
-            return self._appended(rows, stream_id, expected_version, events)
+            # The hot path: events, view row (and a new user's key) in one autocommit statement.
+            rows = await connection.fetch(statement, *parameters)
+            return self._stored(tenant_id, new_keys, self._appended(rows, stream_id, expected_version, events))
         async with connection.transaction():
             if idempotency_key is not None:
                 earlier = await connection.fetch(_BY_IDEMPOTENCY_KEY, tenant_id, idempotency_key)
                 if earlier:
                     return await self._open(connection, earlier)
-            if view is not None:
-                rows = await connection.fetch(_APPEND_WITH_VIEW.format(append=_APPEND, view=view.sql),
-                                              *arguments, *view.params)
-                return self._appended(rows, stream_id, expected_version, events)
-            envelopes = self._appended(await connection.fetch(_APPEND, *arguments), stream_id, expected_version,
+            envelopes = self._appended(await connection.fetch(statement, *parameters), stream_id, expected_version,
                                        events)
-            for projection in self.inline_projections:
-                await projection.apply(connection, envelopes)
-            return envelopes
+            if view is None:
+                for projection in self.inline_projections:
+                    await projection.apply(connection, envelopes)
+        return self._stored(tenant_id, new_keys, envelopes)
+
+    def _stored(self, tenant_id: uuid.UUID, new_keys: list[tuple[str, str, bytes, bytes]],
+                envelopes: list[Envelope]) -> list[Envelope]:
+        if new_keys and self.cipher is not None:
+            self.cipher.remember_new(tenant_id, new_keys)
+        return envelopes
 
     @staticmethod
     def _appended(rows: list[asyncpg.Record], stream_id: str, expected_version: int | None,

@@ -24,6 +24,7 @@ from pglast import ast as sql_ast
 from pglast import enums, parse_sql
 from pglast.visitors import Visitor
 
+from eventstore.crypto import new_keys_cte
 from eventstore.store import _APPEND, _READ_STREAM
 from projections.audit_export import KINDS, ExportQuery
 from projections.users_view import _UPSERT_AFTER_APPEND
@@ -81,6 +82,11 @@ FILLINGS: dict[tuple[str, str], list[str]] = {
     # The one-statement append: the append itself and the users view's row write.
     ("eventstore/store.py", "append"): [_APPEND],
     ("eventstore/store.py", "view"): [_UPSERT_AFTER_APPEND],
+    # A new user's data key, written by the append's own statement (parameters after the view's).
+    ("eventstore/store.py", "keys"): [new_keys_cte(28)],
+    ("eventstore/crypto.py", "first"): ["28"],
+    ("eventstore/crypto.py", "first + 1"): ["29"],
+    ("eventstore/crypto.py", "first + 2"): ["30"],
     # rebuild.py: scratch schema, tables and columns (allow-listed fan-out).
     ("projections/rebuild.py", "schema"): ["scratch"],
     ("projections/rebuild.py", "table"): ["users_view"],

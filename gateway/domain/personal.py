@@ -98,7 +98,7 @@ class PersonalData:
                 lookups = {"userName": str(data["user_name"])}
                 if isinstance(attributes.get("externalId"), str):
                     lookups["externalId"] = attributes["externalId"]
-                return Plan(fields, lookups)
+                return Plan(fields, lookups, born=subject)
             case "AttributeChanged" if is_personal(data["attribute"]):
                 subject = user_subject(data["user_id"])
                 fields = [(subject, p) for name in ("old", "new") for p in _leaves(data[name], (name,))]
