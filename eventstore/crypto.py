@@ -5,11 +5,12 @@ so everything above the store reads plaintext and only ``events.data`` holds cip
 Which values are personal, and whose, is the caller's knowledge (a ``Classifier``): this
 module knows nothing of SCIM.
 
-A sealed value is replaced in place by the base64 of ``nonce || AES-GCM ciphertext`` of its
-JSON; the associated data binds tenant, subject, event id and JSON path, so a ciphertext
-copied to another place does not open. ``data["_sealed"]`` lists ``[subject, path]`` for
-each sealed value, and ``data["_lookup"]`` keyed hashes (a blind index) of the values a
-reader must be able to find an event by. Each data key is 256 bits, stored in
+A sealed value is replaced in place by ``[sealed]``; ``data["_sealed"]`` holds, per subject,
+``{"s": subject, "p": [paths], "c": base64(nonce || AES-GCM ciphertext)}`` of the JSON list
+of its values (one AES-GCM message per subject and event: a create's dozen values cost one
+call). The associated data binds tenant, subject, event id and the JSON paths, so a
+ciphertext copied to another event or place does not open. ``data["_lookup"]`` holds keyed
+hashes (a blind index) of the values a reader must be able to find an event by. Each data key is 256 bits, stored in
 ``subject_keys`` wrapped (AES-GCM) by a key-encryption key (KEK) that lives outside the
 database. Destroying a subject's row makes every value sealed under it read ``[erased]``.
 """
@@ -35,6 +36,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 ERASED = "[erased]"
 SEALED = "_sealed"
+PLACEHOLDER = "[sealed]"  # where a sealed value was, in the stored row
 LOOKUP = "_lookup"
 INDEX_SUBJECT = "index"
 ROLLING_PREFIX = "refused:"
@@ -167,8 +169,8 @@ def _aad_head(tenant_id: uuid.UUID, subject: str, event_id: uuid.UUID) -> bytes:
     return f"{tenant_id}\x1f{subject}\x1f{event_id}\x1f".encode()
 
 
-def _aad(head: bytes, path: Sequence[str | int]) -> bytes:
-    return head + orjson.dumps(list(path))
+def _aad(head: bytes, paths: list[list[str | int]]) -> bytes:
+    return head + orjson.dumps(paths)
 
 
 class FieldCipher:
@@ -299,17 +301,22 @@ class FieldCipher:
                 sealed_all.append(data)
                 continue
             sealed = orjson.loads(orjson.dumps(data))  # the caller keeps its plaintext
+            by_subject: dict[str, list[Path]] = {}
+            for subject, path in plan.fields:
+                by_subject.setdefault(subject or rolling, []).append(path)
             record = []
-            heads: dict[str, bytes] = {}
-            nonces = os.urandom(12 * len(plan.fields))  # one system call per event
-            for index, (subject, path) in enumerate(plan.fields):
-                subject = subject or rolling
-                head = heads.get(subject) or heads.setdefault(subject, _aad_head(tenant_id, subject, event_id))
-                nonce = nonces[12 * index:12 * index + 12]
-                plain = orjson.dumps(_get(sealed, path))
-                cipher = keys[subject][0].encrypt(nonce, plain, _aad(head, path))
-                _set(sealed, path, base64.b64encode(nonce + cipher).decode())
-                record.append([subject, list(path)])
+            # One AES-GCM message per subject and event: its values in path order, the paths
+            # in the associated data. Each value's place keeps a placeholder.
+            for subject, paths in by_subject.items():
+                values = []
+                for path in paths:
+                    values.append(_get(sealed, path))
+                    _set(sealed, path, PLACEHOLDER)
+                listed = [list(path) for path in paths]
+                nonce = os.urandom(12)
+                cipher = keys[subject][0].encrypt(nonce, orjson.dumps(values),
+                                                  _aad(_aad_head(tenant_id, subject, event_id), listed))
+                record.append({"s": subject, "p": listed, "c": base64.b64encode(nonce + cipher).decode()})
             sealed[SEALED] = record
             if plan.lookups:
                 index_key = keys[INDEX_SUBJECT][1]
@@ -325,8 +332,8 @@ class FieldCipher:
             erased = self.classifier.erased_subject(kind, data)
             if erased is not None:
                 self.forget(tenant_id, erased)
-        wanted = {(tenant_id, subject) for tenant_id, _, _, data in rows if SEALED in data
-                  for subject, _ in data[SEALED]}
+        wanted = {(tenant_id, entry["s"]) for tenant_id, _, _, data in rows if SEALED in data
+                  for entry in data[SEALED]}
         if not wanted:
             return [data for _, _, _, data in rows]
         keys: dict[tuple[uuid.UUID, str], AESGCM] = {}
@@ -349,16 +356,20 @@ class FieldCipher:
                 continue
             plain = {k: v for k, v in data.items() if k not in (SEALED, LOOKUP)}
             plain = orjson.loads(orjson.dumps(plain))
-            for subject, path in data[SEALED]:
+            for entry in data[SEALED]:
+                subject, paths = entry["s"], entry["p"]
                 key = keys.get((tenant_id, subject))
-                value: Any = ERASED
+                values: list[Any] = [ERASED] * len(paths)
                 if key is not None:
-                    raw = base64.b64decode(_get(plain, path))
+                    raw = base64.b64decode(entry["c"])
                     try:
-                        aad = _aad(_aad_head(tenant_id, subject, event_id), path)
-                        value = orjson.loads(key.decrypt(raw[:12], raw[12:], aad))
+                        opened_values = orjson.loads(key.decrypt(
+                            raw[:12], raw[12:], _aad(_aad_head(tenant_id, subject, event_id), paths)))
+                        if len(opened_values) == len(paths):
+                            values = opened_values
                     except InvalidTag:
-                        value = ERASED
-                _set(plain, tuple(path), value)
+                        pass
+                for path, value in zip(paths, values, strict=True):
+                    _set(plain, tuple(path), value)
             opened.append(plain)
         return opened

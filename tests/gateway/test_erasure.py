@@ -212,11 +212,17 @@ async def test_a_ciphertext_moved_elsewhere_does_not_open(bynder: Scim):
     app = bynder.client.app
     row = await app[POOL].fetchrow("SELECT tenant_id, event_id, data FROM events WHERE type = 'UserCreated'")
     data = row["data"]
-    # Swap two sealed values within the event: associated data binds each to its path.
-    data["user_name"], data["attributes"]["nickName"] = data["attributes"]["nickName"], data["user_name"]
+    assert data["user_name"] == "[sealed]" and data["attributes"]["name"]["givenName"] == "[sealed]"
     [opened] = await app[STORE].cipher.open(app[POOL], [(row["tenant_id"], row["event_id"], "UserCreated", data)])
-    assert opened["user_name"] == ERASED and opened["attributes"]["nickName"] == ERASED
     assert opened["attributes"]["name"]["givenName"] == "Zel"
+    # The same ciphertext under another event id, or with its paths swapped, does not open.
+    other = await app[POOL].fetchval("SELECT event_id FROM events WHERE type = 'TenantCreated'")
+    [moved] = await app[STORE].cipher.open(app[POOL], [(row["tenant_id"], other, "UserCreated", data)])
+    assert moved["user_name"] == ERASED and moved["attributes"]["name"]["givenName"] == ERASED
+    paths = data["_sealed"][0]["p"]
+    paths[0], paths[1] = paths[1], paths[0]
+    [swapped] = await app[STORE].cipher.open(app[POOL], [(row["tenant_id"], row["event_id"], "UserCreated", data)])
+    assert swapped["user_name"] == ERASED
 
 
 async def test_a_refused_create_uses_the_rolling_key_shredded_after_the_set_days(bynder: Scim):

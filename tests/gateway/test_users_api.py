@@ -221,7 +221,7 @@ async def test_writes_become_events_naming_the_token_owner(bynder: Scim):
     assert [r["type"] for r in rows] == ["UserCreated", "AttributeChanged"]
     assert rows[1]["data"]["attribute"] == "name.givenName"
     # Stored sealed (docs/privacy.md); the store opens it for every reader.
-    assert "Ann" not in str(rows[1]["data"]) and rows[1]["data"]["_sealed"][0][0] == f"user:{body['id']}"
+    assert "Ann" not in str(rows[1]["data"]) and rows[1]["data"]["_sealed"][0]["s"] == f"user:{body['id']}"
     [_, changed] = await bynder.client.app[STORE].read_stream(rows[0]["tenant_id"], f"user-{body['id']}")
     assert changed.data == {"user_id": body["id"], "attribute": "name.givenName", "old": "Ann", "new": "Anne"}
     actor = rows[1]["metadata"]["actor"]
