@@ -251,7 +251,7 @@ class FieldCipher:
 
     @staticmethod
     def _digest(key: bytes, value: str) -> str:
-        return hmac.new(key, value.lower().encode(), hashlib.sha256).hexdigest()[:32]
+        return hmac.digest(key, value.lower().encode(), "sha256").hex()[:32]
 
     async def destroy(self, connection: asyncpg.Connection, tenant_id: uuid.UUID, subject: str) -> bool:
         """Shred ``subject``'s data key (in the caller's transaction); False if there was none."""

@@ -27,14 +27,17 @@ def user_subject(user_id: str) -> str:
     return USER_PREFIX + user_id
 
 
+_ENTERPRISE_PREFIX = ENTERPRISE.lower() + ":"
+
+
 def is_personal(attribute: str) -> bool:
     """``name.givenName``, ``emails[type eq "work"].value``, ``urn:...:User:manager.value``..."""
-    head = attribute
-    if head.lower().startswith(ENTERPRISE.lower() + ":"):
-        head = head[len(ENTERPRISE) + 1:]
-    for separator in (".", "["):
-        head = head.split(separator, 1)[0]
-    return head.lower() in _PERSONAL
+    head = attribute.lower()
+    if head in _PERSONAL:
+        return True
+    if head.startswith(_ENTERPRISE_PREFIX):
+        head = head[len(_ENTERPRISE_PREFIX):]
+    return head.split(".", 1)[0].split("[", 1)[0] in _PERSONAL
 
 
 def _leaves(value: Any, path: Path) -> Iterator[Path]:
