@@ -46,14 +46,22 @@ def _attributes(n: int, tag: str) -> dict[str, object]:
             "emails": [{"type": "work", "value": name, "primary": True}]}
 
 
-async def _timed(action: Callable[[], Awaitable[object]]) -> float:
-    started = time.perf_counter()
+# This process's CPU per write, by store: the client-side share of the cost (sealing itself).
+CPU: dict[str, list[float]] = {"plain": [], "sealed": []}
+
+
+async def _timed(action: Callable[[], Awaitable[object]], tag: str = "") -> float:
+    started, cpu = time.perf_counter(), time.process_time()
     await action()
+    if tag:
+        CPU[tag].append((time.process_time() - cpu) * 1000)
     return (time.perf_counter() - started) * 1000
 
 
 def _summary(plain: list[float], sealed: list[float]) -> dict[str, float]:
-    return {
+    cpu = {f"gateway_cpu_{tag}_mean_ms": round(statistics.fmean(CPU[tag]), 3) for tag in CPU if CPU[tag]}
+    CPU["plain"], CPU["sealed"] = [], []
+    return {**cpu,
         "plain_median_ms": round(statistics.median(plain), 3),
         "sealed_median_ms": round(statistics.median(sealed), 3),
         "paired_difference_median_ms": round(statistics.median(s - p for p, s in zip(plain, sealed, strict=True)), 3),
@@ -92,7 +100,7 @@ async def main_async(pairs: int) -> dict:
                     state, _ = await users.create(principal, ctx(), _attributes(n, tag), True)
                     holder.append(state)
 
-                times[tag].append(await _timed(create))
+                times[tag].append(await _timed(create, tag))
                 created[tag].append(holder[0].user_id)
         report["create"] = _summary(times["plain"], times["sealed"])
 
@@ -112,7 +120,7 @@ async def main_async(pairs: int) -> dict:
                     async def update(users: Users = users, user_id: str = user_id, command=command) -> None:
                         await users.update(principal, ctx(), user_id, command, None)
 
-                    times[tag].append(await _timed(update))
+                    times[tag].append(await _timed(update, tag))
             report[label] = _summary(times["plain"], times["sealed"])
         return report
     finally:
