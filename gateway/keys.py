@@ -28,14 +28,22 @@ def kek_path(settings: Settings) -> Path:
     return settings.kek_file or settings.data_dir / DEFAULT_FILE
 
 
+def _decode(text: str, where: str) -> bytes:
+    try:
+        key = base64.b64decode(text.strip(), validate=True)
+    except ValueError:
+        raise SettingsError(f"{where}: the key-encryption key is not base64") from None
+    if len(key) != 32:
+        raise SettingsError(f"{where}: a key-encryption key is 32 bytes, base64")
+    return key
+
+
 def _read(path: Path) -> bytes:
     try:
-        key = base64.b64decode(path.read_text().strip(), validate=True)
-    except (OSError, ValueError) as error:
-        raise SettingsError(f"{path}: cannot read the key-encryption key ({error})") from None
-    if len(key) != 32:
-        raise SettingsError(f"{path}: a key-encryption key is 32 bytes, base64")
-    return key
+        text = path.read_text()
+    except OSError as error:
+        raise SettingsError(f"{path}: cannot read the key-encryption key ({error.strerror})") from None
+    return _decode(text, str(path))
 
 
 def _write_new(path: Path, key: bytes) -> bool:
@@ -57,6 +65,8 @@ def _write_new(path: Path, key: bytes) -> bool:
 def load_keyring(settings: Settings, *, create: bool = True) -> tuple[Keyring, bool]:
     """The keyring, and whether its KEK was made just now. A half-done rotation's new key
     (``kek.key.next``) is held too, so the keys it already re-wrapped still open."""
+    if settings.kek is not None:
+        return Keyring(_decode(settings.kek, "SCIM_GATEWAY_KEK")), False
     path = kek_path(settings)
     made = False
     if not path.exists():
@@ -84,6 +94,8 @@ def cli_cipher(settings: Settings) -> FieldCipher:
 
 async def rotate(settings: Settings, pool: asyncpg.Pool) -> tuple[int, Path]:
     """Re-wrap every data key under a new KEK; returns how many and where the old KEK went."""
+    if settings.kek is not None:
+        raise SettingsError("keys rotate works on a key file: set SCIM_GATEWAY_KEK_FILE instead of SCIM_GATEWAY_KEK")
     path = kek_path(settings)
     cipher, _ = make_cipher(settings)
     pending = path.with_name(path.name + ".next")

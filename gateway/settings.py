@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
@@ -47,6 +48,8 @@ class Settings:
     create_replay_window_hours: float = 24.0
     # The key-encryption key (docs/privacy.md); unset: <data_dir>/kek.key, made on first use.
     kek_file: Path | None = None
+    # Or the key itself (base64), for platforms that hand secrets over as environment variables.
+    kek: str | None = dataclasses.field(default=None, repr=False)
     # Days a refused create's personal values stay readable (its rolling key is then shredded).
     refused_key_days: int = 30
 
@@ -71,6 +74,8 @@ class Settings:
             raise SettingsError("revocation_retry_seconds must be positive")
         if self.rate_limit_per_second < 0 or self.rate_limit_burst < 1:
             raise SettingsError("rate_limit_per_second must be >= 0 and rate_limit_burst >= 1")
+        if self.kek is not None and self.kek_file is not None:
+            raise SettingsError("set SCIM_GATEWAY_KEK or SCIM_GATEWAY_KEK_FILE, not both")
         if self.refused_key_days < 1:
             raise SettingsError("refused_key_days must be at least 1")
         if self.create_replay_window_hours < 0:
@@ -104,7 +109,7 @@ def load_settings(environ: Mapping[str, str] | None = None, **flags: object) -> 
              "rate_limit_per_second": float, "rate_limit_burst": int,
              "log_level": str, "access_log": bool, "background_projector": bool, "trust_forwarded_headers": bool,
              "token_cache_seconds": float, "create_replay_window_hours": float,
-             "revocation_retry_seconds": float, "kek_file": Path, "refused_key_days": int}
+             "revocation_retry_seconds": float, "kek_file": Path, "kek": str, "refused_key_days": int}
     values: dict[str, object] = {}
     for field in fields(Settings):
         text = environ.get(ENV_PREFIX + field.name.upper())

@@ -311,3 +311,24 @@ async def test_keys_rotate_keeps_live_data_readable(aiohttp_client, database_url
     tenant_id = await client.app[POOL].fetchval("SELECT tenant_id FROM events WHERE type = 'UserCreated'")
     [created] = await client.app[STORE].read_stream(tenant_id, f"user-{user['id']}")
     assert created.data["user_name"] == USER_NAME.lower()
+
+
+async def test_the_kek_may_come_from_the_environment(aiohttp_client, database_url, tmp_path):
+    import base64
+    import os
+
+    from gateway.settings import SettingsError, load_settings
+
+    kek = base64.b64encode(os.urandom(32)).decode()
+    settings = load_settings({"SCIM_GATEWAY_KEK": kek, "SCIM_GATEWAY_DATA_DIR": str(tmp_path / "data"),
+                              "SCIM_GATEWAY_ACCESS_LOG": "false", "SCIM_GATEWAY_BACKGROUND_PROJECTOR": "false"})
+    assert kek not in repr(settings)
+    client = await aiohttp_client(create_app(settings, database_url))
+    scim = Scim(client, await _tenant_token(client, "acme", "bynder"))
+    response, user = await scim.post("/Users", person())
+    assert response.status == 201
+    response, again = await scim.get(f"/Users/{user['id']}")
+    assert again["name"]["givenName"] == "Zel"
+    assert not (tmp_path / "data" / "kek.key").exists()
+    with pytest.raises(SettingsError):
+        load_settings({"SCIM_GATEWAY_KEK": kek, "SCIM_GATEWAY_KEK_FILE": str(tmp_path / "k")})
