@@ -24,7 +24,7 @@ import os
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -71,7 +71,9 @@ DELETE FROM subject_keys
 WHERE tenant_id = $1 AND starts_with(subject, $3) AND created < now() - make_interval(days => $2)
 """
 # Re-wrapping touches every tenant's keys: a deliberate fan-out, run by an operator.
-_ALL_KEYS = "SELECT tenant_id, subject, kek_id, wrapped FROM subject_keys ORDER BY tenant_id, subject FOR UPDATE"
+_ALL_KEYS = """
+SELECT tenant_id, subject, kek_id, wrapped FROM subject_keys WHERE kek_id <> $1 ORDER BY tenant_id, subject FOR UPDATE
+"""
 _REWRAP = "UPDATE subject_keys SET kek_id = $3, wrapped = $4 WHERE tenant_id = $1 AND subject = $2"
 
 
@@ -175,8 +177,12 @@ def _aad(head: bytes, paths: list[list[str | int]]) -> bytes:
 
 class FieldCipher:
     def __init__(self, keyring: Keyring, classifier: Classifier, *, rolling_days: int = 30,
-                 cache_size: int = 100_000, cache_seconds: float = 300.0) -> None:
-        self.keyring = keyring
+                 cache_size: int = 100_000, cache_seconds: float = 300.0,
+                 refresh: Callable[[], Keyring | None] | None = None) -> None:
+        self._keyring = keyring
+        # Asked before each use of the keyring: a new one once ``keys rotate`` changed the key
+        # files, so running processes follow a rotation without a restart.
+        self._refresh = refresh
         self.classifier = classifier
         self.rolling_days = rolling_days
         self.cache_size = cache_size
@@ -184,6 +190,16 @@ class FieldCipher:
         # after this many seconds at the latest.
         self.cache_seconds = cache_seconds
         self._cache: OrderedDict[tuple[uuid.UUID, str], tuple[AESGCM, bytes, float]] = OrderedDict()
+
+    @property
+    def keyring(self) -> Keyring:
+        if self._refresh is not None and (fresh := self._refresh()) is not None:
+            self._keyring = fresh
+        return self._keyring
+
+    @keyring.setter
+    def keyring(self, keyring: Keyring) -> None:
+        self._keyring = keyring
 
     # The cache ----------------------------------------------------------------------------
 
@@ -259,15 +275,14 @@ class FieldCipher:
         return await connection.fetchval(_DESTROY, tenant_id, subject) is not None
 
     async def rotate(self, pool: asyncpg.Pool, new: Keyring) -> int:
-        """Re-wrap every data key with ``new``'s current KEK; returns how many."""
+        """Re-wrap every data key not yet under ``new``'s current KEK; returns how many."""
         async with pool.acquire() as connection, connection.transaction():
-            rows = await connection.fetch(_ALL_KEYS)
+            rows = await connection.fetch(_ALL_KEYS, new.current_id)
             updates = []
             for row in rows:
-                key = self.keyring.unwrap(row["kek_id"], row["wrapped"], row["tenant_id"], row["subject"])
+                key = new.unwrap(row["kek_id"], row["wrapped"], row["tenant_id"], row["subject"])
                 updates.append((row["tenant_id"], row["subject"], *new.wrap(key, row["tenant_id"], row["subject"])))
             await connection.executemany(_REWRAP, updates)
-        self.keyring = new
         return len(updates)
 
     # Sealing and opening ------------------------------------------------------------------

@@ -78,9 +78,31 @@ def load_keyring(settings: Settings, *, create: bool = True) -> tuple[Keyring, b
     return Keyring(current, [_read(pending)] if pending.exists() else []), made
 
 
+def _stamp(path: Path) -> tuple[int, int]:
+    pending = path.with_name(path.name + ".next")
+    try:
+        current = path.stat().st_mtime_ns
+    except FileNotFoundError:
+        current = 0
+    return current, pending.stat().st_mtime_ns if pending.exists() else 0
+
+
 def make_cipher(settings: Settings) -> tuple[FieldCipher, bool]:
     keyring, made = load_keyring(settings)
-    return FieldCipher(keyring, PersonalData(), rolling_days=settings.refused_key_days), made
+    refresh = None
+    if settings.kek is None:
+        path = kek_path(settings)
+        seen = [_stamp(path)]
+
+        def refresh() -> Keyring | None:
+            """The key files again if ``keys rotate`` changed them since they were read."""
+            stamp = _stamp(path)
+            if stamp == seen[0] or stamp[0] == 0:
+                return None
+            seen[0] = stamp
+            return load_keyring(settings, create=False)[0]
+
+    return FieldCipher(keyring, PersonalData(), rolling_days=settings.refused_key_days, refresh=refresh), made
 
 
 def cli_cipher(settings: Settings) -> FieldCipher:
@@ -101,9 +123,14 @@ async def rotate(settings: Settings, pool: asyncpg.Pool) -> tuple[int, Path]:
     pending = path.with_name(path.name + ".next")
     if not pending.exists():
         _write_new(pending, os.urandom(32))
-    new = _read(pending)
-    count = await cipher.rotate(pool, Keyring(new, [_read(path)]))
-    retired = path.with_name(f"kek-{kek_id(_read(path))}.retired")
-    os.replace(path, retired)
+    new, old = _read(pending), _read(path)
+    both = Keyring(new, [old])
+    count = await cipher.rotate(pool, both)
+    retired = path.with_name(f"kek-{kek_id(old)}.retired")
+    if not retired.exists():
+        os.link(path, retired)
     os.replace(pending, path)
+    # A process that made a key under the old KEK while the rows were re-wrapped (before it
+    # saw the new file): re-wrap those too, so destroying the retired KEK loses nothing.
+    count += await cipher.rotate(pool, both)
     return count, retired

@@ -292,25 +292,31 @@ async def test_a_copy_taken_before_erasure_is_noise_once_its_kek_is_destroyed(ai
         await connection.close()
 
 
-async def test_keys_rotate_keeps_live_data_readable(aiohttp_client, database_url, tmp_path):
+async def test_keys_rotate_keeps_live_data_readable_without_a_restart(aiohttp_client, database_url, tmp_path):
     data_dir = tmp_path / "data"
     settings = Settings(pool_min_size=1, pool_max_size=4, access_log=False, background_projector=False,
                         data_dir=data_dir)
     client = await aiohttp_client(create_app(settings, database_url))
     scim = Scim(client, await _tenant_token(client, "acme", "bynder"))
-    _, user = await scim.post("/Users", person())
-    await client.close()
+    _, before = await scim.post("/Users", person())
     old = (data_dir / "kek.key").read_text()
     assert await asyncio.to_thread(main, ["keys", "rotate", "--database-url", database_url,
                                           "--data-dir", str(data_dir)]) == 0
     assert (data_dir / "kek.key").read_text() != old
-    client = await aiohttp_client(create_app(settings, database_url))
-    scim = Scim(client, scim.token)
-    response, again = await scim.get(f"/Users/{user['id']}")
-    assert response.status == 200 and again["name"]["givenName"] == "Zel"
+    [retired] = data_dir.glob("kek-*.retired")
+    retired.unlink()  # the old KEK is no longer needed by anything live
+
+    # The running process follows the new key file: old users open, new keys are wrapped by it.
+    store = client.app[STORE]
     tenant_id = await client.app[POOL].fetchval("SELECT tenant_id FROM events WHERE type = 'UserCreated'")
-    [created] = await client.app[STORE].read_stream(tenant_id, f"user-{user['id']}")
+    store.cipher.forget(tenant_id, f"user:{before['id']}")
+    [created] = await store.read_stream(tenant_id, f"user-{before['id']}")
     assert created.data["user_name"] == USER_NAME.lower()
+    _, after = await scim.post("/Users", person("someone.else@example.com"))
+    kek_ids = {r["kek_id"] for r in await client.app[POOL].fetch("SELECT kek_id FROM subject_keys")}
+    assert kek_ids == {store.cipher.keyring.current_id}
+    response, again = await scim.get(f"/Users/{after['id']}")
+    assert response.status == 200 and again["name"]["givenName"] == "Zel"
 
 
 async def test_the_kek_may_come_from_the_environment(aiohttp_client, database_url, tmp_path):
