@@ -10,9 +10,11 @@ expired (docs/privacy.md).
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import os
 import sys
+import time
 from pathlib import Path
 
 import asyncpg
@@ -78,13 +80,19 @@ def load_keyring(settings: Settings, *, create: bool = True) -> tuple[Keyring, b
     return Keyring(current, [_read(pending)] if pending.exists() else []), made
 
 
-def _stamp(path: Path) -> tuple[int, int]:
-    pending = path.with_name(path.name + ".next")
-    try:
-        current = path.stat().st_mtime_ns
-    except FileNotFoundError:
-        current = 0
-    return current, pending.stat().st_mtime_ns if pending.exists() else 0
+# How often a process looks at the key files for a rotation; ``keys rotate`` waits longer
+# than this before its last pass.
+CHECK_SECONDS = 1.0
+
+
+def _stamp(current: str, pending: str) -> tuple[int, int]:
+    stamps = []
+    for name in (current, pending):
+        try:
+            stamps.append(os.stat(name).st_mtime_ns)
+        except FileNotFoundError:
+            stamps.append(0)
+    return stamps[0], stamps[1]
 
 
 def make_cipher(settings: Settings) -> tuple[FieldCipher, bool]:
@@ -92,11 +100,16 @@ def make_cipher(settings: Settings) -> tuple[FieldCipher, bool]:
     refresh = None
     if settings.kek is None:
         path = kek_path(settings)
-        seen = [_stamp(path)]
+        names = (str(path), str(path.with_name(path.name + ".next")))
+        seen = [_stamp(*names), time.monotonic()]
 
         def refresh() -> Keyring | None:
             """The key files again if ``keys rotate`` changed them since they were read."""
-            stamp = _stamp(path)
+            now = time.monotonic()
+            if now - seen[1] < CHECK_SECONDS:
+                return None
+            stamp = _stamp(*names)
+            seen[1] = now
             if stamp == seen[0] or stamp[0] == 0:
                 return None
             seen[0] = stamp
@@ -132,5 +145,6 @@ async def rotate(settings: Settings, pool: asyncpg.Pool) -> tuple[int, Path]:
     os.replace(pending, path)
     # A process that made a key under the old KEK while the rows were re-wrapped (before it
     # saw the new file): re-wrap those too, so destroying the retired KEK loses nothing.
+    await asyncio.sleep(2 * CHECK_SECONDS)
     count += await cipher.rotate(pool, both)
     return count, retired
