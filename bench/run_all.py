@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import json
 import os
 import statistics
@@ -35,9 +36,12 @@ import psutil
 from bench.scim_load import Load, Result, user_body
 from bench.seed import seed
 from eventstore import EventStore
+from eventstore.crypto import FieldCipher
 from eventstore.embedded import start_embedded
 from eventstore.pool import create_pool
 from gateway.database import migrate_database
+from gateway.keys import make_cipher
+from gateway.settings import Settings
 from projections.audit import AuditProjection
 from projections.runner import CatchUpRunner
 
@@ -85,10 +89,17 @@ async def median_runs(load: Load, scenario: str, runs: int, seconds: float, pids
     return summary
 
 
+# The key-encryption key of the data dir ``serve`` uses here (the working directory's default):
+# the seed seals as the gateway does, and the audit projection of the seed opens it.
+@functools.cache
+def cipher() -> FieldCipher:
+    return make_cipher(Settings())[0]
+
+
 async def project_audit(dsn: str) -> None:
     pool = await create_pool(dsn, min_size=1, max_size=2)
     try:
-        await CatchUpRunner(EventStore(pool), "audit", AuditProjection(), batch_size=5000).catch_up()
+        await CatchUpRunner(EventStore(pool, cipher=cipher()), "audit", AuditProjection(), batch_size=5000).catch_up()
     finally:
         await pool.close()
 
@@ -205,7 +216,7 @@ async def main_async(args: argparse.Namespace) -> dict:
     seeded = 0
     report["scales"] = {}
     for size in [args.users, *[s for s in args.scales if s != args.users]]:
-        seconds = await seed(dsn, "bench", size - seeded, progress=False, first=seeded)
+        seconds = await seed(dsn, "bench", size - seeded, progress=False, first=seeded, cipher=cipher())
         print(f"seeded {size - seeded:,} users in {seconds:.1f} s", file=sys.stderr)
         await project_audit(dsn)  # so the gateway's projector is not busy with the seed while measured
         seeded = size

@@ -1,6 +1,9 @@
 """Seed users by appending events in batches (not over HTTP), with the inline views.
 
-    python -m bench.seed --database-url URL --tenant bench --users 100000 [--updates 0]
+    python -m bench.seed --database-url URL --tenant bench --users 100000 [--updates 0] [--data-dir DIR]
+
+With ``--data-dir`` the personal values are sealed with the key-encryption key there (the
+one ``serve`` on that data dir uses), as the gateway writes them; without, in clear.
 """
 
 from __future__ import annotations
@@ -9,11 +12,15 @@ import argparse
 import asyncio
 import time
 import uuid
+from pathlib import Path
 
 from eventstore import EventStore
+from eventstore.crypto import FieldCipher
 from eventstore.pool import create_pool
 from gateway.domain.codec import encode_all
 from gateway.domain.events import AttributeChanged, UserCreated
+from gateway.keys import make_cipher
+from gateway.settings import Settings
 from gateway.tenancy import Tenancy
 from projections.tenancy import TenancyProjection
 from projections.users_view import UsersView, stream_id
@@ -28,12 +35,12 @@ def _attributes(n: int) -> dict[str, object]:
 
 
 async def seed(dsn: str, tenant: str, users: int, updates: int = 0, batch: int = 1000,
-               progress: bool = True, first: int = 0) -> float:
+               progress: bool = True, first: int = 0, cipher: FieldCipher | None = None) -> float:
     """Append ``users`` users numbered from ``first`` (each with ``updates`` extra
     AttributeChanged events); return seconds."""
     pool = await create_pool(dsn, min_size=1, max_size=4)
     try:
-        store = EventStore(pool, [TenancyProjection(), UsersView()])
+        store = EventStore(pool, [TenancyProjection(), UsersView()], cipher=cipher)
         tenant_id = (await Tenancy(store).tenant(tenant)).tenant_id
         started = time.perf_counter()
 
@@ -67,8 +74,10 @@ def main() -> None:
     parser.add_argument("--tenant", required=True)
     parser.add_argument("--users", type=int, required=True)
     parser.add_argument("--updates", type=int, default=0)
+    parser.add_argument("--data-dir", type=Path, help="seal with the key-encryption key under this data dir")
     args = parser.parse_args()
-    seconds = asyncio.run(seed(args.database_url, args.tenant, args.users, args.updates))
+    cipher = make_cipher(Settings(data_dir=args.data_dir))[0] if args.data_dir else None
+    seconds = asyncio.run(seed(args.database_url, args.tenant, args.users, args.updates, cipher=cipher))
     events = args.users * (1 + args.updates)
     print(f"{events:,} events in {seconds:.1f} s ({events / seconds:,.0f} events/s)")
 

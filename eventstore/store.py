@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Protocol
 
 import asyncpg
 
+from eventstore.crypto import FieldCipher, insert_new_keys, new_keys_cte
 from eventstore.envelope import START, Checkpoint, Envelope, NewEvent
 from eventstore.errors import ConcurrencyError, DatabaseUnavailable, ProjectionConflict
 
@@ -123,6 +124,10 @@ WHERE tenant_id = $1 AND data @> probe.contains
 # append's nine. See ``ViewWrite``.
 VIEW_PARAMS_START = 10
 _APPEND_WITH_VIEW = "WITH appended AS ({append}), view_write AS ({view}) SELECT * FROM appended"
+# A new subject's data key (eventstore/crypto.py), its parameters after the view's.
+_APPEND_WITH_KEYS = "WITH appended AS ({append}), new_keys AS ({keys}) SELECT * FROM appended"
+_APPEND_WITH_VIEW_AND_KEYS = (
+    "WITH appended AS ({append}), view_write AS ({view}), new_keys AS ({keys}) SELECT * FROM appended")
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,6 +143,22 @@ class ViewWrite:
 
     sql: str
     params: tuple[object, ...]
+
+
+def _statement(view: ViewWrite | None, new_keys: Sequence[tuple[str, str, bytes, bytes]],
+               arguments: tuple[object, ...]) -> tuple[str, tuple[object, ...]]:
+    """The append's one statement: with the view write and the new subjects' keys if any."""
+    parameters = arguments + (view.params if view is not None else ())
+    keys = new_keys_cte(len(parameters) + 1) if new_keys else ""
+    if new_keys:
+        parameters += ([k[0] for k in new_keys], [k[1] for k in new_keys], [k[2] for k in new_keys])
+    if view is not None and new_keys:
+        return _APPEND_WITH_VIEW_AND_KEYS.format(append=_APPEND, view=view.sql, keys=keys), parameters
+    if view is not None:
+        return _APPEND_WITH_VIEW.format(append=_APPEND, view=view.sql), parameters
+    if new_keys:
+        return _APPEND_WITH_KEYS.format(append=_APPEND, keys=keys), parameters
+    return _APPEND, parameters
 
 
 class InlineProjection(Protocol):
@@ -168,8 +189,11 @@ class EventStore:
         pool: asyncpg.Pool,
         inline_projections: Sequence[InlineProjection] = (),
         on_appended: Callable[[Sequence[Envelope]], None] | None = None,
+        cipher: FieldCipher | None = None,
     ) -> None:
         self.pool = pool
+        # Seals personal values on the way in and opens them on the way out (eventstore/crypto.py).
+        self.cipher = cipher
         self.inline_projections = list(inline_projections)
         # Told about every append once its transaction is committed (metrics, wake-ups).
         self.on_appended = on_appended
@@ -235,41 +259,62 @@ class EventStore:
         idempotency_key: str | None,
         view: ViewWrite | None,
     ) -> list[Envelope]:
+        datas = [event.data for event in events]
+        new_keys: list[tuple[str, str, bytes, bytes]] = []
+        if self.cipher is not None:
+            sealed = await self.cipher.seal(connection, tenant_id, [(e.event_id, e.type, e.data) for e in events])
+            datas, new_keys = sealed.datas, sealed.new_keys
         arguments = (
             stream_id,
             tenant_id,
             [event.event_id for event in events],
             [event.type for event in events],
             [event.schema_version for event in events],
-            [event.data for event in events],
+            datas,
             metadata,
             idempotency_key,
             expected_version,
         )
+        statement, parameters = _statement(view, new_keys, arguments)
         if view is not None and idempotency_key is None:
-            # The hot path: events and view row in one autocommit statement.
-            rows = await connection.fetch(_APPEND_WITH_VIEW.format(append=_APPEND, view=view.sql),
-                                          *arguments, *view.params)
-            return self._appended(rows, stream_id, expected_version)
+            # The hot path: events, view row (and a new user's key) in one autocommit statement.
+            rows = await connection.fetch(statement, *parameters)
+            return self._stored(tenant_id, new_keys, self._appended(rows, stream_id, expected_version, events))
         async with connection.transaction():
             if idempotency_key is not None:
                 earlier = await connection.fetch(_BY_IDEMPOTENCY_KEY, tenant_id, idempotency_key)
                 if earlier:
-                    return [_envelope(row) for row in earlier]
-            if view is not None:
-                rows = await connection.fetch(_APPEND_WITH_VIEW.format(append=_APPEND, view=view.sql),
-                                              *arguments, *view.params)
-                return self._appended(rows, stream_id, expected_version)
-            envelopes = self._appended(await connection.fetch(_APPEND, *arguments), stream_id, expected_version)
-            for projection in self.inline_projections:
-                await projection.apply(connection, envelopes)
-            return envelopes
+                    return await self._open(connection, earlier)
+            envelopes = self._appended(await connection.fetch(statement, *parameters), stream_id, expected_version,
+                                       events)
+            if view is None:
+                for projection in self.inline_projections:
+                    await projection.apply(connection, envelopes)
+        return self._stored(tenant_id, new_keys, envelopes)
+
+    def _stored(self, tenant_id: uuid.UUID, new_keys: list[tuple[str, str, bytes, bytes]],
+                envelopes: list[Envelope]) -> list[Envelope]:
+        if new_keys and self.cipher is not None:
+            self.cipher.remember_new(tenant_id, new_keys)
+        return envelopes
 
     @staticmethod
-    def _appended(rows: list[asyncpg.Record], stream_id: str, expected_version: int | None) -> list[Envelope]:
+    def _appended(rows: list[asyncpg.Record], stream_id: str, expected_version: int | None,
+                  events: Sequence[NewEvent]) -> list[Envelope]:
         if not rows:
             raise ConcurrencyError(stream_id, expected_version)
-        return sorted((_envelope(row) for row in rows), key=lambda e: e.position)
+        # The caller's plaintext, not the sealed row: nothing above the store sees ciphertext.
+        plain = {event.event_id: event.data for event in events}
+        return sorted((replace(_envelope(row), data=plain.get(row["event_id"], row["data"])) for row in rows),
+                      key=lambda e: e.position)
+
+    async def _open(self, executor: asyncpg.Pool | asyncpg.Connection,
+                    rows: Sequence[asyncpg.Record]) -> list[Envelope]:
+        envelopes = [_envelope(row) for row in rows]
+        if self.cipher is None or not envelopes:
+            return envelopes
+        datas = await self.cipher.open(executor, [(e.tenant_id, e.event_id, e.type, e.data) for e in envelopes])
+        return [replace(e, data=d) if d is not e.data else e for e, d in zip(envelopes, datas, strict=True)]
 
     async def append_new_streams(
         self,
@@ -290,10 +335,16 @@ class EventStore:
         if not flat:
             return []
         try:
+            datas = [f[2].data for f in flat]
+            new_keys: list[tuple[str, str, bytes, bytes]] = []
+            if self.cipher is not None:
+                sealed = await self.cipher.seal(connection, tenant_id, [(e.event_id, e.type, e.data) for *_, e in flat])
+                datas, new_keys = sealed.datas, sealed.new_keys
+                await insert_new_keys(connection, tenant_id, new_keys)
             rows = await connection.fetch(
                 _APPEND_NEW_STREAMS, tenant_id, [f[0] for f in flat], [f[1] for f in flat],
                 [f[2].event_id for f in flat], [f[2].type for f in flat], [f[2].schema_version for f in flat],
-                metadata, [f[2].data for f in flat],
+                metadata, datas,
             )
             # The data is what was sent: no need to have the server send it back.
             sent = {event.event_id: (stream, version, event) for stream, version, event in flat}
@@ -312,18 +363,18 @@ class EventStore:
             raise ProjectionConflict(error.constraint_name or "", error.detail or "") from error
         except (OSError, asyncpg.InterfaceError, asyncpg.CannotConnectNowError) as error:
             raise DatabaseUnavailable(str(error)) from error
-        return envelopes
+        return self._stored(tenant_id, new_keys, envelopes)
 
     async def read_idempotent(self, tenant_id: uuid.UUID, idempotency_key: str) -> list[Envelope]:
         rows = await self.pool.fetch(_BY_IDEMPOTENCY_KEY, tenant_id, idempotency_key)
-        return [_envelope(row) for row in rows]
+        return await self._open(self.pool, rows)
 
     async def read_stream(
         self, tenant_id: uuid.UUID, stream_id: str, *, after_version: int = 0, up_to_position: int | None = None
     ) -> list[Envelope]:
         """One of the tenant's streams in order; ``up_to_position`` cuts it at a point of the global log."""
         rows = await self.pool.fetch(_READ_STREAM, tenant_id, stream_id, after_version, up_to_position)
-        return [_envelope(row) for row in rows]
+        return await self._open(self.pool, rows)
 
     async def read_all(
         self,
@@ -346,7 +397,7 @@ class EventStore:
         else:
             rows = await executor.fetch(
                 _READ_ALL_VISIBLE if all_visible else _READ_ALL, after.transaction_id, after.position, limit)
-        return [_envelope(row) for row in rows]
+        return await self._open(executor, rows)
 
     async def iter_all(
         self,
@@ -385,7 +436,7 @@ class EventStore:
             )
             if not rows:
                 return
-            yield [_envelope(row) for row in rows]
+            yield await self._open(self.pool, rows)
             after = rows[-1]["position"]
 
     async def streams(
@@ -397,7 +448,7 @@ class EventStore:
             rows = await self.pool.fetch(_STREAMS, tenant_id, stream_prefix, *after, until, batch_size)
             if not rows:
                 return
-            yield [_envelope(row) for row in rows]
+            yield await self._open(self.pool, rows)
             after = (rows[-1]["stream_id"], rows[-1]["stream_version"])
 
     async def find_streams(

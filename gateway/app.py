@@ -33,6 +33,7 @@ from gateway.http.keys import (
 from gateway.http.metrics import Metrics
 from gateway.http.middleware import request_context
 from gateway.http.ratelimit import TokenBuckets
+from gateway.keys import make_cipher
 from gateway.revocations import RevocationListener
 from gateway.sealing import start_sealer
 from gateway.settings import Settings
@@ -63,7 +64,8 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
             sealer.wake()
 
     groups_view = GroupsView()
-    store = EventStore(pool, [TenancyProjection(), users_view, groups_view], on_appended=appended)
+    cipher, _ = make_cipher(settings)
+    store = EventStore(pool, [TenancyProjection(), users_view, groups_view], on_appended=appended, cipher=cipher)
     runner = CatchUpRunner(store, "audit", AuditProjection())
     sealer = start_sealer(store, settings) if settings.background_projector and settings.sealing else None
     app[POOL] = pool

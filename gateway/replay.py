@@ -26,6 +26,7 @@ from gateway.domain.events import (
     UserCreated,
     UserDeactivated,
     UserDeleted,
+    UserErased,
     UserReactivated,
 )
 from gateway.domain.user import UserState, evolve
@@ -37,6 +38,13 @@ _IDENTITY_PROBES = [
     ("UserCreated", "attributes.externalId", {}),
     ("AttributeChanged", "new", {"attribute": "userName"}),
     ("AttributeChanged", "new", {"attribute": "externalId"}),
+]
+# The same, where the values are sealed (eventstore/crypto.py): their blind index.
+_LOOKUP_PROBES = [
+    ("UserCreated", "_lookup.userName", {}),
+    ("UserCreated", "_lookup.externalId", {}),
+    ("AttributeChanged", "_lookup.userName", {}),
+    ("AttributeChanged", "_lookup.externalId", {}),
 ]
 
 
@@ -112,6 +120,9 @@ def entry(envelope: Envelope) -> Entry:
             action, changes = "reactivate", (Change("active", False, True),)
         case UserDeleted():
             action = "delete"
+        case UserErased():
+            action = "erased"
+            detail = f"reason: {event.reason}" + (f"; ticket {event.ticket}" if event.ticket else "")
         case RequestRejected():
             action, user_id = "refused", event.target_id
             detail = f"{event.method} {event.path} -> {event.status} {event.scim_type or ''} {event.detail}".strip()
@@ -142,7 +153,13 @@ class Replay:
             if await self.store.read_stream(tenant_id, STREAM_PREFIX + candidate):
                 return candidate
         streams = await self.store.find_streams(tenant_id, _IDENTITY_PROBES, text)
-        users = [s.removeprefix(STREAM_PREFIX) for s in streams if s.startswith(STREAM_PREFIX)]
+        if self.store.cipher is not None:
+            digest = await self.store.cipher.lookup(self.store.pool, tenant_id, text)
+            for stream in await self.store.find_streams(tenant_id, _LOOKUP_PROBES, digest):
+                # An erased person is not found by name any more: only by id.
+                if not any(e.type == "UserErased" for e in await self.store.read_stream(tenant_id, stream)):
+                    streams.append(stream)
+        users = sorted({s.removeprefix(STREAM_PREFIX) for s in streams if s.startswith(STREAM_PREFIX)})
         if not users:
             raise Rejected(Reason.NOT_FOUND, f"no user {text!r} in this tenant's history")
         if len(users) > 1:

@@ -24,7 +24,7 @@ GRANT SELECT, INSERT ON events TO {role};
 GRANT SELECT ON schema_migrations TO {role};
 GRANT SELECT, INSERT, UPDATE, DELETE ON tenants, tokens, token_usage, users_view,
       groups_view, group_members, audit_trail, provisioning_log, audit_identities,
-      projection_checkpoints, console_sessions TO {role};
+      projection_checkpoints, console_sessions, subject_keys TO {role};
 GRANT SELECT, INSERT ON event_seals, integrity_checkpoints TO {role};
 GRANT SELECT, INSERT, UPDATE ON integrity_heads TO {role};
 """

@@ -20,6 +20,7 @@ from gateway.app import create_app
 from gateway.database import Database, check_schema, migrate_database
 from gateway.domain.errors import Reason, Rejected
 from gateway.domain.tenant import SCOPES
+from gateway.keys import kek_path, load_keyring
 from gateway.log import configure_logging
 from gateway.settings import Settings
 from gateway.signing_key import load_signing_key
@@ -102,6 +103,10 @@ def serve(settings: Settings, database: Database) -> None:
         applied = asyncio.run(migrate_database(database.owner_dsn, database.app_role))
         if applied:
             log.info("migrated", applied=applied)
+    _, made = load_keyring(settings)  # before the workers start, so they share one
+    if made:
+        log.warning("kek_created", path=str(kek_path(settings)),
+                    hint="keep a copy outside the database and its backups; set SCIM_GATEWAY_KEK_FILE in production")
     secret = asyncio.run(bootstrap(dsn)) if settings.bootstrap else None
     if secret is not None:
         print(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 from collections.abc import Mapping
@@ -68,6 +69,12 @@ class Settings:
     bootstrap: bool = True
     # ``db migrate`` grants this role the application's privileges (gateway/roles.py).
     app_role: str | None = None
+    # The key-encryption key (docs/privacy.md); unset: <data_dir>/kek.key, made on first use.
+    kek_file: Path | None = None
+    # Or the key itself (base64), for platforms that hand secrets over as environment variables.
+    kek: str | None = dataclasses.field(default=None, repr=False)
+    # Days a refused create's personal values stay readable (its rolling key is then shredded).
+    refused_key_days: int = 30
 
     def __post_init__(self) -> None:
         if not 0 < self.port < 65536:
@@ -92,6 +99,10 @@ class Settings:
             raise SettingsError("rate_limit_per_second must be >= 0 and rate_limit_burst >= 1")
         if self.checkpoint_events < 1 or not 0 < self.checkpoint_seconds <= 86_400:
             raise SettingsError("checkpoint_events must be >= 1 and checkpoint_seconds between 0 and 86400")
+        if self.kek is not None and self.kek_file is not None:
+            raise SettingsError("set SCIM_GATEWAY_KEK or SCIM_GATEWAY_KEK_FILE, not both")
+        if self.refused_key_days < 1:
+            raise SettingsError("refused_key_days must be at least 1")
         if self.create_replay_window_hours < 0:
             raise SettingsError("create_replay_window_hours must not be negative")
         if not 0 <= self.console_port < 65536 or self.console_port == self.port:
@@ -147,7 +158,8 @@ def load_settings(environ: Mapping[str, str] | None = None, **flags: object) -> 
              "token_cache_seconds": float, "create_replay_window_hours": float,
              "revocation_retry_seconds": float, "console_idle_minutes": int, "console_absolute_hours": int,
              "console_port": int, "console_host": str, "migrate": bool, "bootstrap": bool, "app_role": str,
-             "sealing": bool, "checkpoint_events": int, "checkpoint_seconds": float, "signing_key_file": Path}
+             "sealing": bool, "checkpoint_events": int, "checkpoint_seconds": float, "signing_key_file": Path,
+             "kek_file": Path, "kek": str, "refused_key_days": int}
     values: dict[str, object] = {}
     for field in fields(Settings):
         text = environ.get(ENV_PREFIX + field.name.upper())

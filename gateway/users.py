@@ -191,7 +191,8 @@ class Users:
         async with self.store.pool.acquire() as connection, _transaction(connection, locked):
             state = None
             if create is None:
-                state = await self.view.load(connection, principal.tenant_id, user_id, queue=locked)
+                state = await self.view.load(connection, principal.tenant_id, user_id, queue=locked,
+                                             keys=self.store.cipher)
                 if state is None or state.deleted:
                     raise ScimError.not_found(f"no user with id {user_id}")
                 check_if_match(state.version, if_match)

@@ -15,7 +15,9 @@ from typing import Any
 import asyncpg
 
 from eventstore import Envelope
+from eventstore.crypto import ERASED
 from gateway.domain.events import GROUP_EVENT_TYPES, REQUEST_EVENT_TYPES, USER_EVENT_TYPES
+from gateway.domain.personal import erase_attributes, erase_value
 
 _USER_EVENTS = USER_EVENT_TYPES
 _GROUP_EVENTS = GROUP_EVENT_TYPES
@@ -46,6 +48,29 @@ ON CONFLICT (tenant_id, user_id) DO UPDATE SET user_name = EXCLUDED.user_name, e
 # its head is a deliberate fan-out until positions become per tenant (issue 19).
 _AUDIT_SEQ = "SELECT coalesce(max(seq), 0) FROM audit_trail"
 _PROVISIONING_SEQ = "SELECT coalesce(max(seq), 0) FROM provisioning_log"
+
+# Erasure: every row written before it shows what a rebuild from the log, its key gone, shows.
+_ERASED_ROWS = """
+SELECT seq, action, attribute, old_value, new_value FROM audit_trail
+WHERE tenant_id = $1 AND user_id = $2 AND action IN ('create', 'update', 'ignored_attribute')
+"""
+_ERASE_VALUES = "UPDATE audit_trail SET old_value = $3, new_value = $4 WHERE tenant_id = $1 AND seq = $2"
+# $3 is ``[erased]``; a NULL stays NULL (a rebuild finds no value there either).
+_ERASE_NAMES = """
+UPDATE audit_trail SET user_name = $3 WHERE tenant_id = $1 AND user_id = $2 AND user_name IS NOT NULL
+"""
+_ERASE_PROVISIONING = """
+UPDATE provisioning_log SET
+    target_user_name = CASE WHEN target_user_name IS NULL THEN NULL ELSE $3 END,
+    target_external_id = CASE WHEN target_external_id IS NULL THEN NULL ELSE $3 END,
+    detail = CASE WHEN result = 'failure' AND detail IS NOT NULL THEN $3 ELSE detail END
+WHERE tenant_id = $1 AND target_id = $2
+"""
+_ERASE_IDENTITY = """
+UPDATE audit_identities SET user_name = CASE WHEN user_name IS NULL THEN NULL ELSE $3 END,
+    external_id = CASE WHEN external_id IS NULL THEN NULL ELSE $3 END
+WHERE tenant_id = $1 AND user_id = $2
+"""
 
 _METHOD_ACTIONS = {"POST": "create", "PUT": "update", "PATCH": "update", "DELETE": "delete"}
 
@@ -108,6 +133,9 @@ class AuditProjection:
         if batch.identities:
             await connection.executemany(
                 _SAVE_IDENTITY, [(*key, *identity) for key, identity in batch.identities.items()])
+        for envelope in envelopes:
+            if envelope.type == "UserErased":
+                await _erase(connection, envelope.tenant_id, uuid.UUID(envelope.data["user_id"]))
 
     def _audit_row(self, batch: _Batch, envelope: Envelope) -> tuple[Any, ...] | None:
         data = envelope.data
@@ -142,6 +170,9 @@ class AuditProjection:
             case "UserDeleted":
                 user_id = uuid.UUID(data["user_id"])
                 action = "delete"
+            case "UserErased":
+                user_id = uuid.UUID(data["user_id"])
+                action, new = "user.erased", {"reason": data["reason"], "ticket": data.get("ticket")}
             case "GroupCreated":
                 action, attribute = "group_create", "displayName"
                 new = {"displayName": data["display_name"], "externalId": data["external_id"],
@@ -204,7 +235,7 @@ class AuditProjection:
             changed = sorted({"members" if t.startswith("Members") else "displayName" if t == "GroupRenamed"
                               else "externalId" for t in types if t not in ("GroupCreated", "GroupDeleted")})
             method, path = meta.get("method"), meta.get("path")
-        elif first.type in _USER_EVENTS:
+        elif first.type in _USER_EVENTS and first.type != "UserErased":  # never a SCIM request
             target = uuid.UUID(first.data["user_id"])
             if "UserCreated" in types:
                 action, status = "create", 201
@@ -229,6 +260,20 @@ class AuditProjection:
                 meta.get("client_request_id"), method, path, action, target, name, external, result, status,
                 scim_type, detail, changed, ignored, _duration_ms(first), token_id, description, owner,
                 meta.get("source_ip"), meta.get("user_agent"))
+
+
+async def _erase(connection: asyncpg.Connection, tenant_id: uuid.UUID, user_id: uuid.UUID) -> None:
+    updates = []
+    for row in await connection.fetch(_ERASED_ROWS, tenant_id, user_id):
+        if row["action"] == "create":
+            old, new = row["old_value"], erase_attributes(row["new_value"] or {})
+        else:
+            old, new = erase_value(row["attribute"], row["old_value"]), erase_value(row["attribute"], row["new_value"])
+        updates.append((tenant_id, row["seq"], old, new))
+    await connection.executemany(_ERASE_VALUES, updates)
+    await connection.execute(_ERASE_NAMES, tenant_id, user_id, ERASED)
+    await connection.execute(_ERASE_PROVISIONING, tenant_id, user_id, ERASED)
+    await connection.execute(_ERASE_IDENTITY, tenant_id, user_id, ERASED)
 
 
 def _is_uuid(value: object) -> bool:

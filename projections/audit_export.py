@@ -39,7 +39,7 @@ def export_columns(kind: str) -> list[str]:
 AUDIT_ACTIONS = frozenset({"create", "update", "ignored_attribute", "deactivate", "reactivate", "delete",
                            "token_issued", "token_revoked", "token_rotated", "tenant_created", "tenant_policy_changed",
                            "group_create", "group_rename", "group_update", "members_added", "members_removed",
-                           "group_delete"})
+                           "group_delete", "user.erased"})
 PROVISIONING_ACTIONS = frozenset({"create", "update", "delete", "disable", "enable"})
 ACTIONS = {"events": AUDIT_ACTIONS, "provisioning": PROVISIONING_ACTIONS}
 RESULTS = frozenset({"success", "failure", "skipped", "replayed"})

@@ -36,6 +36,7 @@ SELECT $1, m.user_id, $3, m.display FROM unnest($2::uuid[], $4::text[]) AS m(use
 ON CONFLICT (tenant_id, group_id, user_id) DO NOTHING
 """
 _REMOVE = "DELETE FROM group_members WHERE tenant_id = $3 AND group_id = $1 AND user_id = ANY($2::uuid[])"
+_DROP_MEMBER = "DELETE FROM group_members WHERE tenant_id = $1 AND user_id = $2"
 _REMOVE_ALL = "DELETE FROM group_members WHERE tenant_id = $2 AND group_id = $1"
 _MEMBERS = """
 SELECT group_id, user_id, display FROM group_members WHERE tenant_id = $1 AND group_id = ANY($2::uuid[])
@@ -65,6 +66,9 @@ def state_from_row(row: asyncpg.Record) -> GroupState:
 
 class GroupsView:
     async def apply(self, connection: asyncpg.Connection, envelopes: Sequence[Envelope]) -> None:
+        for erased in (e for e in envelopes if e.type == "UserErased"):
+            # An erased person is no one's member any more (the group streams keep the ids).
+            await connection.execute(_DROP_MEMBER, erased.tenant_id, uuid.UUID(erased.data["user_id"]))
         batch = [e for e in envelopes if e.type in GROUP_EVENT_TYPES]
         if not batch:
             return

@@ -118,7 +118,9 @@ class SealerRunner(CatchUpRunner):
     """The sealer's catch-up loop; it also signs checkpoints that fall due by time."""
 
     def __init__(self, store: EventStore, sealer: Sealer, batch_size: int = 2000) -> None:
-        super().__init__(store, NAME, sealer, batch_size)
+        # Leaves cover the rows as stored, personal values sealed: read them without the cipher
+        # whatever store is passed, so shredding a key never changes what a leaf covers.
+        super().__init__(EventStore(store.pool), NAME, sealer, batch_size)
         self.sealer = sealer
         # Time-due checkpoints are looked for a few times per interval, not every round.
         self.sign_every = min(sealer.policy.every_seconds / 4, 5.0)

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 import asyncpg
 
 from eventstore import VIEW_PARAMS_START, Envelope, ViewWrite
+from eventstore.crypto import ERASED, FieldCipher
 from gateway.domain import codec
 from gateway.domain.events import USER_EVENT_TYPES, UserCreated, UserEvent
 from gateway.domain.identifiers import fold
@@ -65,7 +66,18 @@ WHERE EXISTS (SELECT 1 FROM appended) {_ON_CONFLICT}"""
 assert VIEW_PARAMS_START == 10, "renumber _UPSERT_AFTER_APPEND"
 
 
+# An erased user has no row: its userName is free at once, and nothing of it is left here.
+_ERASE = "DELETE FROM users_view WHERE tenant_id = $1 AND id = $2"
+
 _BY_ID = f"SELECT {_COLUMNS} FROM users_view WHERE tenant_id = $1 AND id = $2"
+# The same, with the user's wrapped data key, for a writer whose cipher has not cached it:
+# the key comes in the read the write makes anyway (eventstore/crypto.py).
+_BY_ID_WITH_KEY = """
+SELECT v.id, v.tenant_id, v.version, v.attributes, v.active, v.active_assigned, v.deleted, v.login_method,
+       v.permission_profile, v.created, v.last_modified, v.deactivated_at, k.kek_id, k.wrapped
+FROM users_view v LEFT JOIN subject_keys k ON k.tenant_id = v.tenant_id AND k.subject = 'user:' || v.id::text
+WHERE v.tenant_id = $1 AND v.id = $2
+"""
 # The live user holding a userName: the same fold as the uniqueness index.
 _BY_USER_NAME = (f"SELECT {_COLUMNS} FROM users_view"
                  " WHERE tenant_id = $1 AND user_name_lower = $2 AND NOT deleted")
@@ -193,24 +205,32 @@ class UsersView:
             by_stream.setdefault(envelope.stream_id, []).append(envelope)
         rows: list[tuple[object, ...]] = []
         for stream, batch in by_stream.items():
+            user_id = uuid.UUID(stream.removeprefix(STREAM_PREFIX))
+            if any(e.type == "UserErased" for e in batch):
+                await connection.execute(_ERASE, batch[0].tenant_id, user_id)
+                continue
             events: list[UserEvent] = [codec.decode(e) for e in batch]  # type: ignore[misc]
             state: UserState | None = None
             if not isinstance(events[0], UserCreated):
-                row = await connection.fetchrow(_BY_ID, batch[0].tenant_id,
-                                                uuid.UUID(stream.removeprefix(STREAM_PREFIX)))
+                row = await connection.fetchrow(_BY_ID, batch[0].tenant_id, user_id)
                 state = state_from_row(row) if row is not None else None
             for event, envelope in zip(events, batch, strict=True):
                 state = evolve(state, event, envelope.recorded_at)
             assert state is not None
+            if state.user_name == ERASED:
+                # Folded from a log whose key is gone (a rebuild after erasure, which reaches the
+                # erasure itself in a later batch): the live view has no row either.
+                await connection.execute(_ERASE, batch[-1].tenant_id, user_id)
+                continue
             rows.append(_row_values(state, batch[-1].tenant_id, batch[-1].position))
         if len(rows) == 1:
             await connection.execute(_UPSERT, *rows[0])
-        else:
+        elif rows:
             # A bulk import's batch: asyncpg pipelines these, one round trip for all.
             await connection.executemany(_UPSERT, rows)
 
     async def load(self, executor: asyncpg.Pool | asyncpg.Connection, tenant_id: uuid.UUID,
-                   user_id: str, *, queue: bool = False) -> UserState | None:
+                   user_id: str, *, queue: bool = False, keys: FieldCipher | None = None) -> UserState | None:
         """The user's row; with ``queue`` (inside a transaction) after the writers before us."""
         try:
             parsed = uuid.UUID(user_id)
@@ -219,7 +239,13 @@ class UsersView:
         if queue:
             # A separate statement, so the read below sees what the writer before us committed.
             await executor.execute(_QUEUE, f"{tenant_id}/{stream_id(user_id)}")
-        row = await executor.fetchrow(_BY_ID, tenant_id, parsed)
+        subject = f"user:{parsed}"
+        if keys is not None and not keys.has(tenant_id, subject):
+            row = await executor.fetchrow(_BY_ID_WITH_KEY, tenant_id, parsed)
+            if row is not None:
+                keys.offer(tenant_id, subject, row["kek_id"], row["wrapped"])
+        else:
+            row = await executor.fetchrow(_BY_ID, tenant_id, parsed)
         return state_from_row(row) if row is not None else None
 
     async def load_by_user_name(self, executor: asyncpg.Pool | asyncpg.Connection, tenant_id: uuid.UUID,

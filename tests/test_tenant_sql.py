@@ -24,6 +24,7 @@ from pglast import ast as sql_ast
 from pglast import enums, parse_sql
 from pglast.visitors import Visitor
 
+from eventstore.crypto import new_keys_cte
 from eventstore.store import _APPEND, _READ_STREAM
 from projections.audit_export import KINDS, ExportQuery
 from projections.users_view import _UPSERT_AFTER_APPEND
@@ -59,6 +60,8 @@ ALLOWED_FAN_OUT = {
     "projections/integrity.py:_SEALED_TENANTS",
     # The console's health page: the same lag, for every catch-up projection.
     "gateway/console/health.py:_CHECKPOINTS",
+    # ``keys rotate`` re-wraps every tenant's data keys under the new key-encryption key.
+    "eventstore/crypto.py:_ALL_KEYS",
 }
 
 _SAMPLE_EXPORT = ExportQuery(kind="provisioning", tenant_id=None, user="x", actor="x", action="create",  # type: ignore[arg-type]
@@ -92,6 +95,11 @@ FILLINGS: dict[tuple[str, str], list[str]] = {
     ("eventstore/store.py", "view"): [_UPSERT_AFTER_APPEND],
     # The application role's GRANTs name no rows.
     ("gateway/roles.py", "role"): ["scim_app"],
+    # A new user's data key, written by the append's own statement (parameters after the view's).
+    ("eventstore/store.py", "keys"): [new_keys_cte(28)],
+    ("eventstore/crypto.py", "first"): ["28"],
+    ("eventstore/crypto.py", "first + 1"): ["29"],
+    ("eventstore/crypto.py", "first + 2"): ["30"],
     # rebuild.py: scratch schema, tables and columns (allow-listed fan-out).
     ("projections/rebuild.py", "schema"): ["scratch"],
     ("projections/rebuild.py", "table"): ["users_view"],

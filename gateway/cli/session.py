@@ -18,6 +18,7 @@ from eventstore import EventStore, InlineProjection
 from eventstore.pool import create_pool
 from gateway.cli.output import say
 from gateway.database import Database, check_schema, open_database
+from gateway.keys import cli_cipher
 from gateway.settings import Settings
 from gateway.tenancy import Tenancy
 from projections.groups_view import GroupsView
@@ -75,7 +76,8 @@ async def open_store(
     try:
         async with pool.acquire() as connection:
             await check_schema(connection)
-        store = EventStore(pool, inline_projections() if projections is None else projections)
+        store = EventStore(pool, inline_projections() if projections is None else projections,
+                           cipher=cli_cipher(settings))
         yield Session(database, dsn, pool, store, Tenancy(store))
     finally:
         await pool.close()

@@ -114,6 +114,32 @@ def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_erase(args: argparse.Namespace, settings: Settings) -> int:
+    """Erase a person for good by destroying their data key (docs/privacy.md); never SCIM."""
+    from gateway.erasure import erase_user
+    from gateway.replay import Replay
+    from projections.audit import AuditProjection
+    from projections.runner import CatchUpRunner
+
+    async def run() -> dict[str, Any]:
+        async with open_store(settings) as session:
+            tenant = await session.tenancy.tenant(args.tenant)
+            user_id = await Replay(session.store).resolve_user(tenant.tenant_id, args.user)
+            erased = await erase_user(session.store, tenant.tenant_id, user_id, actor=cli_actor(),
+                                      reason=args.reason, ticket=args.ticket, confirm_active=args.confirm_active)
+            # Scrub the audit trail now rather than when the server's projector next runs.
+            await CatchUpRunner(session.store, "audit", AuditProjection()).catch_up()
+            return erased.as_dict()
+
+    result = asyncio.run(run())
+    if result["alreadyErased"]:
+        say(f"user {result['id']} was already erased at {result['erasedAt']} by {result['erasedBy']}; nothing done")
+    else:
+        say(f"erased user {result['id']}: its key is destroyed, its values read [erased]")
+    print(orjson.dumps(result).decode(), flush=True)
+    return 0
+
+
 def add_parser(commands: Any, parents: Parents) -> None:
     users = commands.add_parser("users", help="users").add_subparsers(
         dest="users_command", required=True, metavar="ACTION")
@@ -128,3 +154,11 @@ def add_parser(commands: Any, parents: Parents) -> None:
     uimport.add_argument("--rejects", metavar="FILE", help="where refused lines go (default FILE.rejects.jsonl)")
     uimport.add_argument("--batch-size", type=int, default=1000, help="users per transaction (default 1000)")
     uimport.set_defaults(run=cmd_import)
+    erase = users.add_parser("erase", parents=[parents.common],
+                             help="erase a person for good (crypto-shredding); never done through SCIM")
+    erase.add_argument("user", help="id, userName or externalId")
+    erase.add_argument("--tenant", required=True)
+    erase.add_argument("--reason", required=True, help="why (kept in the audit trail, with the actor)")
+    erase.add_argument("--ticket", help="the request's ticket id")
+    erase.add_argument("--confirm-active", action="store_true", help="erase even though the user is active")
+    erase.set_defaults(run=cmd_erase)

@@ -123,6 +123,18 @@ class UserDeleted:
 
 
 @dataclass(frozen=True, slots=True)
+class UserErased:
+    """The person's data key was destroyed (GDPR Art. 17): every personal value sealed under it
+    reads ``[erased]`` from now on. Never a SCIM write; carries no personal data."""
+
+    type: ClassVar[str] = "UserErased"
+    schema_version: ClassVar[int] = 1
+    user_id: str
+    reason: str
+    ticket: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class RequestRejected:
     """A write the gateway refused, so failures are in the log too."""
 
@@ -227,6 +239,7 @@ UserEvent = (
     | UserDeactivated
     | UserReactivated
     | UserDeleted
+    | UserErased
 )
 GroupEvent = GroupCreated | GroupRenamed | GroupExternalIdChanged | MembersAdded | MembersRemoved | GroupDeleted
 TenantEvent = TenantCreated | TenantPolicyChanged | TokenIssued | TokenRevoked | TokenRotated

@@ -17,6 +17,7 @@ from gateway.domain.events import (
     UserCreated,
     UserDeactivated,
     UserDeleted,
+    UserErased,
     UserEvent,
     UserReactivated,
 )
@@ -268,6 +269,9 @@ def evolve(state: UserState | None, event: UserEvent, at: datetime) -> UserState
             return replace(bumped, active=True, active_assigned=True, deactivated_at=None, last_modified=at)
         case UserDeleted():
             return replace(bumped, deleted=True, last_modified=at)
+        case UserErased():
+            # Gone for good: no view row, no SCIM answer but 404; the history stays, [erased].
+            return replace(bumped, deleted=True, active=False, last_modified=at)
     raise ValueError(f"unknown user event {event!r}")
 
 

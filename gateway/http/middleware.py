@@ -161,7 +161,9 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
             log.info(
                 "request",
                 method=request.method,
+                # The path only: query strings carry filters, and filters carry userNames.
                 path=request.path,
+                query_params=sorted(set(request.query)) or None,
                 status=status,
                 duration_ms=round((time.perf_counter() - started) * 1000, 2),
                 tenant=principal.tenant_name if principal else None,

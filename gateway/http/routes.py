@@ -8,6 +8,7 @@ from pathlib import Path
 import asyncpg
 from aiohttp import web
 
+from gateway.http import admin_handlers as admin
 from gateway.http import audit_handlers as audit
 from gateway.http import group_handlers as groups
 from gateway.http import integrity_handlers as integrity
@@ -89,6 +90,7 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get("/api/2/audit/checkpoints/latest", integrity.latest_checkpoint)
     app.router.add_get("/api/2/audit/proofs/inclusion", integrity.inclusion_proof)
     app.router.add_get("/api/2/audit/proofs/consistency", integrity.consistency_proof)
+    app.router.add_post("/api/2/admin/users/{user_id}/erase", admin.erase)
     for base in BASE_PATHS:
         users = f"{base}/{_ci('Users')}"
         app.router.add_get(users, scim.list_users)

@@ -5,7 +5,7 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from gateway.http.keys import POOL
+from gateway.http.keys import POOL, STORE
 from tests.scim_client import Scim, entra_user
 
 PATCH_OP = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
@@ -221,10 +221,14 @@ async def test_writes_become_events_naming_the_token_owner(bynder: Scim):
     body = await create(bynder)
     await bynder.patch(f"/Users/{body['id']}", ops({"op": "replace", "path": "name.givenName", "value": "Anne"}))
     rows = await bynder.client.app[POOL].fetch(
-        "SELECT type, data, metadata FROM events WHERE stream_id = $1 ORDER BY stream_version", f"user-{body['id']}")
+        "SELECT tenant_id, type, data, metadata FROM events WHERE stream_id = $1 ORDER BY stream_version",
+        f"user-{body['id']}")
     assert [r["type"] for r in rows] == ["UserCreated", "AttributeChanged"]
     assert rows[1]["data"]["attribute"] == "name.givenName"
-    assert rows[1]["data"]["old"] == "Ann" and rows[1]["data"]["new"] == "Anne"
+    # Stored sealed (docs/privacy.md); the store opens it for every reader.
+    assert "Ann" not in str(rows[1]["data"]) and rows[1]["data"]["_sealed"][0]["s"] == f"user:{body['id']}"
+    [_, changed] = await bynder.client.app[STORE].read_stream(rows[0]["tenant_id"], f"user-{body['id']}")
+    assert changed.data == {"user_id": body["id"], "attribute": "name.givenName", "old": "Ann", "new": "Anne"}
     actor = rows[1]["metadata"]["actor"]
     assert actor["owner"] == "scim-bot@example.com" and actor["token_id"]
     assert rows[1]["metadata"]["request_id"]

@@ -169,6 +169,9 @@ def probes_for(route: web.AbstractRoute, prober: Tenant, victim: Tenant) -> list
                           "name": {"givenName": "a", "familyName": "b"},
                           "emails": [{"type": "work", "value": "alpha-put@alpha.example"}]})
             return [Probe("PUT", path, body, expected=missing)]
+        if method == "POST" and path.endswith("/erase"):
+            # Erasing B's user with A's admin token, confirmed: not A's to erase.
+            return [Probe("POST", path, {"reason": "alpha", "confirmActive": True}, expected=missing)]
         if method == "PATCH":
             value = ({"op": "add", "path": "members", "value": [{"value": prober.user_id}]} if kind == "Groups"
                      else {"op": "replace", "path": "name.familyName", "value": "alphapatched"})

@@ -1,0 +1,406 @@
+"""Crypto-shredding: personal values in ``events.data`` sealed under per-subject data keys.
+
+The store calls ``FieldCipher.seal`` on the way in and ``FieldCipher.open`` on the way out,
+so everything above the store reads plaintext and only ``events.data`` holds ciphertext.
+Which values are personal, and whose, is the caller's knowledge (a ``Classifier``): this
+module knows nothing of SCIM.
+
+A sealed value is replaced in place by ``[sealed]``; ``data["_sealed"]`` holds, per subject,
+``{"s": subject, "p": [paths], "c": base64(nonce || AES-GCM ciphertext)}`` of the JSON list
+of its values (one AES-GCM message per subject and event: a create's dozen values cost one
+call). The associated data binds tenant, subject, event id and the JSON paths, so a
+ciphertext copied to another event or place does not open. ``data["_lookup"]`` holds keyed
+hashes (a blind index) of the values a reader must be able to find an event by. Each data key is 256 bits, stored in
+``subject_keys`` wrapped (AES-GCM) by a key-encryption key (KEK) that lives outside the
+database. Destroying a subject's row makes every value sealed under it read ``[erased]``.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import os
+import time
+import uuid
+from collections import OrderedDict
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+import asyncpg
+import orjson
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+ERASED = "[erased]"
+SEALED = "_sealed"
+PLACEHOLDER = "[sealed]"  # where a sealed value was, in the stored row
+LOOKUP = "_lookup"
+INDEX_SUBJECT = "index"
+ROLLING_PREFIX = "refused:"
+
+Path = tuple[str | int, ...]
+
+# Get or make keys in one round trip. A key made by a concurrent transaction after this
+# statement's snapshot is not returned: the caller reads again.
+_GET_OR_MAKE = """
+WITH wanted AS (
+    SELECT * FROM unnest($2::text[], $3::text[], $4::bytea[]) AS w(subject, kek_id, wrapped)
+), made AS (
+    INSERT INTO subject_keys (tenant_id, subject, kek_id, wrapped)
+    SELECT $1, subject, kek_id, wrapped FROM wanted
+    ON CONFLICT (tenant_id, subject) DO NOTHING
+    RETURNING subject, kek_id, wrapped
+)
+SELECT subject, kek_id, wrapped FROM made
+UNION ALL
+SELECT k.subject, k.kek_id, k.wrapped FROM subject_keys k JOIN wanted w ON w.subject = k.subject
+WHERE k.tenant_id = $1
+"""
+_GET = """
+SELECT k.tenant_id, k.subject, k.kek_id, k.wrapped
+FROM subject_keys k JOIN unnest($1::uuid[], $2::text[]) AS w(tenant_id, subject)
+  ON k.tenant_id = w.tenant_id AND k.subject = w.subject
+"""
+_DESTROY = "DELETE FROM subject_keys WHERE tenant_id = $1 AND subject = $2 RETURNING subject"
+# Rolling keys for refusals with no subject yet: shredded once older than the retention.
+_SHRED_ROLLING = """
+DELETE FROM subject_keys
+WHERE tenant_id = $1 AND starts_with(subject, $3) AND created < now() - make_interval(days => $2)
+"""
+# Re-wrapping touches every tenant's keys: a deliberate fan-out, run by an operator.
+_ALL_KEYS = """
+SELECT tenant_id, subject, kek_id, wrapped FROM subject_keys WHERE kek_id <> $1 ORDER BY tenant_id, subject FOR UPDATE
+"""
+_REWRAP = "UPDATE subject_keys SET kek_id = $3, wrapped = $4 WHERE tenant_id = $1 AND subject = $2"
+
+
+class KeyUnavailable(Exception):
+    """A key-encryption key that is missing or does not open a data key."""
+
+
+def kek_id(kek: bytes) -> str:
+    return hashlib.sha256(b"scim-gateway kek id\x00" + kek).hexdigest()[:16]
+
+
+class Keyring:
+    """The key-encryption keys this process holds: the current one wraps, any of them unwraps."""
+
+    def __init__(self, current: bytes, older: Sequence[bytes] = ()) -> None:
+        for key in (current, *older):
+            if len(key) != 32:
+                raise KeyUnavailable("a key-encryption key is 32 bytes")
+        self.current_id = kek_id(current)
+        self._keys = {kek_id(key): AESGCM(key) for key in (current, *older)}
+
+    @staticmethod
+    def _aad(tenant_id: uuid.UUID, subject: str) -> bytes:
+        return f"scim-gateway data key\x1f{tenant_id}\x1f{subject}".encode()
+
+    def wrap(self, data_key: bytes, tenant_id: uuid.UUID, subject: str) -> tuple[str, bytes]:
+        nonce = os.urandom(12)
+        return self.current_id, nonce + self._keys[self.current_id].encrypt(nonce, data_key,
+                                                                            self._aad(tenant_id, subject))
+
+    def unwrap(self, key_id: str, wrapped: bytes, tenant_id: uuid.UUID, subject: str) -> bytes:
+        kek = self._keys.get(key_id)
+        if kek is None:
+            raise KeyUnavailable(f"no key-encryption key {key_id} in this process's keyring")
+        try:
+            return kek.decrypt(wrapped[:12], wrapped[12:], self._aad(tenant_id, subject))
+        except InvalidTag:
+            raise KeyUnavailable(f"key-encryption key {key_id} does not open the data key of {subject}") from None
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """What of one event to seal: (subject or None for the tenant's rolling key, path) pairs,
+    and the values to index by name (a blind index a reader can search).
+
+    ``born`` names a subject this event begins (a new user): its key is made without a
+    lookup and inserted by the append's own statement, so a create costs no extra round trip.
+    """
+
+    fields: list[tuple[str | None, Path]] = field(default_factory=list)
+    lookups: dict[str, str] = field(default_factory=dict)
+    born: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Sealed:
+    datas: list[dict[str, Any]]
+    # Keys made for subjects born in these events: (subject, kek id, wrapped key, key).
+    new_keys: list[tuple[str, str, bytes, bytes]] = field(default_factory=list)
+
+
+# Sealed.new_keys written on their own, inside the caller's transaction (a bulk import, whose
+# events are inserted by one statement of their own right after).
+_INSERT_NEW_KEYS = """
+INSERT INTO subject_keys (tenant_id, subject, kek_id, wrapped)
+SELECT $1, k.subject, k.kek_id, k.wrapped
+FROM unnest($2::text[], $3::text[], $4::bytea[]) AS k(subject, kek_id, wrapped)
+"""
+
+
+async def insert_new_keys(connection: Any, tenant_id: uuid.UUID,
+                          new_keys: Sequence[tuple[str, str, bytes, bytes]]) -> None:
+    if new_keys:
+        await connection.execute(_INSERT_NEW_KEYS, tenant_id, [k[0] for k in new_keys], [k[1] for k in new_keys],
+                                 [k[2] for k in new_keys])
+
+
+def new_keys_cte(first: int) -> str:
+    """The body of a data-modifying CTE inserting ``Sealed.new_keys``, parameters from ``$first``, written
+    only if the append wrote its events (``appended``); tenant is the append's ``$2``. A key
+    already there fails the statement: never a sealed value without its key."""
+    return (f"INSERT INTO subject_keys (tenant_id, subject, kek_id, wrapped) "
+            f"SELECT $2, k.subject, k.kek_id, k.wrapped "
+            f"FROM unnest(${first}::text[], ${first + 1}::text[], ${first + 2}::bytea[]) "
+            f"AS k(subject, kek_id, wrapped) "
+            f"WHERE EXISTS (SELECT 1 FROM appended)")
+
+
+class Classifier(Protocol):
+    def plan(self, event_type: str, data: Mapping[str, Any]) -> Plan: ...
+
+    def erased_subject(self, event_type: str, data: Mapping[str, Any]) -> str | None:
+        """The subject an event says was erased (its keys must leave every cache)."""
+        ...
+
+
+def _get(data: Any, path: Path) -> Any:
+    for step in path:
+        data = data[step]
+    return data
+
+
+def _set(data: Any, path: Path, value: Any) -> None:
+    for step in path[:-1]:
+        data = data[step]
+    data[path[-1]] = value
+
+
+def _aad_head(tenant_id: uuid.UUID, subject: str, event_id: uuid.UUID) -> bytes:
+    """Associated data up to the path (the same for every value of one subject in one event)."""
+    return f"{tenant_id}\x1f{subject}\x1f{event_id}\x1f".encode()
+
+
+def _aad(head: bytes, paths: list[list[str | int]]) -> bytes:
+    return head + orjson.dumps(paths)
+
+
+class FieldCipher:
+    def __init__(self, keyring: Keyring, classifier: Classifier, *, rolling_days: int = 30,
+                 cache_size: int = 100_000, cache_seconds: float = 300.0,
+                 refresh: Callable[[], Keyring | None] | None = None) -> None:
+        self._keyring = keyring
+        # Asked before each use of the keyring: a new one once ``keys rotate`` changed the key
+        # files, so running processes follow a rotation without a restart.
+        self._refresh = refresh
+        self.classifier = classifier
+        self.rolling_days = rolling_days
+        self.cache_size = cache_size
+        # Another process's erasure reaches this cache when it reads the erasure event, or
+        # after this many seconds at the latest.
+        self.cache_seconds = cache_seconds
+        self._cache: OrderedDict[tuple[uuid.UUID, str], tuple[AESGCM, bytes, float]] = OrderedDict()
+
+    @property
+    def keyring(self) -> Keyring:
+        if self._refresh is not None and (fresh := self._refresh()) is not None:
+            self._keyring = fresh
+        return self._keyring
+
+    @keyring.setter
+    def keyring(self, keyring: Keyring) -> None:
+        self._keyring = keyring
+
+    # The cache ----------------------------------------------------------------------------
+
+    def _cached(self, tenant_id: uuid.UUID, subject: str) -> tuple[AESGCM, bytes] | None:
+        entry = self._cache.get((tenant_id, subject))
+        if entry is None:
+            return None
+        if entry[2] < time.monotonic():
+            del self._cache[tenant_id, subject]
+            return None
+        self._cache.move_to_end((tenant_id, subject))
+        return entry[0], entry[1]
+
+    def _remember(self, tenant_id: uuid.UUID, subject: str, key: bytes) -> tuple[AESGCM, bytes]:
+        self._cache[tenant_id, subject] = (AESGCM(key), key, time.monotonic() + self.cache_seconds)
+        while len(self._cache) > self.cache_size:
+            self._cache.popitem(last=False)
+        return self._cache[tenant_id, subject][:2]
+
+    def has(self, tenant_id: uuid.UUID, subject: str) -> bool:
+        return self._cached(tenant_id, subject) is not None
+
+    def offer(self, tenant_id: uuid.UUID, subject: str, key_id: str | None, wrapped: bytes | None) -> None:
+        """A wrapped key a caller read along with its own row (no round trip of its own)."""
+        if key_id is not None and wrapped is not None:
+            self._remember(tenant_id, subject, self.keyring.unwrap(key_id, wrapped, tenant_id, subject))
+
+    def forget(self, tenant_id: uuid.UUID, subject: str) -> None:
+        self._cache.pop((tenant_id, subject), None)
+
+    # Keys ---------------------------------------------------------------------------------
+
+    async def _keys(self, connection: asyncpg.Connection, tenant_id: uuid.UUID,
+                    subjects: set[str]) -> dict[str, tuple[AESGCM, bytes]]:
+        """Data keys for ``subjects``, made where missing."""
+        found: dict[str, tuple[AESGCM, bytes]] = {}
+        missing = []
+        for subject in subjects:
+            cached = self._cached(tenant_id, subject)
+            if cached is None:
+                missing.append(subject)
+            else:
+                found[subject] = cached
+        while missing:
+            if any(s.startswith(ROLLING_PREFIX) for s in missing):
+                await connection.execute(_SHRED_ROLLING, tenant_id, self.rolling_days, ROLLING_PREFIX)
+            fresh = [os.urandom(32) for _ in missing]
+            wrapped = [self.keyring.wrap(key, tenant_id, s) for key, s in zip(fresh, missing, strict=True)]
+            rows = await connection.fetch(_GET_OR_MAKE, tenant_id, missing, [w[0] for w in wrapped],
+                                          [w[1] for w in wrapped])
+            for row in rows:
+                key = self.keyring.unwrap(row["kek_id"], row["wrapped"], tenant_id, row["subject"])
+                found[row["subject"]] = self._remember(tenant_id, row["subject"], key)
+            missing = [s for s in missing if s not in found]
+        return found
+
+    async def lookup(self, executor: asyncpg.Pool | asyncpg.Connection, tenant_id: uuid.UUID, value: str) -> str:
+        """The blind-index digest ``value`` (any case) is stored under in ``_lookup``."""
+        if isinstance(executor, asyncpg.Pool):
+            async with executor.acquire() as connection:
+                keys = await self._keys(connection, tenant_id, {INDEX_SUBJECT})
+        else:
+            keys = await self._keys(executor, tenant_id, {INDEX_SUBJECT})
+        return self._digest(keys[INDEX_SUBJECT][1], value)
+
+    @staticmethod
+    def _digest(key: bytes, value: str) -> str:
+        return hmac.digest(key, value.lower().encode(), "sha256").hex()[:32]
+
+    async def destroy(self, connection: asyncpg.Connection, tenant_id: uuid.UUID, subject: str) -> bool:
+        """Shred ``subject``'s data key (in the caller's transaction); False if there was none."""
+        self.forget(tenant_id, subject)
+        return await connection.fetchval(_DESTROY, tenant_id, subject) is not None
+
+    async def rotate(self, pool: asyncpg.Pool, new: Keyring) -> int:
+        """Re-wrap every data key not yet under ``new``'s current KEK; returns how many."""
+        async with pool.acquire() as connection, connection.transaction():
+            rows = await connection.fetch(_ALL_KEYS, new.current_id)
+            updates = []
+            for row in rows:
+                key = new.unwrap(row["kek_id"], row["wrapped"], row["tenant_id"], row["subject"])
+                updates.append((row["tenant_id"], row["subject"], *new.wrap(key, row["tenant_id"], row["subject"])))
+            await connection.executemany(_REWRAP, updates)
+        return len(updates)
+
+    # Sealing and opening ------------------------------------------------------------------
+
+    def remember_new(self, tenant_id: uuid.UUID, new_keys: Sequence[tuple[str, str, bytes, bytes]]) -> None:
+        """Cache the keys of born subjects once the append that stored them succeeded."""
+        for subject, _, _, key in new_keys:
+            self._remember(tenant_id, subject, key)
+
+    async def seal(self, connection: asyncpg.Connection, tenant_id: uuid.UUID,
+                   events: Sequence[tuple[uuid.UUID, str, dict[str, Any]]]) -> Sealed:
+        """Each (event id, type, data) with its personal values sealed."""
+        plans = [self.classifier.plan(kind, data) for _, kind, data in events]
+        if not any(plan.fields for plan in plans):
+            return Sealed([data for _, _, data in events])
+        rolling = ROLLING_PREFIX + datetime.now(UTC).date().isoformat()
+        subjects = {subject or rolling for plan in plans for subject, _ in plan.fields}
+        if any(plan.lookups for plan in plans):
+            subjects.add(INDEX_SUBJECT)
+        new_keys = []
+        born: dict[str, tuple[AESGCM, bytes]] = {}
+        for plan in plans:
+            if plan.born is not None and plan.born in subjects and plan.born not in born:
+                key = os.urandom(32)
+                new_keys.append((plan.born, *self.keyring.wrap(key, tenant_id, plan.born), key))
+                born[plan.born] = (AESGCM(key), key)
+        keys = born | await self._keys(connection, tenant_id, subjects - born.keys())
+        sealed_all = []
+        for (event_id, _, data), plan in zip(events, plans, strict=True):
+            if not plan.fields:
+                sealed_all.append(data)
+                continue
+            sealed = orjson.loads(orjson.dumps(data))  # the caller keeps its plaintext
+            by_subject: dict[str, list[Path]] = {}
+            for subject, path in plan.fields:
+                by_subject.setdefault(subject or rolling, []).append(path)
+            record = []
+            # One AES-GCM message per subject and event: its values in path order, the paths
+            # in the associated data. Each value's place keeps a placeholder.
+            for subject, paths in by_subject.items():
+                values = []
+                for path in paths:
+                    values.append(_get(sealed, path))
+                    _set(sealed, path, PLACEHOLDER)
+                listed = [list(path) for path in paths]
+                nonce = os.urandom(12)
+                cipher = keys[subject][0].encrypt(nonce, orjson.dumps(values),
+                                                  _aad(_aad_head(tenant_id, subject, event_id), listed))
+                record.append({"s": subject, "p": listed, "c": base64.b64encode(nonce + cipher).decode()})
+            sealed[SEALED] = record
+            if plan.lookups:
+                index_key = keys[INDEX_SUBJECT][1]
+                sealed[LOOKUP] = {name: self._digest(index_key, value) for name, value in plan.lookups.items()}
+            sealed_all.append(sealed)
+        return Sealed(sealed_all, new_keys)
+
+    async def open(self, executor: asyncpg.Pool | asyncpg.Connection,
+                   rows: Sequence[tuple[uuid.UUID, uuid.UUID, str, dict[str, Any]]]) -> list[dict[str, Any]]:
+        """Each (tenant, event id, type, data) with its sealed values opened, or ``[erased]``
+        where the subject's key is gone."""
+        for tenant_id, _, kind, data in rows:
+            erased = self.classifier.erased_subject(kind, data)
+            if erased is not None:
+                self.forget(tenant_id, erased)
+        wanted = {(tenant_id, entry["s"]) for tenant_id, _, _, data in rows if SEALED in data
+                  for entry in data[SEALED]}
+        if not wanted:
+            return [data for _, _, _, data in rows]
+        keys: dict[tuple[uuid.UUID, str], AESGCM] = {}
+        missing = []
+        for tenant_id, subject in wanted:
+            cached = self._cached(tenant_id, subject)
+            if cached is None:
+                missing.append((tenant_id, subject))
+            else:
+                keys[tenant_id, subject] = cached[0]
+        if missing:
+            found = await executor.fetch(_GET, [m[0] for m in missing], [m[1] for m in missing])
+            for row in found:
+                key = self.keyring.unwrap(row["kek_id"], row["wrapped"], row["tenant_id"], row["subject"])
+                keys[row["tenant_id"], row["subject"]] = self._remember(row["tenant_id"], row["subject"], key)[0]
+        opened = []
+        for tenant_id, event_id, _, data in rows:
+            if SEALED not in data:
+                opened.append(data)
+                continue
+            plain = {k: v for k, v in data.items() if k not in (SEALED, LOOKUP)}
+            plain = orjson.loads(orjson.dumps(plain))
+            for entry in data[SEALED]:
+                subject, paths = entry["s"], entry["p"]
+                key = keys.get((tenant_id, subject))
+                values: list[Any] = [ERASED] * len(paths)
+                if key is not None:
+                    raw = base64.b64decode(entry["c"])
+                    try:
+                        opened_values = orjson.loads(key.decrypt(
+                            raw[:12], raw[12:], _aad(_aad_head(tenant_id, subject, event_id), paths)))
+                        if len(opened_values) == len(paths):
+                            values = opened_values
+                    except InvalidTag:
+                        pass
+                for path, value in zip(paths, values, strict=True):
+                    _set(plain, tuple(path), value)
+            opened.append(plain)
+        return opened
