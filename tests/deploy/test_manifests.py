@@ -224,9 +224,12 @@ def test_systemd_unit_is_sandboxed():
     filters = re.findall(r"^SystemCallFilter=(.*)$", (DEPLOY / "systemd" / "scim-gateway.service").read_text(),
                          re.MULTILINE)
     assert filters == ["@system-service", "~@privileged @resources"]
-    # The database URL is a credential file, not an environment variable.
-    assert service["LoadCredential"].startswith("database-url:")
-    assert service["Environment"] == "SCIM_GATEWAY_DATABASE_URL_FILE=%d/database-url"
+    # The database URL and the key-encryption key are credential files, not environment variables.
+    text = (DEPLOY / "systemd" / "scim-gateway.service").read_text()
+    assert [c.split(":")[0] for c in re.findall(r"^LoadCredential=(.*)$", text, re.MULTILINE)] == [
+        "database-url", "kek"]
+    assert re.findall(r"^Environment=(.*)$", text, re.MULTILINE) == [
+        "SCIM_GATEWAY_DATABASE_URL_FILE=%d/database-url", "SCIM_GATEWAY_KEK_FILE=%d/kek"]
 
 
 def test_systemd_analyze_rates_the_unit_under_3():
