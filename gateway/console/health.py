@@ -10,6 +10,7 @@ from aiohttp import web
 
 from gateway.console.security import render
 from gateway.http.keys import POOL, PRINCIPAL, SETTINGS
+from projections import sealer
 
 _CHECKPOINTS = """
 SELECT c.name, c.position, c.updated_at,
@@ -22,6 +23,7 @@ SELECT count(*) AS users, count(*) FILTER (WHERE active) AS active_users
 FROM users_view WHERE tenant_id = $1 AND NOT deleted
 """
 _TOKEN_COUNT = "SELECT count(*) FROM tokens WHERE tenant_id = $1 AND revoked_at IS NULL"
+_SEALED = "SELECT coalesce((SELECT tree_size FROM integrity_heads WHERE tenant_id = $1), 0)"
 
 
 async def health_page(request: web.Request) -> web.Response:
@@ -30,6 +32,7 @@ async def health_page(request: web.Request) -> web.Response:
     database: dict[str, object] = {"ok": False}
     checkpoints: list[asyncpg.Record] = []
     counts: dict[str, int] | None = None
+    integrity: dict[str, object] | None = None
     try:
         async with asyncio.timeout(settings.db_timeout):
             started = time.perf_counter()
@@ -37,9 +40,14 @@ async def health_page(request: web.Request) -> web.Response:
             database = {"ok": True, "version": version,
                         "round_trip_ms": round((time.perf_counter() - started) * 1000, 1)}
             checkpoints = await request.app[POOL].fetch(_CHECKPOINTS)
+            latest = await sealer.latest_checkpoint(request.app[POOL], principal.tenant_id)
+            if latest is not None:
+                integrity = {"tree_size": latest["tree_size"], "signed_at": latest["signed_at"],
+                             "sealed": await request.app[POOL].fetchval(_SEALED, principal.tenant_id)}
             counts = {**await request.app[POOL].fetchrow(_COUNTS, principal.tenant_id),
                       "tokens": await request.app[POOL].fetchval(_TOKEN_COUNT, principal.tenant_id)}
     except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
         database = {"ok": False, "error": type(error).__name__}
     return render(request, "health.html", {
-        "section": "health", "database": database, "checkpoints": checkpoints, "counts": counts})
+        "section": "health", "database": database, "checkpoints": checkpoints, "counts": counts,
+        "integrity": integrity})

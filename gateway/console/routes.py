@@ -53,6 +53,7 @@ def add_console(app: web.Application) -> None:
     router.add_get("/admin/users", users.users_page)
     router.add_get("/admin/users/{user_id}", users.user_page)
     router.add_post("/admin/users/{user_id}/deactivate", users.deactivate)
+    router.add_post("/admin/users/{user_id}/erase", users.erase)
     router.add_get("/admin/settings", tenant_settings.settings_page)
     router.add_post("/admin/settings", tenant_settings.save_settings)
     router.add_get("/admin/health", health.health_page)

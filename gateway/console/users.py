@@ -107,3 +107,24 @@ async def deactivate(request: web.Request) -> web.Response:
     await request.app[USERS].update(
         principal, context, user_id, lambda state: UpdateUser(state.attributes, False, "patch"), if_match=None)
     return see_other(f"/admin/users/{user_id}")
+
+
+async def erase(request: web.Request) -> web.Response:
+    """Permanent deletion: the erasure (crypto-shredding, docs/privacy.md) on the admin's token,
+    only when the userName is typed back exactly, as the reference product's user management
+    asks before a permanent deletion."""
+    from gateway.erasure import erase_user
+
+    principal = request[PRINCIPAL]
+    user_id = _user_id(request)
+    form = await request.post()
+    state = await request.app[USERS].get(principal, user_id)
+    typed = str(form.get("confirm_user_name", ""))
+    if typed != state.user_name:
+        raise Rejected(Reason.INVALID_VALUE, "type the userName exactly as shown to confirm the erasure")
+    context = RequestContext(request[REQUEST_ID], request.method, request.path, request.remote,
+                             request.headers.get("User-Agent"))
+    await erase_user(request.app[STORE], principal.tenant_id, user_id, actor=principal.actor(),
+                     reason=str(form.get("reason", "")), ticket=str(form.get("ticket", "")).strip() or None,
+                     confirm_active=form.get("confirm_active") == "yes", metadata=context.metadata(principal))
+    return see_other(f"/admin/users/{user_id}")

@@ -229,3 +229,43 @@ async def test_the_health_page_shows_the_database_and_projection_lag(console: Co
     _, text = await console.get("/admin/health")
     assert 'class="ok" id="database">Reachable' in text
     assert 'id="integrity"' in text
+
+
+async def test_permanent_deletion_needs_the_user_name_typed_back_and_erases(console: Console, client, token_for):
+    scim = await token_for("acme")
+    _, user = await scim.post("/Users", new_user("erin@example.com"))
+    await console.sign_in((await token_for("acme", scopes=ADMIN, owner="root@example.com")).token)
+    _, page = await console.get(f"/admin/users/{user['id']}")
+    assert 'id="erase-form"' in page and 'name="confirm_user_name"' in page
+
+    refused, text = await console.post(f"/admin/users/{user['id']}/erase",
+                                       {"confirm_user_name": "someone else", "reason": "DSR", "confirm_active": "yes"})
+    assert refused.status == 400 and "exactly" in text
+    assert (await scim.get(f"/Users/{user['id']}"))[0].status == 200
+
+    response, _ = await console.post(f"/admin/users/{user['id']}/erase",
+                                     {"confirm_user_name": user["userName"], "reason": "DSR 118", "ticket": "T-1",
+                                      "confirm_active": "yes"})
+    assert (response.status, response.headers["Location"]) == (303, f"/admin/users/{user['id']}")
+    assert (await scim.get(f"/Users/{user['id']}"))[0].status == 404
+    tenant = await client.app[TENANCY].tenant("acme")
+    last = (await client.app[STORE].read_stream(tenant.tenant_id, f"user-{user['id']}"))[-1]
+    assert (last.type, last.metadata["actor"]["owner"]) == ("UserErased", "root@example.com")
+
+
+async def test_the_health_page_shows_the_latest_signed_checkpoint(console: Console, client, token_for):
+    from eventstore.signed_note import SigningKey
+    from projections.sealer import CheckpointPolicy, Sealer, SealerRunner
+
+    scim = await token_for("acme")
+    await scim.post("/Users", new_user("hal@example.com"))
+    await console.sign_in((await token_for("acme", scopes=ADMIN)).token)
+    _, before = await console.get("/admin/health")
+    assert "No checkpoint has been signed for this tenant yet" in before
+
+    key = SigningKey.generate("scim-gateway")
+    await SealerRunner(client.app[STORE], Sealer(key, CheckpointPolicy(every_events=1))).catch_up()
+    tenant = await client.app[TENANCY].tenant("acme")
+    events = await client.app[POOL].fetchval("SELECT count(*) FROM events WHERE tenant_id = $1", tenant.tenant_id)
+    _, after = await console.get("/admin/health")
+    assert f"covers this tenant's first\n{events} event(s)" in after and f"{events} event(s) sealed" in after
