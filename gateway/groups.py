@@ -11,7 +11,9 @@ from eventstore import EventStore
 from gateway.domain.codec import encode_all
 from gateway.domain.group import CreateGroup, GroupCommand, GroupState, MemberFacts, decide, evolve
 from gateway.scim.errors import ScimError
+from gateway.scim.groups_sql import compile_group_filter
 from gateway.scim.listing import ListQuery
+from gateway.scim.users_sql import SqlQuery
 from gateway.tenancy import Principal
 from gateway.writes import (
     CreateRequest,
@@ -22,9 +24,7 @@ from gateway.writes import (
     record_replay,
     recorded_write,
 )
-from projections.groups_query import compile_group_filter
 from projections.groups_view import STREAM_PREFIX, GroupsView, state_from_row, stream_id
-from projections.users_query import SqlQuery
 
 _LIST = """
 SELECT id, tenant_id, display_name, external_id, deleted, version, created, last_modified,

@@ -20,6 +20,7 @@ from gateway.domain.json import JsonObject
 from gateway.domain.user import SSO, Command, CreateUser, UserState, decide, fold
 from gateway.scim.errors import ScimError
 from gateway.scim.listing import ListQuery
+from gateway.scim.users_sql import SqlQuery, compile_filter, sort_expression
 from gateway.settings import Settings
 from gateway.tenancy import Principal
 from gateway.writes import (
@@ -31,7 +32,6 @@ from gateway.writes import (
     record_replay,
     recorded_write,
 )
-from projections.users_query import SqlQuery, compile_filter, sort_expression
 from projections.users_view import (
     STREAM_PREFIX,
     UNSTAMPED,

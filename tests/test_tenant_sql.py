@@ -87,9 +87,9 @@ FILLINGS: dict[tuple[str, str], list[str]] = {
     ("projections/audit_export.py", "KINDS[query.kind]"): sorted(KINDS.values()),
     ("projections/audit_export.py", "int(limit)"): ["200"],
     # A compiled comparison inside EXISTS (...), and a JSON path parameter.
-    ("projections/users_query.py", "condition"): ["true"],
-    ("projections/users_query.py", "path"): ["$9"],
-    ("projections/groups_query.py", "condition"): ["true"],
+    ("gateway/scim/users_sql.py", "condition"): ["true"],
+    ("gateway/scim/users_sql.py", "path"): ["$9"],
+    ("gateway/scim/groups_sql.py", "condition"): ["true"],
     # The one-statement append: the append itself and the users view's row write.
     ("eventstore/store.py", "append"): [_APPEND],
     ("eventstore/store.py", "view"): [_UPSERT_AFTER_APPEND],
@@ -378,7 +378,7 @@ def test_the_scan_finds_the_statements_it_must(statements):
     assert len(statements) > 60
     assert {"eventstore/store.py:_APPEND", "eventstore/store.py:_READ_STREAM", "projections/audit.py:_IDENTITIES",
             "gateway/users.py:_LIST", "projections/audit_export.py:stream_rows",
-            "projections/groups_query.py:attribute_test"} <= owners
+            "gateway/scim/groups_sql.py:attribute_test"} <= owners
     assert ALLOWED_FAN_OUT <= owners, "an allow-list entry names no statement: remove it"
 
 

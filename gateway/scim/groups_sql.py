@@ -5,7 +5,7 @@ from __future__ import annotations
 from gateway.scim.errors import ScimError
 from gateway.scim.filter import Compare, Filter, Present, ValuePath
 from gateway.scim.schema import EXTERNAL_ID, GROUP_SCHEMA, ID
-from projections.users_query import SqlQuery, _Compiler
+from gateway.scim.users_sql import SqlQuery, _Compiler
 
 _MEMBER_VALUE = GROUP_SCHEMA.attribute("members").sub("value")  # type: ignore[union-attr]
 # A membership of the outer query's group row, which is already limited to one tenant.
