@@ -14,23 +14,34 @@ from eventstore.envelope import START, Checkpoint, Envelope, NewEvent
 from eventstore.errors import ConcurrencyError, DatabaseUnavailable, ProjectionConflict
 
 _COLUMNS = """position, transaction_id, event_id, tenant_id, stream_id, stream_version,
-    type, schema_version, data, metadata, recorded_at"""
+    type, schema_version, data, metadata, recorded_at, tenant_position"""
 
 # One statement: read the stream's head, and insert only if it is the expected version.
 # Two writers that both pass the check collide on (tenant_id, stream_id, stream_version).
-_APPEND = f"""
-WITH head AS (
+# The events take the next numbers of the tenant's own order from its head row, which stays
+# locked until this append commits or rolls back: one tenant's appends commit in
+# tenant_position order, densely (eventstore 0007). The head moves only when the version
+# check passed; a failed check inserts nothing.
+_APPEND_HEADS = """
+head AS (
     SELECT coalesce(max(stream_version), 0) AS version FROM events WHERE tenant_id = $2 AND stream_id = $1
-)
+), tenant_head AS (
+    INSERT INTO tenant_heads AS t (tenant_id, position)
+    SELECT $2, cardinality($3::uuid[]) FROM head WHERE $9::integer IS NULL OR head.version = $9::integer
+    ON CONFLICT (tenant_id) DO UPDATE SET position = t.position + EXCLUDED.position
+    RETURNING t.position - cardinality($3::uuid[]) AS before
+)"""
+_APPEND_INSERT = f"""
 INSERT INTO events (event_id, tenant_id, stream_id, stream_version, type, schema_version,
-                    data, metadata, idempotency_key)
-SELECT e.event_id, $2, $1, head.version + e.ord, e.type, e.schema_version, e.data, $7, $8
-FROM head,
+                    data, metadata, idempotency_key, tenant_position)
+SELECT e.event_id, $2, $1, head.version + e.ord, e.type, e.schema_version, e.data, $7, $8,
+       tenant_head.before + e.ord
+FROM head, tenant_head,
      unnest($3::uuid[], $4::text[], $5::integer[], $6::jsonb[])
          WITH ORDINALITY AS e(event_id, type, schema_version, data, ord)
-WHERE $9::integer IS NULL OR head.version = $9::integer
 RETURNING {_COLUMNS}
 """
+_APPEND = f"WITH {_APPEND_HEADS} {_APPEND_INSERT}"
 
 _BY_IDEMPOTENCY_KEY = f"""
 SELECT {_COLUMNS} FROM events WHERE tenant_id = $1 AND idempotency_key = $2 ORDER BY position
@@ -44,7 +55,8 @@ ORDER BY stream_version
 
 # Only transactions older than the oldest one still running are read: anything at or
 # above it may still commit with a smaller position than one already handed out.
-# Every tenant at once: the catch-up projectors' read, a deliberate fan-out.
+# Every tenant at once: a deliberate fan-out, for what replays the whole log in one order
+# (an inline projection's rebuild); catch-up projectors read each tenant in its own order.
 _READ_ALL = f"""
 SELECT {_COLUMNS} FROM events
 WHERE (transaction_id, position) > ($1::bigint, $2::bigint)
@@ -59,6 +71,15 @@ SELECT {_COLUMNS} FROM events
 WHERE tenant_id = $4 AND (transaction_id, position) > ($1::bigint, $2::bigint)
   AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())::text::bigint
 ORDER BY transaction_id, position
+LIMIT $3
+"""
+
+# One tenant in its own order: gap-free at any time, because the tenant's appends commit in
+# tenant_position order (see _APPEND). The catch-up projectors' read.
+_READ_TENANT_ORDER = f"""
+SELECT {_COLUMNS} FROM events
+WHERE tenant_id = $1 AND tenant_position > $2
+ORDER BY tenant_position
 LIMIT $3
 """
 
@@ -112,7 +133,9 @@ WHERE tenant_id = $1 AND data @> probe.contains
 # The appended events' rows are the CTE ``appended``; a view write's parameters follow the
 # append's nine. See ``ViewWrite``.
 VIEW_PARAMS_START = 10
-_APPEND_WITH_VIEW = "WITH appended AS ({append}), view_write AS ({view}) SELECT * FROM appended"
+# (PostgreSQL allows data-modifying CTEs only at the top level, so the append's own CTEs come first.)
+_APPEND_WITH_VIEW = (f"WITH {_APPEND_HEADS}, appended AS ({_APPEND_INSERT}), "
+                     "view_write AS ({view}) SELECT * FROM appended")
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,6 +172,7 @@ def _envelope(row: asyncpg.Record) -> Envelope:
         data=row["data"],
         metadata=row["metadata"],
         recorded_at=row["recorded_at"],
+        tenant_position=row["tenant_position"],
     )
 
 
@@ -238,7 +262,7 @@ class EventStore:
         )
         if view is not None and idempotency_key is None:
             # The hot path: events and view row in one autocommit statement.
-            rows = await connection.fetch(_APPEND_WITH_VIEW.format(append=_APPEND, view=view.sql),
+            rows = await connection.fetch(_APPEND_WITH_VIEW.format(view=view.sql),
                                           *arguments, *view.params)
             return self._appended(rows, stream_id, expected_version)
         async with connection.transaction():
@@ -247,7 +271,7 @@ class EventStore:
                 if earlier:
                     return [_envelope(row) for row in earlier]
             if view is not None:
-                rows = await connection.fetch(_APPEND_WITH_VIEW.format(append=_APPEND, view=view.sql),
+                rows = await connection.fetch(_APPEND_WITH_VIEW.format(view=view.sql),
                                               *arguments, *view.params)
                 return self._appended(rows, stream_id, expected_version)
             envelopes = self._appended(await connection.fetch(_APPEND, *arguments), stream_id, expected_version)
@@ -293,6 +317,22 @@ class EventStore:
         else:
             rows = await executor.fetch(
                 _READ_ALL_VISIBLE if all_visible else _READ_ALL, after.transaction_id, after.position, limit)
+        return [_envelope(row) for row in rows]
+
+    async def read_tenant(
+        self,
+        tenant_id: uuid.UUID,
+        after: int = 0,
+        *,
+        limit: int = 1000,
+        connection: asyncpg.Connection | None = None,
+    ) -> list[Envelope]:
+        """The tenant's next committed events after its ``tenant_position`` ``after``, in order.
+
+        Never skips one: a tenant's appends commit in tenant_position order.
+        """
+        executor = connection if connection is not None else self.pool
+        rows = await executor.fetch(_READ_TENANT_ORDER, tenant_id, after, limit)
         return [_envelope(row) for row in rows]
 
     async def iter_all(
