@@ -10,6 +10,7 @@ from datetime import timedelta
 from aiohttp import web
 
 from eventstore import Envelope, EventStore
+from eventstore.directory import RoutingPool
 from eventstore.pool import create_pool
 from gateway.groups import Groups
 from gateway.http import routes
@@ -23,6 +24,7 @@ from gateway.http.keys import (
     RATE_LIMITER,
     REVOCATIONS,
     SETTINGS,
+    SHARDS,
     STORE,
     TENANCY,
     USERS,
@@ -32,6 +34,7 @@ from gateway.http.middleware import request_context
 from gateway.http.ratelimit import TokenBuckets
 from gateway.revocations import RevocationListener
 from gateway.settings import Settings
+from gateway.shards import open_shards
 from gateway.tenancy import Tenancy
 from gateway.users import Users
 from projections.audit import AuditProjection
@@ -54,12 +57,19 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
 
     def appended(envelopes: Sequence[Envelope]) -> None:
         metrics.appended(envelopes)
-        runner.wake()
+        for each in background:
+            each.wake()
 
     groups_view = GroupsView()
-    store = EventStore(pool, [TenancyProjection(), users_view, groups_view], on_appended=appended)
+    shards = await open_shards(pool, settings)
+    routed = pool if len(shards.pools) == 1 else RoutingPool(shards)
+    store = EventStore(routed, [TenancyProjection(), users_view, groups_view], on_appended=appended)
+    # Requests catch up their own tenant's database; in the background, one runner per database.
     runner = CatchUpRunner(store, "audit", AuditProjection())
-    app[POOL] = pool
+    background = [runner] if routed is pool else [
+        CatchUpRunner(EventStore(shard_pool), "audit", AuditProjection()) for shard_pool in shards.pools.values()]
+    app[POOL] = routed
+    app[SHARDS] = shards
     app[STORE] = store
     tenancy = Tenancy(store, cache_seconds=settings.token_cache_seconds)
     app[TENANCY] = tenancy
@@ -71,15 +81,16 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
     app[AUDIT_RUNNER] = runner
     app[USERS] = Users(store, users_view, settings)
     app[GROUPS] = Groups(store, groups_view, timedelta(hours=settings.create_replay_window_hours))
-    projector = asyncio.create_task(runner.run(), name="audit-projector") if settings.background_projector else None
+    projectors = [asyncio.create_task(each.run(), name="audit-projector") for each in background] \
+        if settings.background_projector else []
     yield
-    if projector is not None:
+    for projector in projectors:
         projector.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await projector
     if listener is not None:
         await listener.close()
-    await pool.close()
+    await shards.close()
 
 
 

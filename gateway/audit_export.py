@@ -35,7 +35,7 @@ async def export_to(dsn: str, args: argparse.Namespace) -> int:
     try:
         store = EventStore(pool)
         tenant = await Tenancy(store).tenant(args.tenant)
-        await CatchUpRunner(store, "audit", AuditProjection()).catch_up()
+        await CatchUpRunner(store, "audit", AuditProjection()).catch_up_tenant(tenant.tenant_id)
         query = ExportQuery(kind=args.kind, tenant_id=tenant.tenant_id, since=parse_time("--since", args.since),
                             until=parse_time("--until", args.until), user=args.user, actor=args.actor,
                             action=args.action, limit=None)

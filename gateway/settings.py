@@ -45,6 +45,8 @@ class Settings:
     background_projector: bool = True
     # Hours a create whose answer was lost can be retried and answered as the original.
     create_replay_window_hours: float = 24.0
+    # More databases for tenants, ``name=dsn;name=dsn`` (eventstore/directory.py); none by default.
+    shards: str = ""
 
     def __post_init__(self) -> None:
         if not 0 < self.port < 65536:
@@ -98,7 +100,7 @@ def load_settings(environ: Mapping[str, str] | None = None, **flags: object) -> 
              "rate_limit_per_second": float, "rate_limit_burst": int,
              "log_level": str, "access_log": bool, "background_projector": bool, "trust_forwarded_headers": bool,
              "token_cache_seconds": float, "create_replay_window_hours": float,
-             "revocation_retry_seconds": float}
+             "revocation_retry_seconds": float, "shards": str}
     values: dict[str, object] = {}
     for field in fields(Settings):
         text = environ.get(ENV_PREFIX + field.name.upper())

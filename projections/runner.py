@@ -37,6 +37,9 @@ _CLAIM = """
 SELECT tenant_position FROM projection_tenant_checkpoints WHERE tenant_id = $1 AND name = $2
 FOR UPDATE SKIP LOCKED
 """
+_WAIT = """
+SELECT tenant_position FROM projection_tenant_checkpoints WHERE tenant_id = $1 AND name = $2 FOR UPDATE
+"""
 _SAVE = """
 UPDATE projection_tenant_checkpoints SET tenant_position = $3, updated_at = now()
 WHERE tenant_id = $1 AND name = $2
@@ -87,9 +90,14 @@ class CatchUpRunner:
         rows = await self.store.pool.fetch(_POSITIONS, self.name)
         return {row["tenant_id"]: row["tenant_position"] for row in rows}
 
-    async def catch_up(self) -> int:
-        """Project everything committed so far that no other projector is projecting; return
-        how many events this call applied."""
+    async def catch_up(self, *, wait_for_others: bool = True) -> int:
+        """Project everything committed so far; return how many events this call applied.
+
+        Tenants another projector holds are skipped at first; with ``wait_for_others`` they
+        are then waited for, so that on return everything committed before the call is
+        projected (what a reader of the projection needs). The background loop does not wait:
+        the other projector is doing that work.
+        """
         applied = 0
         async with self.store.pool.acquire() as connection:
             while True:
@@ -101,14 +109,28 @@ class CatchUpRunner:
                 random.shuffle(behind)
                 progressed = 0
                 for tenant_id in behind:
-                    progressed += await self._batch(connection, tenant_id)
+                    progressed += await self._batch(connection, tenant_id, wait=False)
                 if not progressed:
-                    return applied  # what is left is claimed by other projectors
+                    if not wait_for_others:
+                        return applied  # what is left is claimed by other projectors
+                    for tenant_id in behind:
+                        progressed += await self._batch(connection, tenant_id, wait=True)
+                    if not progressed:
+                        return applied
                 applied += progressed
 
-    async def _batch(self, connection: asyncpg.Connection, tenant_id: uuid.UUID) -> int:
+    async def catch_up_tenant(self, tenant_id: uuid.UUID) -> int:
+        """Project one tenant up to what is committed now, waiting for a projector that holds it."""
+        applied = 0
+        async with self.store.pool.acquire() as connection:
+            await connection.execute(_ENSURE, [tenant_id], self.name)
+            while applied_now := await self._batch(connection, tenant_id, wait=True):
+                applied += applied_now
+        return applied
+
+    async def _batch(self, connection: asyncpg.Connection, tenant_id: uuid.UUID, *, wait: bool) -> int:
         async with connection.transaction():
-            after = await connection.fetchval(_CLAIM, tenant_id, self.name)
+            after = await connection.fetchval(_WAIT if wait else _CLAIM, tenant_id, self.name)
             if after is None:
                 return 0
             batch = await read_whole_appends(self.store, connection, tenant_id, after, self.batch_size)
@@ -127,7 +149,7 @@ class CatchUpRunner:
         while True:
             await asyncio.sleep(batch_seconds)
             try:
-                await self.catch_up()
+                await self.catch_up(wait_for_others=False)
             except Exception as error:  # keep serving; the next round retries from the checkpoint
                 log.error("projection_failed", projection=self.name, error=type(error).__name__,
                           exc_info=error)

@@ -52,6 +52,8 @@ ALLOWED_FAN_OUT = {
     "projections/rebuild.py:_catch_up",
     "projections/rebuild.py:_compare",
     "projections/rebuild.py:rebuild",
+    # The tenant directory, read whole at start (eventstore/directory.py).
+    "eventstore/directory.py:_LOAD",
     # The projection-lag gauge on /metrics: each tenant's head against its audit checkpoint.
     "gateway/http/routes.py:_AUDIT_LAG",
 }
