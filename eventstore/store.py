@@ -11,7 +11,7 @@ from typing import Any, Protocol
 import asyncpg
 
 from eventstore.envelope import START, Checkpoint, Envelope, NewEvent
-from eventstore.errors import ConcurrencyError, DatabaseUnavailable, ProjectionConflict
+from eventstore.errors import ConcurrencyError, DatabaseUnavailable, ProjectionConflict, TenantMoved
 
 _COLUMNS = """position, transaction_id, event_id, tenant_id, stream_id, stream_version,
     type, schema_version, data, metadata, recorded_at, tenant_position"""
@@ -28,7 +28,7 @@ head AS (
 ), tenant_head AS (
     INSERT INTO tenant_heads AS t (tenant_id, position)
     SELECT $2, cardinality($3::uuid[]) FROM head WHERE $9::integer IS NULL OR head.version = $9::integer
-    ON CONFLICT (tenant_id) DO UPDATE SET position = t.position + EXCLUDED.position
+    ON CONFLICT (tenant_id) DO UPDATE SET position = t.position + EXCLUDED.position WHERE t.moved_to IS NULL
     RETURNING t.position - cardinality($3::uuid[]) AS before
 )"""
 _APPEND_INSERT = f"""
@@ -42,6 +42,9 @@ FROM head, tenant_head,
 RETURNING {_COLUMNS}
 """
 _APPEND = f"WITH {_APPEND_HEADS} {_APPEND_INSERT}"
+
+# Where a tenant went, when its head row refused an append (eventstore 0008).
+_MOVED_TO = "SELECT moved_to FROM tenant_heads WHERE tenant_id = $1"
 
 _BY_IDEMPOTENCY_KEY = f"""
 SELECT {_COLUMNS} FROM events WHERE tenant_id = $1 AND idempotency_key = $2 ORDER BY position
@@ -264,7 +267,7 @@ class EventStore:
             # The hot path: events and view row in one autocommit statement.
             rows = await connection.fetch(_APPEND_WITH_VIEW.format(view=view.sql),
                                           *arguments, *view.params)
-            return self._appended(rows, stream_id, expected_version)
+            return await self._appended_or_moved(connection, rows, stream_id, expected_version, tenant_id)
         async with connection.transaction():
             if idempotency_key is not None:
                 earlier = await connection.fetch(_BY_IDEMPOTENCY_KEY, tenant_id, idempotency_key)
@@ -273,11 +276,18 @@ class EventStore:
             if view is not None:
                 rows = await connection.fetch(_APPEND_WITH_VIEW.format(view=view.sql),
                                               *arguments, *view.params)
-                return self._appended(rows, stream_id, expected_version)
-            envelopes = self._appended(await connection.fetch(_APPEND, *arguments), stream_id, expected_version)
+                return await self._appended_or_moved(connection, rows, stream_id, expected_version, tenant_id)
+            envelopes = await self._appended_or_moved(
+                connection, await connection.fetch(_APPEND, *arguments), stream_id, expected_version, tenant_id)
             for projection in self.inline_projections:
                 await projection.apply(connection, envelopes)
             return envelopes
+
+    async def _appended_or_moved(self, connection: asyncpg.Connection, rows: list[asyncpg.Record], stream_id: str,
+                                 expected_version: int | None, tenant_id: uuid.UUID) -> list[Envelope]:
+        if not rows and (moved_to := await connection.fetchval(_MOVED_TO, tenant_id)) is not None:
+            raise TenantMoved(tenant_id, moved_to)
+        return self._appended(rows, stream_id, expected_version)
 
     @staticmethod
     def _appended(rows: list[asyncpg.Record], stream_id: str, expected_version: int | None) -> list[Envelope]:

@@ -6,3 +6,7 @@ CREATE TABLE tenant_directory (
     shard     text        NOT NULL,
     placed_at timestamptz NOT NULL DEFAULT now()
 );
+
+-- A tenant moved to another database (eventstore/moves.py): its head row here names the
+-- target, and the append refuses the tenant from then on. Its events stay (append-only).
+ALTER TABLE tenant_heads ADD COLUMN moved_to text;

@@ -15,14 +15,16 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from eventstore import EventStore
+from eventstore import EventStore, NewEvent
 from eventstore.directory import HOME, Shards
 from eventstore.embedded import start_embedded
+from eventstore.errors import TenantMoved
 from eventstore.pool import create_pool
 from gateway.app import create_app
 from gateway.database import migrate_database
 from gateway.http.keys import SHARDS, TENANCY
 from gateway.settings import Settings
+from projections.moves import move_tenant
 from projections.rebuild import verify
 from tests.conftest import ACTOR, SCOPES
 from tests.scim_client import Scim, entra_user
@@ -156,3 +158,67 @@ async def test_tenants_spread_over_three_servers_equal_a_single_database_run(thr
         assert response.status == (503 if down else 200), name
         response, _ = await scim.post("/Users", entra_user(f"later-{name}@example.com", f"later-{name}"))
         assert response.status == (503 if down else 201), name
+
+
+async def _until(condition) -> None:
+    for _ in range(3000):
+        if condition():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("the writers made no progress")
+
+
+async def test_a_tenant_moves_to_another_database_with_its_writers_running(three_servers, aiohttp_client):
+    three_servers, _ = three_servers
+    for dsn in three_servers.values():
+        await migrate_database(dsn)
+    settings = Settings(access_log=False, shards=f"s1={three_servers['s1']}", db_timeout=2.0, request_timeout=4.0,
+                        pool_min_size=1, pool_max_size=6)
+    client = await aiohttp_client(create_app(settings, three_servers[HOME]))
+    shards: Shards = client.app[SHARDS]
+    tenants = await _tenants(client, ["mover", "stayer"])
+    mover_id, mover = tenants["mover"]
+    acknowledged: list[str] = []
+    statuses: set[int] = set()
+    writing = True
+
+    async def writer(number: int) -> None:
+        n = 0
+        while writing:
+            response, body = await mover.post("/Users", entra_user(f"w{number}-{n}@example.com", f"w{number}-{n}"))
+            statuses.add(response.status)
+            if response.status == 201:
+                acknowledged.append(body["id"])
+                n += 1
+            await asyncio.sleep(0)
+
+    writers = [asyncio.create_task(writer(number)) for number in range(4)]
+    await _until(lambda: len(acknowledged) >= 20)
+    copied = await move_tenant(shards, mover_id, "s1")
+    before_move = len(acknowledged)
+    await _until(lambda: len(acknowledged) >= before_move + 10)  # the writers carry on, on the target
+    writing = False
+    await asyncio.gather(*writers)
+
+    assert statuses <= {201, 503} and 201 in statuses
+    assert shards.shard_of(mover_id) == "s1" and shards.shard_of(tenants["stayer"][0]) == HOME
+    for user_id in acknowledged:
+        response, _ = await mover.get(f"/Users/{user_id}")
+        assert response.status == 200, user_id
+    home, target = shards.pools[HOME], shards.pools["s1"]
+    on_target = await target.fetch("SELECT event_id, tenant_position FROM events WHERE tenant_id = $1 "
+                                   "ORDER BY tenant_position", mover_id)
+    on_source = await home.fetch("SELECT event_id, tenant_position FROM events WHERE tenant_id = $1 "
+                                 "ORDER BY tenant_position", mover_id)
+    assert [r["tenant_position"] for r in on_target] == list(range(1, len(on_target) + 1))
+    assert [tuple(r) for r in on_source] == [tuple(r) for r in on_target[:len(on_source)]]
+    assert len(on_source) == copied < len(on_target)
+    assert await home.fetchval("SELECT moved_to FROM tenant_heads WHERE tenant_id = $1", mover_id) == "s1"
+    with pytest.raises(TenantMoved):
+        await EventStore(home).append("user-late", 0, [NewEvent("UserCreated", {})], {}, tenant_id=mover_id)
+    # The other tenant still writes at home; both databases verify.
+    response, _ = await tenants["stayer"][1].post("/Users", entra_user("stays@example.com", "stays"))
+    assert response.status == 201
+    for shard in (HOME, "s1"):
+        for projection in ("users_view", "audit"):
+            assert await verify(three_servers[shard], EventStore(shards.pools[shard]), projection) == [], shard
