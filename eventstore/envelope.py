@@ -38,6 +38,8 @@ class Envelope:
     data: dict[str, Any]
     metadata: dict[str, Any]
     recorded_at: datetime
+    # The event's place in its tenant's own dense order (1, 2, 3...): what catch-up readers follow.
+    tenant_position: int = 0
 
     @property
     def checkpoint(self) -> Checkpoint:

@@ -25,3 +25,12 @@ class ProjectionConflict(EventStoreError):
 
 class DatabaseUnavailable(EventStoreError):
     """The database could not be reached or did not answer in time."""
+
+
+class TenantMoved(DatabaseUnavailable):
+    """The tenant's events now live on another database; nothing was written. A retry, once
+    the directory names the new database, goes there (the caller sees a 503 meanwhile)."""
+
+    def __init__(self, tenant_id: object, moved_to: str) -> None:
+        super().__init__(f"tenant {tenant_id} has moved to {moved_to!r}")
+        self.moved_to = moved_to

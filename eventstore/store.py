@@ -12,35 +12,56 @@ import asyncpg
 
 from eventstore.crypto import FieldCipher, insert_new_keys, new_keys_cte
 from eventstore.envelope import START, Checkpoint, Envelope, NewEvent
-from eventstore.errors import ConcurrencyError, DatabaseUnavailable, ProjectionConflict
+from eventstore.errors import ConcurrencyError, DatabaseUnavailable, ProjectionConflict, TenantMoved
 
 _COLUMNS = """position, transaction_id, event_id, tenant_id, stream_id, stream_version,
-    type, schema_version, data, metadata, recorded_at"""
+    type, schema_version, data, metadata, recorded_at, tenant_position"""
 
 # One statement: read the stream's head, and insert only if it is the expected version.
 # Two writers that both pass the check collide on (tenant_id, stream_id, stream_version).
-_APPEND = f"""
-WITH head AS (
+# The events take the next numbers of the tenant's own order from its head row, which stays
+# locked until this append commits or rolls back: one tenant's appends commit in
+# tenant_position order, densely (eventstore 0007). The head moves only when the version
+# check passed; a failed check inserts nothing.
+_APPEND_HEADS = """
+head AS (
     SELECT coalesce(max(stream_version), 0) AS version FROM events WHERE tenant_id = $2 AND stream_id = $1
-)
+), tenant_head AS (
+    INSERT INTO tenant_heads AS t (tenant_id, position)
+    SELECT $2, cardinality($3::uuid[]) FROM head WHERE $9::integer IS NULL OR head.version = $9::integer
+    ON CONFLICT (tenant_id) DO UPDATE SET position = t.position + EXCLUDED.position WHERE t.moved_to IS NULL
+    RETURNING t.position - cardinality($3::uuid[]) AS before
+)"""
+_APPEND_INSERT = f"""
 INSERT INTO events (event_id, tenant_id, stream_id, stream_version, type, schema_version,
-                    data, metadata, idempotency_key)
-SELECT e.event_id, $2, $1, head.version + e.ord, e.type, e.schema_version, e.data, $7, $8
-FROM head,
+                    data, metadata, idempotency_key, tenant_position)
+SELECT e.event_id, $2, $1, head.version + e.ord, e.type, e.schema_version, e.data, $7, $8,
+       tenant_head.before + e.ord
+FROM head, tenant_head,
      unnest($3::uuid[], $4::text[], $5::integer[], $6::jsonb[])
          WITH ORDINALITY AS e(event_id, type, schema_version, data, ord)
-WHERE $9::integer IS NULL OR head.version = $9::integer
 RETURNING {_COLUMNS}
 """
+_APPEND = f"WITH {_APPEND_HEADS} {_APPEND_INSERT}"
+
+# Where a tenant went, when its head row refused an append (eventstore 0008).
+_MOVED_TO = "SELECT moved_to FROM tenant_heads WHERE tenant_id = $1"
 
 # Many new streams in one statement (bulk imports): versions are numbered by the caller;
-# a stream that already exists collides on (stream_id, stream_version).
+# a stream that already exists collides on (stream_id, stream_version). Tenant positions come
+# from the tenant's head row, as for every append (none when the tenant has moved).
 _APPEND_NEW_STREAMS = """
-INSERT INTO events (event_id, tenant_id, stream_id, stream_version, type, schema_version, data, metadata)
-SELECT e.event_id, $1, e.stream_id, e.stream_version, e.type, e.schema_version, e.data, $7
-FROM unnest($2::text[], $3::integer[], $4::uuid[], $5::text[], $6::integer[], $8::jsonb[])
-    AS e(stream_id, stream_version, event_id, type, schema_version, data)
-RETURNING event_id, position, transaction_id, recorded_at
+WITH tenant_head AS (
+    INSERT INTO tenant_heads AS t (tenant_id, position) VALUES ($1, cardinality($4::uuid[]))
+    ON CONFLICT (tenant_id) DO UPDATE SET position = t.position + EXCLUDED.position WHERE t.moved_to IS NULL
+    RETURNING t.position - cardinality($4::uuid[]) AS before
+)
+INSERT INTO events (event_id, tenant_id, stream_id, stream_version, type, schema_version, data, metadata,
+                    tenant_position)
+SELECT e.event_id, $1, e.stream_id, e.stream_version, e.type, e.schema_version, e.data, $7, tenant_head.before + e.ord
+FROM tenant_head, unnest($2::text[], $3::integer[], $4::uuid[], $5::text[], $6::integer[], $8::jsonb[])
+    WITH ORDINALITY AS e(stream_id, stream_version, event_id, type, schema_version, data, ord)
+RETURNING event_id, position, transaction_id, recorded_at, tenant_position
 """
 
 _BY_IDEMPOTENCY_KEY = f"""
@@ -55,7 +76,8 @@ ORDER BY stream_version
 
 # Only transactions older than the oldest one still running are read: anything at or
 # above it may still commit with a smaller position than one already handed out.
-# Every tenant at once: the catch-up projectors' read, a deliberate fan-out.
+# Every tenant at once: a deliberate fan-out, for what replays the whole log in one order
+# (an inline projection's rebuild); catch-up projectors read each tenant in its own order.
 _READ_ALL = f"""
 SELECT {_COLUMNS} FROM events
 WHERE (transaction_id, position) > ($1::bigint, $2::bigint)
@@ -70,6 +92,15 @@ SELECT {_COLUMNS} FROM events
 WHERE tenant_id = $4 AND (transaction_id, position) > ($1::bigint, $2::bigint)
   AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())::text::bigint
 ORDER BY transaction_id, position
+LIMIT $3
+"""
+
+# One tenant in its own order: gap-free at any time, because the tenant's appends commit in
+# tenant_position order (see _APPEND). The catch-up projectors' read.
+_READ_TENANT_ORDER = f"""
+SELECT {_COLUMNS} FROM events
+WHERE tenant_id = $1 AND tenant_position > $2
+ORDER BY tenant_position
 LIMIT $3
 """
 
@@ -123,11 +154,12 @@ WHERE tenant_id = $1 AND data @> probe.contains
 # The appended events' rows are the CTE ``appended``; a view write's parameters follow the
 # append's nine. See ``ViewWrite``.
 VIEW_PARAMS_START = 10
-_APPEND_WITH_VIEW = "WITH appended AS ({append}), view_write AS ({view}) SELECT * FROM appended"
+# (PostgreSQL allows data-modifying CTEs only at the top level, so the append's own CTEs come first.)
+_APPENDED = f"WITH {_APPEND_HEADS}, appended AS ({_APPEND_INSERT})"
+_APPEND_WITH_VIEW = _APPENDED + ", view_write AS ({view}) SELECT * FROM appended"
 # A new subject's data key (eventstore/crypto.py), its parameters after the view's.
-_APPEND_WITH_KEYS = "WITH appended AS ({append}), new_keys AS ({keys}) SELECT * FROM appended"
-_APPEND_WITH_VIEW_AND_KEYS = (
-    "WITH appended AS ({append}), view_write AS ({view}), new_keys AS ({keys}) SELECT * FROM appended")
+_APPEND_WITH_KEYS = _APPENDED + ", new_keys AS ({keys}) SELECT * FROM appended"
+_APPEND_WITH_VIEW_AND_KEYS = _APPENDED + ", view_write AS ({view}), new_keys AS ({keys}) SELECT * FROM appended"
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,11 +185,11 @@ def _statement(view: ViewWrite | None, new_keys: Sequence[tuple[str, str, bytes,
     if new_keys:
         parameters += ([k[0] for k in new_keys], [k[1] for k in new_keys], [k[2] for k in new_keys])
     if view is not None and new_keys:
-        return _APPEND_WITH_VIEW_AND_KEYS.format(append=_APPEND, view=view.sql, keys=keys), parameters
+        return _APPEND_WITH_VIEW_AND_KEYS.format(view=view.sql, keys=keys), parameters
     if view is not None:
-        return _APPEND_WITH_VIEW.format(append=_APPEND, view=view.sql), parameters
+        return _APPEND_WITH_VIEW.format(view=view.sql), parameters
     if new_keys:
-        return _APPEND_WITH_KEYS.format(append=_APPEND, keys=keys), parameters
+        return _APPEND_WITH_KEYS.format(keys=keys), parameters
     return _APPEND, parameters
 
 
@@ -180,6 +212,7 @@ def _envelope(row: asyncpg.Record) -> Envelope:
         data=row["data"],
         metadata=row["metadata"],
         recorded_at=row["recorded_at"],
+        tenant_position=row["tenant_position"],
     )
 
 
@@ -279,14 +312,16 @@ class EventStore:
         if view is not None and idempotency_key is None:
             # The hot path: events, view row (and a new user's key) in one autocommit statement.
             rows = await connection.fetch(statement, *parameters)
-            return self._stored(tenant_id, new_keys, self._appended(rows, stream_id, expected_version, events))
+            return self._stored(tenant_id, new_keys, await self._appended_or_moved(
+                connection, rows, stream_id, expected_version, tenant_id, events))
         async with connection.transaction():
             if idempotency_key is not None:
                 earlier = await connection.fetch(_BY_IDEMPOTENCY_KEY, tenant_id, idempotency_key)
                 if earlier:
                     return await self._open(connection, earlier)
-            envelopes = self._appended(await connection.fetch(statement, *parameters), stream_id, expected_version,
-                                       events)
+            envelopes = await self._appended_or_moved(
+                connection, await connection.fetch(statement, *parameters), stream_id, expected_version, tenant_id,
+                events)
             if view is None:
                 for projection in self.inline_projections:
                     await projection.apply(connection, envelopes)
@@ -297,6 +332,13 @@ class EventStore:
         if new_keys and self.cipher is not None:
             self.cipher.remember_new(tenant_id, new_keys)
         return envelopes
+
+    async def _appended_or_moved(self, connection: asyncpg.Connection, rows: list[asyncpg.Record], stream_id: str,
+                                 expected_version: int | None, tenant_id: uuid.UUID,
+                                 events: Sequence[NewEvent]) -> list[Envelope]:
+        if not rows and (moved_to := await connection.fetchval(_MOVED_TO, tenant_id)) is not None:
+            raise TenantMoved(tenant_id, moved_to)
+        return self._appended(rows, stream_id, expected_version, events)
 
     @staticmethod
     def _appended(rows: list[asyncpg.Record], stream_id: str, expected_version: int | None,
@@ -346,6 +388,8 @@ class EventStore:
                 [f[2].event_id for f in flat], [f[2].type for f in flat], [f[2].schema_version for f in flat],
                 metadata, datas,
             )
+            if not rows and (moved_to := await connection.fetchval(_MOVED_TO, tenant_id)) is not None:
+                raise TenantMoved(tenant_id, moved_to)
             # The data is what was sent: no need to have the server send it back.
             sent = {event.event_id: (stream, version, event) for stream, version, event in flat}
             envelopes = []
@@ -353,7 +397,7 @@ class EventStore:
                 stream, version, event = sent[row["event_id"]]
                 envelopes.append(Envelope(row["position"], row["transaction_id"], event.event_id, tenant_id, stream,
                                           version, event.type, event.schema_version, event.data, metadata,
-                                          row["recorded_at"]))
+                                          row["recorded_at"], tenant_position=row["tenant_position"]))
             envelopes.sort(key=lambda e: e.position)
             for projection in self.inline_projections:
                 await projection.apply(connection, envelopes)
@@ -397,6 +441,22 @@ class EventStore:
         else:
             rows = await executor.fetch(
                 _READ_ALL_VISIBLE if all_visible else _READ_ALL, after.transaction_id, after.position, limit)
+        return await self._open(executor, rows)
+
+    async def read_tenant(
+        self,
+        tenant_id: uuid.UUID,
+        after: int = 0,
+        *,
+        limit: int = 1000,
+        connection: asyncpg.Connection | None = None,
+    ) -> list[Envelope]:
+        """The tenant's next committed events after its ``tenant_position`` ``after``, in order.
+
+        Never skips one: a tenant's appends commit in tenant_position order.
+        """
+        executor = connection if connection is not None else self.pool
+        rows = await executor.fetch(_READ_TENANT_ORDER, tenant_id, after, limit)
         return await self._open(executor, rows)
 
     async def iter_all(

@@ -10,6 +10,7 @@ from datetime import timedelta
 from aiohttp import web
 
 from eventstore import Envelope, EventStore
+from eventstore.directory import RoutingPool
 from eventstore.pool import create_pool
 from gateway.console.routes import add_console
 from gateway.console.security import console_guard
@@ -26,6 +27,7 @@ from gateway.http.keys import (
     RATE_LIMITER,
     REVOCATIONS,
     SETTINGS,
+    SHARDS,
     STORE,
     TENANCY,
     USERS,
@@ -37,6 +39,7 @@ from gateway.keys import make_cipher
 from gateway.revocations import RevocationListener
 from gateway.sealing import start_sealer
 from gateway.settings import Settings
+from gateway.shards import open_shards
 from gateway.tenancy import Tenancy
 from gateway.users import Users
 from projections.audit import AuditProjection
@@ -59,16 +62,24 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
 
     def appended(envelopes: Sequence[Envelope]) -> None:
         metrics.appended(envelopes)
-        runner.wake()
+        for each in background:
+            each.wake()
         if sealer is not None:
             sealer.wake()
 
     groups_view = GroupsView()
+    shards = await open_shards(pool, settings)
+    routed = pool if len(shards.pools) == 1 else RoutingPool(shards)
     cipher, _ = make_cipher(settings)
-    store = EventStore(pool, [TenancyProjection(), users_view, groups_view], on_appended=appended, cipher=cipher)
+    store = EventStore(routed, [TenancyProjection(), users_view, groups_view], on_appended=appended, cipher=cipher)
+    # Requests catch up their own tenant's database; in the background, one runner per database.
     runner = CatchUpRunner(store, "audit", AuditProjection())
+    background = [runner] if routed is pool else [
+        CatchUpRunner(EventStore(shard_pool, cipher=cipher), "audit", AuditProjection())
+        for shard_pool in shards.pools.values()]
     sealer = start_sealer(store, settings) if settings.background_projector and settings.sealing else None
-    app[POOL] = pool
+    app[POOL] = routed
+    app[SHARDS] = shards
     app[STORE] = store
     tenancy = Tenancy(store, cache_seconds=settings.token_cache_seconds)
     app[TENANCY] = tenancy
@@ -80,21 +91,22 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
     app[AUDIT_RUNNER] = runner
     app[USERS] = Users(store, users_view, settings)
     app[GROUPS] = Groups(store, groups_view, timedelta(hours=settings.create_replay_window_hours))
-    projector = asyncio.create_task(runner.run(), name="audit-projector") if settings.background_projector else None
+    projectors = [asyncio.create_task(each.run(), name="audit-projector") for each in background] \
+        if settings.background_projector else []
     sealing = asyncio.create_task(sealer.run(), name="sealer") if sealer is not None else None
     yield
     if sealing is not None:
         sealing.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await sealing
-    if projector is not None:
+    for projector in projectors:
         projector.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await projector
     if listener is not None:
         await listener.close()
     await tenancy.flush_use()
-    await pool.close()
+    await shards.close()
 
 
 

@@ -41,7 +41,7 @@ async def export_to(store: EventStore, args: argparse.Namespace, output: BinaryI
             return await export_checkpoints(pool, tenant.tenant_id, output)
         finally:
             output.flush()
-    await CatchUpRunner(store, "audit", AuditProjection()).catch_up()
+    await CatchUpRunner(store, "audit", AuditProjection()).catch_up_tenant(tenant.tenant_id)
     query = ExportQuery(kind=args.kind, tenant_id=tenant.tenant_id, since=parse_time("--since", args.since),
                         until=parse_time("--until", args.until), user=args.user, actor=args.actor,
                         action=args.action, limit=None)

@@ -27,6 +27,9 @@ GRANT SELECT, INSERT, UPDATE, DELETE ON tenants, tokens, token_usage, users_view
       projection_checkpoints, console_sessions, subject_keys TO {role};
 GRANT SELECT, INSERT ON event_seals, integrity_checkpoints TO {role};
 GRANT SELECT, INSERT, UPDATE ON integrity_heads TO {role};
+GRANT SELECT, INSERT, UPDATE ON tenant_heads TO {role};
+GRANT SELECT, INSERT, UPDATE, DELETE ON projection_tenant_checkpoints TO {role};
+GRANT SELECT ON tenant_directory TO {role};
 """
 
 # Tables only the owner touches: none today. A table a migration adds must be named in

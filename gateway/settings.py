@@ -75,6 +75,8 @@ class Settings:
     kek: str | None = dataclasses.field(default=None, repr=False)
     # Days a refused create's personal values stay readable (its rolling key is then shredded).
     refused_key_days: int = 30
+    # More databases for tenants, ``name=dsn;name=dsn`` (eventstore/directory.py); none by default.
+    shards: str = ""
 
     def __post_init__(self) -> None:
         if not 0 < self.port < 65536:
@@ -159,7 +161,7 @@ def load_settings(environ: Mapping[str, str] | None = None, **flags: object) -> 
              "revocation_retry_seconds": float, "console_idle_minutes": int, "console_absolute_hours": int,
              "console_port": int, "console_host": str, "migrate": bool, "bootstrap": bool, "app_role": str,
              "sealing": bool, "checkpoint_events": int, "checkpoint_seconds": float, "signing_key_file": Path,
-             "kek_file": Path, "kek": str, "refused_key_days": int}
+             "kek_file": Path, "kek": str, "refused_key_days": int, "shards": str}
     values: dict[str, object] = {}
     for field in fields(Settings):
         text = environ.get(ENV_PREFIX + field.name.upper())

@@ -1,7 +1,8 @@
 """The audit trail and the provisioning log, folded from the log by one catch-up projector.
 
-Each table numbers its rows with a gapless ``seq`` in log order; with a single writer that
-commits batch by batch, a consumer resuming after ``seq`` N never misses a row.
+Each table numbers each tenant's rows with a gapless ``seq`` in the tenant's order; a tenant's
+rows are written by one projector at a time (it holds the tenant's checkpoint), batch by
+batch, so a consumer of that tenant resuming after ``seq`` N never misses a row.
 """
 
 from __future__ import annotations
@@ -44,10 +45,9 @@ _SAVE_IDENTITY = """
 INSERT INTO audit_identities (tenant_id, user_id, user_name, external_id) VALUES ($1, $2, $3, $4)
 ON CONFLICT (tenant_id, user_id) DO UPDATE SET user_name = EXCLUDED.user_name, external_id = EXCLUDED.external_id
 """
-# ``seq`` numbers every tenant's rows in one gapless sequence (the export cursor): reading
-# its head is a deliberate fan-out until positions become per tenant (issue 19).
-_AUDIT_SEQ = "SELECT coalesce(max(seq), 0) FROM audit_trail"
-_PROVISIONING_SEQ = "SELECT coalesce(max(seq), 0) FROM provisioning_log"
+# ``seq`` numbers each tenant's rows (the export cursor, per tenant: projections 0013).
+_AUDIT_SEQ = "SELECT coalesce(max(seq), 0) FROM audit_trail WHERE tenant_id = $1"
+_PROVISIONING_SEQ = "SELECT coalesce(max(seq), 0) FROM provisioning_log WHERE tenant_id = $1"
 
 # Erasure: every row written before it shows what a rebuild from the log, its key gone, shows.
 _ERASED_ROWS = """
@@ -111,19 +111,23 @@ class AuditProjection:
             tenants, users = zip(*keys, strict=True)
             rows = await connection.fetch(_IDENTITIES, list(tenants), list(users))
             batch.identities = {(r["tenant_id"], r["user_id"]): (r["user_name"], r["external_id"]) for r in rows}
-        audit_seq = await connection.fetchval(_AUDIT_SEQ)
-        provisioning_seq = await connection.fetchval(_PROVISIONING_SEQ)
+        audit_seq: dict[uuid.UUID, int] = {}
+        provisioning_seq: dict[uuid.UUID, int] = {}
+        for tenant_id in {e.tenant_id for e in envelopes}:
+            audit_seq[tenant_id] = await connection.fetchval(_AUDIT_SEQ, tenant_id)
+            provisioning_seq[tenant_id] = await connection.fetchval(_PROVISIONING_SEQ, tenant_id)
 
         for group in _requests(envelopes):
+            tenant_id = group[0].tenant_id
             for envelope in group:
                 row = self._audit_row(batch, envelope)
                 if row is not None:
-                    audit_seq += 1
-                    batch.audit.append((audit_seq, *row))
+                    audit_seq[tenant_id] += 1
+                    batch.audit.append((audit_seq[tenant_id], *row))
             row = self._provisioning_row(batch, group)
             if row is not None:
-                provisioning_seq += 1
-                batch.provisioning.append((provisioning_seq, *row))
+                provisioning_seq[tenant_id] += 1
+                batch.provisioning.append((provisioning_seq[tenant_id], *row))
 
         if batch.audit:
             await connection.copy_records_to_table("audit_trail", records=batch.audit, columns=_AUDIT_COLUMNS)
@@ -291,7 +295,8 @@ def _requests(envelopes: Sequence[Envelope]) -> list[list[Envelope]]:
     groups: list[list[Envelope]] = []
     for envelope in envelopes:
         last = groups[-1][-1] if groups else None
-        if last is not None and (last.transaction_id, last.stream_id) == (envelope.transaction_id, envelope.stream_id):
+        if last is not None and (last.transaction_id, last.tenant_id, last.stream_id) == (
+                envelope.transaction_id, envelope.tenant_id, envelope.stream_id):
             groups[-1].append(envelope)
         else:
             groups.append([envelope])

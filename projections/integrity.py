@@ -25,7 +25,7 @@ from typing import Any
 
 import asyncpg
 
-from eventstore import Checkpoint, EventStore
+from eventstore import EventStore
 from eventstore.leaf import event_leaf_hash
 from eventstore.merkle import Frontier, root
 from eventstore.signed_note import CheckpointBody, NoteError, Signature, Verifier, open_note
@@ -39,7 +39,14 @@ _SEALS = """
 SELECT seq, position, transaction_id, event_id, leaf_hash FROM event_seals WHERE tenant_id = $1 ORDER BY seq
 """
 _CHECKPOINT_NOTES = "SELECT tree_size, note FROM integrity_checkpoints WHERE tenant_id = $1 ORDER BY tree_size"
-_SEALER_CHECKPOINT = "SELECT transaction_id, position FROM projection_checkpoints WHERE name = $1"
+# How far the sealer has read the tenant (its per-tenant checkpoint), and how far the tenant's
+# appends have numbered: an unsealed event inside the first, or beyond the second, was written
+# around the log.
+_SEALER_CHECKPOINT = """
+SELECT coalesce((SELECT tenant_position FROM projection_tenant_checkpoints WHERE name = $1 AND tenant_id = $2), 0)
+       AS sealed_through,
+       coalesce((SELECT position FROM tenant_heads WHERE tenant_id = $2), 0) AS head
+"""
 _SEALED_TENANTS = "SELECT tenant_id FROM integrity_heads"
 
 
@@ -73,6 +80,7 @@ class StoredEvent:
     position: int
     transaction_id: int
     leaf_hash: bytes
+    tenant_position: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,7 +124,7 @@ async def verify_tenant(store: EventStore, tenant_id: uuid.UUID, verifier: Verif
     async for batch in EventStore(pool).history(tenant_id, batch_size=5000):
         for envelope in batch:
             events[envelope.event_id] = StoredEvent(envelope.position, envelope.transaction_id,
-                                                    event_leaf_hash(envelope))
+                                                    event_leaf_hash(envelope), envelope.tenant_position)
     report.events = len(events)
 
     gaps = sorted(set(range(seals[-1].seq + 1)) - {seal.seq for seal in seals}) if seals else []
@@ -127,8 +135,8 @@ async def verify_tenant(store: EventStore, tenant_id: uuid.UUID, verifier: Verif
                                        "the seal row of this leaf is gone"))
     pinned = set() if gaps else _check_leaves(report, seals, checkpoints, events)
     _check_events(report, seals, events, pinned)
-    row = await pool.fetchrow(_SEALER_CHECKPOINT, SEALER)
-    _check_unsealed(report, seals, events, Checkpoint(row["transaction_id"], row["position"]) if row else Checkpoint())
+    row = await pool.fetchrow(_SEALER_CHECKPOINT, SEALER, tenant_id)
+    _check_unsealed(report, seals, events, row["sealed_through"], row["head"])
     report.findings.sort(key=lambda f: (f.seq if f.seq is not None else -1, f.position or 0, f.kind))
     return report
 
@@ -263,12 +271,12 @@ def _check_events(report: TenantReport, seals: Sequence[Seal], events: dict[uuid
 
 
 def _check_unsealed(report: TenantReport, seals: Sequence[Seal], events: dict[uuid.UUID, StoredEvent],
-                    sealer: Checkpoint) -> None:
+                    sealed_through: int, head: int) -> None:
     sealed_ids = {seal.event_id for seal in seals}
     for event_id, event in sorted(events.items(), key=lambda item: item[1].position):
         if event_id in sealed_ids:
             continue
-        if Checkpoint(event.transaction_id, event.position) <= sealer:
+        if event.tenant_position <= sealed_through or event.tenant_position > head:
             report.findings.append(Finding(
                 "inserted", report.tenant_id, None, event.position, event_id,
                 "an event the sealer has read past carries no seal: it was written around the log"))

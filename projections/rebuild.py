@@ -5,12 +5,16 @@ that puts the scratch schema first, so the projection's unqualified SQL writes t
 ``events`` still resolves to the live log. The final catch-up, comparison and copy happen
 with the live tables locked against writers (readers carry on), so nothing committed in
 between is missed.
+
+An inline projection is replayed in the global log's order; a catch-up projection tenant by
+tenant, each in its own order (tenant_position), as its projectors apply it.
 """
 
 from __future__ import annotations
 
 import re
 import secrets
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -18,10 +22,21 @@ import asyncpg
 
 from eventstore import Checkpoint, EventStore
 from eventstore.pool import init_connection
+from eventstore.positions import tenant_heads
 from projections.catalog import PROJECTIONS, ProjectionSpec
-from projections.runner import read_whole_transactions
+from projections.runner import read_whole_appends, read_whole_transactions
 
 Progress = Callable[[int, int], None]  # (events applied so far, log head position)
+
+Positions = dict[uuid.UUID, int]  # a catch-up projection's place: tenant -> tenant_position
+
+# A catch-up projection's checkpoints, every tenant's: read and written with its projectors held off.
+_LIVE_POSITIONS = "SELECT tenant_id, tenant_position FROM public.projection_tenant_checkpoints WHERE name = $1"
+_SAVE_POSITIONS = """
+INSERT INTO public.projection_tenant_checkpoints (tenant_id, name, tenant_position)
+SELECT tenant_id, $3, tenant_position FROM unnest($1::uuid[], $2::bigint[]) AS p(tenant_id, tenant_position)
+ON CONFLICT (tenant_id, name) DO UPDATE SET tenant_position = EXCLUDED.tenant_position, updated_at = now()
+"""
 
 _SCHEMA = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
@@ -42,25 +57,49 @@ async def _scratch_connection(dsn: str, schema: str) -> asyncpg.Connection:
 
 
 async def _build(connection: asyncpg.Connection, store: EventStore, spec: ProjectionSpec, schema: str,
-                 progress: Progress | None, batch_size: int = 5000) -> Checkpoint:
+                 progress: Progress | None, batch_size: int = 5000) -> Checkpoint | Positions:
     await connection.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
     await connection.execute(f"CREATE SCHEMA {schema}")
     for ddl in spec.ddl():
         await connection.execute(ddl)
-    return await _catch_up(connection, store, spec, Checkpoint(), progress, batch_size)
+    if spec.inline:
+        return await _catch_up(connection, store, spec, Checkpoint(), progress, batch_size)
+    return await _catch_up_tenants(connection, store, spec, {}, progress, batch_size)
+
+
+async def _catch_up_tenants(connection: asyncpg.Connection, store: EventStore, spec: ProjectionSpec,
+                            after: Positions, progress: Progress | None, batch_size: int = 5000,
+                            until: Positions | None = None) -> Positions:
+    """Apply each tenant's events after ``after`` up to ``until`` (default: every tenant's head now)."""
+    projection = spec.factory()
+    targets = until if until is not None else await tenant_heads(connection)
+    positions = dict(after)
+    total = sum(targets.values())
+    applied = 0
+    for tenant_id, target in targets.items():
+        while positions.get(tenant_id, 0) < target:
+            async with connection.transaction():
+                batch = await read_whole_appends(store, connection, tenant_id, positions.get(tenant_id, 0), batch_size)
+                batch = [e for e in batch if e.tenant_position <= target]
+                if not batch:
+                    break
+                await projection.apply(connection, batch)
+            positions[tenant_id] = batch[-1].tenant_position
+            applied += len(batch)
+            if progress is not None:
+                progress(applied, total)
+    return positions
 
 
 async def _catch_up(connection: asyncpg.Connection, store: EventStore, spec: ProjectionSpec,
                     after: Checkpoint, progress: Progress | None, batch_size: int = 5000,
-                    all_visible: bool = False, until: Checkpoint | None = None) -> Checkpoint:
+                    all_visible: bool = False) -> Checkpoint:
     projection = spec.factory()
     head = await connection.fetchval("SELECT coalesce(max(position), 0) FROM public.events")
     applied = 0
     while True:
         async with connection.transaction():
             batch = await read_whole_transactions(store, connection, after, batch_size, all_visible)
-            if until is not None:
-                batch = [e for e in batch if e.checkpoint <= until]
             if not batch:
                 return after
             await projection.apply(connection, batch)
@@ -70,18 +109,21 @@ async def _catch_up(connection: asyncpg.Connection, store: EventStore, spec: Pro
             progress(applied, head)
 
 
-async def _lock_live(connection: asyncpg.Connection, spec: ProjectionSpec) -> Checkpoint | None:
-    """Hold writers off the live tables; for a catch-up projection, hold its projector off."""
+async def _lock_live(connection: asyncpg.Connection, spec: ProjectionSpec) -> Positions | None:
+    """Hold writers off the live tables; for a catch-up projection, hold its projectors off."""
     if spec.inline:
         tables = ", ".join(f"public.{t}" for t in spec.tables)
         await connection.execute(f"LOCK TABLE {tables} IN EXCLUSIVE MODE")
         return None
-    await connection.execute(
-        "INSERT INTO public.projection_checkpoints (name, transaction_id, position) VALUES ($1, 0, 0) "
-        "ON CONFLICT (name) DO NOTHING", spec.name)
-    row = await connection.fetchrow(
-        "SELECT transaction_id, position FROM public.projection_checkpoints WHERE name = $1 FOR UPDATE", spec.name)
-    return Checkpoint(row["transaction_id"], row["position"])
+    # Exclusive: no projector can claim or create a checkpoint row until this commits.
+    await connection.execute("LOCK TABLE public.projection_tenant_checkpoints IN EXCLUSIVE MODE")
+    rows = await connection.fetch(_LIVE_POSITIONS, spec.name)
+    return {row["tenant_id"]: row["tenant_position"] for row in rows}
+
+
+async def _save_positions(connection: asyncpg.Connection, name: str, positions: Positions) -> None:
+    tenants = list(positions)
+    await connection.execute(_SAVE_POSITIONS, tenants, [positions[t] for t in tenants], name)
 
 
 async def _columns(connection: asyncpg.Connection, table: str) -> str:
@@ -107,22 +149,15 @@ async def _compare(connection: asyncpg.Connection, spec: ProjectionSpec, schema:
 
 
 async def _catch_up_live(connection: asyncpg.Connection, store: EventStore, spec: ProjectionSpec,
-                         live: Checkpoint) -> Checkpoint:
-    """Bring a catch-up projection's live tables to the head, in the caller's locked transaction."""
-    projection = spec.factory()
+                         live: Positions) -> Positions:
+    """Bring a catch-up projection's live tables to every tenant's head, in the caller's locked
+    transaction."""
     await connection.execute("SET LOCAL search_path = public")
     try:
-        while True:
-            batch = await read_whole_transactions(store, connection, live, 5000)
-            if not batch:
-                break
-            await projection.apply(connection, batch)
-            live = batch[-1].checkpoint
+        live = await _catch_up_tenants(connection, store, spec, live, None, 5000)
     finally:
         await connection.execute("RESET search_path")
-    await connection.execute(
-        "UPDATE public.projection_checkpoints SET transaction_id = $2, position = $3, updated_at = now() "
-        "WHERE name = $1", spec.name, live.transaction_id, live.position)
+    await _save_positions(connection, spec.name, live)
     return live
 
 
@@ -132,15 +167,15 @@ async def verify(dsn: str, store: EventStore, name: str, progress: Progress | No
     schema = f"verify_{name}_{secrets.token_hex(4)}"
     connection = await _scratch_connection(dsn, schema)
     try:
-        checkpoint = await _build(connection, store, spec, schema, progress)
+        built = await _build(connection, store, spec, schema, progress)
         async with connection.transaction():
             live = await _lock_live(connection, spec)
-            if live is None:
-                await _catch_up(connection, store, spec, checkpoint, None, all_visible=True)
+            if isinstance(built, Checkpoint):
+                await _catch_up(connection, store, spec, built, None, all_visible=True)
             else:
-                # Both sides stop at the same point of the log.
-                until = await _catch_up_live(connection, store, spec, live)
-                await _catch_up(connection, store, spec, checkpoint, None, until=until)
+                # Both sides stop at the same point of each tenant's order.
+                until = await _catch_up_live(connection, store, spec, live or {})
+                await _catch_up_tenants(connection, store, spec, built, None, until=until)
             return await _compare(connection, spec, schema)
     finally:
         await connection.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
@@ -153,10 +188,13 @@ async def rebuild(dsn: str, store: EventStore, name: str, progress: Progress | N
     schema = f"rebuild_{name}_{secrets.token_hex(4)}"
     connection = await _scratch_connection(dsn, schema)
     try:
-        checkpoint = await _build(connection, store, spec, schema, progress)
+        built = await _build(connection, store, spec, schema, progress)
         async with connection.transaction():
             await _lock_live(connection, spec)
-            checkpoint = await _catch_up(connection, store, spec, checkpoint, None, all_visible=spec.inline)
+            if isinstance(built, Checkpoint):
+                await _catch_up(connection, store, spec, built, None, all_visible=True)
+            else:
+                built = await _catch_up_tenants(connection, store, spec, built, None)
             rows = 0
             # Children before parents on delete (tokens reference tenants), the reverse to insert.
             for table in reversed(spec.tables):
@@ -166,10 +204,8 @@ async def rebuild(dsn: str, store: EventStore, name: str, progress: Progress | N
                 status = await connection.execute(
                     f"INSERT INTO public.{table} ({columns}) SELECT {columns} FROM {schema}.{table}")
                 rows += int(status.split()[-1])
-            if not spec.inline:
-                await connection.execute(
-                    "UPDATE public.projection_checkpoints SET transaction_id = $2, position = $3, "
-                    "updated_at = now() WHERE name = $1", spec.name, checkpoint.transaction_id, checkpoint.position)
+            if not isinstance(built, Checkpoint):
+                await _save_positions(connection, spec.name, built)
         return rows
     finally:
         await connection.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")

@@ -47,7 +47,9 @@ INSERT INTO integrity_checkpoints (tenant_id, tree_size, root_hash, note) VALUES
 ON CONFLICT (tenant_id, tree_size) DO NOTHING
 """
 _SIGNED_HEAD = "UPDATE integrity_heads SET checkpoint_size = $2, checkpoint_at = now() WHERE tenant_id = $1"
-_LEADER = "SELECT 1 FROM projection_checkpoints WHERE name = $1 FOR UPDATE"
+# One process signs time-due checkpoints at a time; the others skip the round (the projector's
+# checkpoints are per tenant now, so there is no single row to lock for this).
+_LEADER = "SELECT pg_try_advisory_xact_lock(hashtextextended($1, 0))"
 
 
 def origin(key_name: str, tenant_id: uuid.UUID) -> str:
@@ -96,7 +98,7 @@ class Sealer:
     async def sign_due(self, connection: asyncpg.Connection) -> int:
         """Sign every tenant whose checkpoint is due by time; as the leader, so once."""
         async with connection.transaction():
-            if await connection.fetchval(_LEADER, NAME) is None:
+            if not await connection.fetchval(_LEADER, f"{NAME}-signing"):
                 return 0
             return await self._sign(connection, None)
 
@@ -126,8 +128,8 @@ class SealerRunner(CatchUpRunner):
         self.sign_every = min(sealer.policy.every_seconds / 4, 5.0)
         self._signed_at = float("-inf")
 
-    async def catch_up(self) -> int:
-        applied = await super().catch_up()
+    async def catch_up(self, *, wait_for_others: bool = True) -> int:
+        applied = await super().catch_up(wait_for_others=wait_for_others)
         now = time.monotonic()
         if now - self._signed_at >= self.sign_every:
             self._signed_at = now

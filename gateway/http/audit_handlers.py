@@ -113,7 +113,7 @@ async def _export(request: web.Request, kind: str, user: str | None = None) -> w
         raise ScimError(406, f"formats offered: {', '.join(f'{k} ({v})' for k, v in FORMATS.items())}")
     # The projector runs in the background; bring it up to date so a reader sees its own writes.
     async with asyncio.timeout(request.app[SETTINGS].request_timeout):
-        await request.app[AUDIT_RUNNER].catch_up()
+        await request.app[AUDIT_RUNNER].catch_up_tenant(principal.tenant_id)
 
     settings = request.app[SETTINGS]
     async with request.app[POOL].acquire(timeout=settings.db_timeout) as connection, \

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from eventstore.directory import tenant_scope
 from gateway.http.keys import METRICS, PRINCIPAL, RATE_LIMITER, TENANCY
 from gateway.http.middleware import Handler
 from gateway.scim.errors import ScimError
@@ -34,7 +35,8 @@ async def bearer_auth(request: web.Request, handler: Handler) -> web.StreamRespo
     if limiter.enabled and (wait := limiter.take(str(principal.token_id))) is not None:
         request.app[METRICS].rate_limited.inc()
         raise ScimError(429, "too many requests for this token; slow down", headers={"Retry-After": str(wait)})
-    return await handler(request)
+    with tenant_scope(principal.tenant_id):  # the tenant's database from here on
+        return await handler(request)
 
 
 def require(request: web.Request, scope: str) -> Principal:

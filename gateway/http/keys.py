@@ -6,6 +6,7 @@ import asyncpg
 from aiohttp import web
 
 from eventstore import EventStore
+from eventstore.directory import Shards
 from gateway.groups import Groups
 from gateway.http.metrics import Metrics
 from gateway.http.ratelimit import TokenBuckets
@@ -31,3 +32,5 @@ METRICS = web.AppKey("metrics", Metrics)
 REQUEST_ID = web.RequestKey("request_id", str)  # the gateway's own, server-generated
 CLIENT_REQUEST_ID = web.RequestKey("client_request_id", str)  # the caller's X-Request-Id, if any
 PRINCIPAL = web.RequestKey("principal", Principal)
+# Which database holds each tenant (eventstore/directory.py).
+SHARDS = web.AppKey("shards", Shards)

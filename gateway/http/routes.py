@@ -44,11 +44,12 @@ async def openapi(request: web.Request) -> web.Response:
     return web.Response(body=OPENAPI.read_bytes(), content_type="application/yaml")
 
 
-# The log's head in the catch-up readers' order, read backwards on their index: the primary key
-# starts with the tenant, so max(position) over every tenant would scan the whole log.
+# Events not yet projected, summed over the tenants: each tenant's head against its audit
+# checkpoint (a deliberate fan-out over the heads, one row per tenant).
 _AUDIT_LAG = """
-SELECT coalesce((SELECT position FROM events ORDER BY transaction_id DESC, position DESC LIMIT 1), 0)
-     - coalesce((SELECT position FROM projection_checkpoints WHERE name = 'audit'), 0)
+SELECT coalesce(sum(h.position - coalesce(c.tenant_position, 0)), 0)::bigint
+FROM tenant_heads AS h
+LEFT JOIN projection_tenant_checkpoints AS c ON c.tenant_id = h.tenant_id AND c.name = 'audit'
 """
 
 

@@ -4,14 +4,14 @@ refused a reactivation, and delete one user; every command is checked at several
 from __future__ import annotations
 
 import asyncio
-import uuid
 from dataclasses import dataclass
 
 import orjson
 import pytest
 
+from eventstore import NewEvent
 from gateway.cli import main
-from gateway.http.keys import POOL
+from gateway.http.keys import POOL, STORE
 from tests.scim_client import Scim, entra_user
 
 PATCH_OP = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
@@ -187,10 +187,9 @@ async def test_an_old_event_shape_is_upcast_before_folding(history: History, dat
     pool = history.alice.client.app[POOL]
     _, user = await history.alice.post("/Users", entra_user("old@example.com", "old"))
     tenant_id = await pool.fetchval("SELECT tenant_id FROM tenants WHERE name = 'acme'")
-    await pool.execute(
-        "INSERT INTO events (event_id, tenant_id, stream_id, stream_version, type, schema_version, data) "
-        "VALUES ($1, $2, $3, 2, 'UserDeactivated', 0, $4)",
-        uuid.uuid4(), tenant_id, f"user-{user['id']}", {"user_id": user["id"]})
+    await history.alice.client.app[STORE].append(
+        f"user-{user['id']}", 1, [NewEvent("UserDeactivated", {"user_id": user["id"]}, schema_version=0)], {},
+        tenant_id=tenant_id)
     _, entries = await cli(database_url, capsys, "replay", "timeline", user["id"])
     assert entries[-1]["action"] == "deactivate" and entries[-1]["detail"] == "via patch"
     _, now = await cli(database_url, capsys, "replay", "user", user["id"], "--at", "2100-01-01T00:00:00Z")

@@ -72,8 +72,8 @@ async def _append_one_event(dsn: str) -> None:
     connection = await asyncpg.connect(dsn)
     try:
         await connection.execute(
-            "INSERT INTO events (event_id, tenant_id, stream_id, stream_version, type, data) "
-            "VALUES ($1, $2, 'probe-1', 1, 'Probe', '{}')", uuid.uuid4(), uuid.uuid4())
+            "INSERT INTO events (event_id, tenant_id, stream_id, stream_version, type, data, tenant_position) "
+            "VALUES ($1, $2, 'probe-1', 1, 'Probe', '{}', 1)", uuid.uuid4(), uuid.uuid4())
     finally:
         await connection.close()
 

@@ -86,8 +86,9 @@ async def test_a_forged_insert_is_found_as_inserted(store, log):
     forged = uuid.uuid4()
     # Slipped in as part of an old, already sealed transaction, with a position of its own.
     await as_superuser(store.pool, (
-        """INSERT INTO events (position, transaction_id, event_id, tenant_id, stream_id, stream_version, type, data)
-           OVERRIDING SYSTEM VALUE VALUES ($1, $2, $3, $4, 'user-x', 1, 'UserCreated', '{"userName": "ghost"}')""",
+        """INSERT INTO events (position, transaction_id, event_id, tenant_id, stream_id, stream_version, type, data,
+                               tenant_position)
+           OVERRIDING SYSTEM VALUE VALUES ($1, $2, $3, $4, 'user-x', 1, 'UserCreated', '{"userName": "ghost"}', $1)""",
         1000, log[4].transaction_id, forged, TENANT))
     assert await findings(store) == [("inserted", None, 1000, forged)]
 
@@ -95,10 +96,10 @@ async def test_a_forged_insert_is_found_as_inserted(store, log):
 async def test_swapping_two_rows_is_found_as_reordered(store, log):
     a, b = log[2], log[5]
     swap = """INSERT INTO events (position, transaction_id, event_id, tenant_id, stream_id, stream_version, type,
-                                  schema_version, data, metadata, recorded_at)
+                                  schema_version, data, metadata, recorded_at, tenant_position)
               OVERRIDING SYSTEM VALUE
               SELECT $2, transaction_id, event_id, tenant_id, stream_id, stream_version, type, schema_version,
-                     data, metadata, recorded_at FROM moved WHERE position = $1"""
+                     data, metadata, recorded_at, tenant_position FROM moved WHERE position = $1"""
     await as_superuser(
         store.pool,
         ("CREATE TEMP TABLE moved ON COMMIT DROP AS SELECT * FROM events WHERE position = ANY($1::bigint[])",

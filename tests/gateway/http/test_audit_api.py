@@ -10,7 +10,7 @@ import pytest
 
 from eventstore.pool import init_connection  # noqa: F401 - the pool codec is what the app uses
 from gateway.domain.tenant import SCOPES
-from gateway.http.keys import AUDIT_RUNNER, POOL
+from gateway.http.keys import AUDIT_RUNNER, POOL, STORE
 from tests.scim_client import Scim, entra_user
 
 PATCH_OP = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
@@ -125,16 +125,24 @@ async def test_a_row_committed_late_is_still_exported_after_the_cursor(rfc: Scim
         transaction = slow.transaction()
         await transaction.start()
         tenant_id = await slow.fetchval("SELECT tenant_id FROM tenants WHERE name = 'plain'")
-        await slow.execute(
-            "INSERT INTO events (event_id, tenant_id, stream_id, stream_version, type, data, metadata) "
-            "VALUES (gen_random_uuid(), $1, 'tenant-late', 1, 'TenantPolicyChanged', $2, '{}')",
-            tenant_id, {"tenant_id": str(tenant_id), "setting": "default_profile", "old": None, "new": "late"})
-        await rfc.post("/Users", {"userName": "fast"})
+        await rfc.client.app[STORE].append(
+            "tenant-late", 0, [NewEvent("TenantPolicyChanged", {
+                "tenant_id": str(tenant_id), "setting": "default_profile", "old": None, "new": "late"})],
+            {}, tenant_id=tenant_id, connection=slow)
+        # The fast write of the same tenant waits for the open one's hold on the tenant's head.
+        fast = asyncio.create_task(rfc.post("/Users", {"userName": "fast"}))
+        for _ in range(500):
+            if await store_pool.fetchval("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"):
+                break
+            await asyncio.sleep(0.01)
         items, cursor, _ = await export(rfc, "/api/2/audit/events", cursor=first)
-        assert [i["action"] for i in items] == []  # the fast write waits behind the open one
+        assert [i["action"] for i in items] == []
+        assert not fast.done()
         await transaction.commit()
     finally:
         await store_pool.release(slow)
+    response, _ = await fast
+    assert response.status == 201
     items, _, _ = await export(rfc, "/api/2/audit/events", cursor=cursor)
     assert [i["action"] for i in items] == ["tenant_policy_changed", "create"]
     del NewEvent
