@@ -14,7 +14,7 @@ import timeit
 
 import orjson
 
-from gateway.domain.identifiers import fold
+from domain.identifiers import fold
 from gateway.scim import bounds
 from gateway.scim.filter import parse_filter
 from gateway.scim.resource import parse_user

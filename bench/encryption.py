@@ -21,13 +21,13 @@ import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
+from domain.personal import user_subject
+from domain.policy import policy_for
+from domain.user import UpdateUser, UserState
 from eventstore import EventStore
 from eventstore.embedded import start_embedded
 from eventstore.pool import create_pool
 from gateway.database import migrate_database
-from gateway.domain.personal import user_subject
-from gateway.domain.policy import policy_for
-from gateway.domain.user import UpdateUser, UserState
 from gateway.keys import make_cipher
 from gateway.settings import Settings
 from gateway.tenancy import Principal, Tenancy

@@ -14,14 +14,14 @@ import time
 import uuid
 from pathlib import Path
 
+from domain.events import AttributeChanged, UserCreated
 from eventstore import EventStore
 from eventstore.crypto import FieldCipher
 from eventstore.pool import create_pool
-from gateway.domain.codec import encode_all
-from gateway.domain.events import AttributeChanged, UserCreated
 from gateway.keys import make_cipher
 from gateway.settings import Settings
 from gateway.tenancy import Tenancy
+from projections.codec import encode_all
 from projections.tenancy import TenancyProjection
 from projections.users_view import UsersView, stream_id
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 from typing import BinaryIO
 
+from domain.errors import Reason, Rejected
 from eventstore import EventStore
-from gateway.domain.errors import Reason, Rejected
 from gateway.export_formats import as_dict, csv_header, csv_line, jsonl_line
 from gateway.integrity_report import export_checkpoints
 from gateway.progress import ProgressBar

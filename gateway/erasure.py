@@ -14,12 +14,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from domain.errors import Reason, Rejected
+from domain.events import UserErased
+from domain.personal import user_subject
+from domain.user import UserState, evolve
 from eventstore import ConcurrencyError, EventStore
-from gateway.domain import codec
-from gateway.domain.errors import Reason, Rejected
-from gateway.domain.events import UserErased
-from gateway.domain.personal import user_subject
-from gateway.domain.user import UserState, evolve
+from projections import codec
 from projections.users_view import STREAM_PREFIX
 
 # Queue behind the user's SCIM writers (projections/users_view.py takes the same lock).

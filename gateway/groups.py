@@ -7,9 +7,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from domain.group import CreateGroup, GroupCommand, GroupState, MemberFacts, decide, evolve
 from eventstore import EventStore
-from gateway.domain.codec import encode_all
-from gateway.domain.group import CreateGroup, GroupCommand, GroupState, MemberFacts, decide, evolve
 from gateway.scim.errors import ScimError
 from gateway.scim.groups_sql import compile_group_filter
 from gateway.scim.listing import ListQuery
@@ -24,6 +23,7 @@ from gateway.writes import (
     record_replay,
     recorded_write,
 )
+from projections.codec import encode_all
 from projections.groups_view import STREAM_PREFIX, GroupsView, state_from_row, stream_id
 
 _LIST = """

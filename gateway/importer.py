@@ -22,17 +22,17 @@ from datetime import UTC, datetime
 
 import orjson
 
+from domain.errors import Reason, Rejected
+from domain.identifiers import fold
+from domain.policy import Policy
+from domain.schema import GATEWAY_USER
+from domain.user import CREDENTIALS, SSO, CreateUser, decide
 from eventstore import ConcurrencyError, EventStore, NewEvent, ProjectionConflict
-from gateway.domain.codec import encode_all
-from gateway.domain.errors import Reason, Rejected
-from gateway.domain.identifiers import fold
-from gateway.domain.policy import Policy
-from gateway.domain.user import CREDENTIALS, SSO, CreateUser, decide
 from gateway.scim.errors import ScimError
 from gateway.scim.resource import parse_user
-from gateway.scim.schema import GATEWAY_USER
 from gateway.tenancy import Principal
 from gateway.writes import RequestContext
+from projections.codec import encode_all
 from projections.users_view import stream_id
 
 # Names already taken in the tenant, folded as the view's unique index keys them.

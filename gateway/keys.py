@@ -20,8 +20,8 @@ from pathlib import Path
 import asyncpg
 
 from eventstore.crypto import FieldCipher, Keyring, kek_id
-from gateway.domain.personal import PersonalData
 from gateway.settings import Settings, SettingsError
+from projections.personal import PersonalData
 
 DEFAULT_FILE = "kek.key"
 

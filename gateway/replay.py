@@ -13,10 +13,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from eventstore import Envelope, EventStore
-from gateway.domain import codec
-from gateway.domain.errors import Reason, Rejected
-from gateway.domain.events import (
+from domain.errors import Reason, Rejected
+from domain.events import (
     USER_EVENT_TYPES,
     AttributeChanged,
     AttributeIgnored,
@@ -29,7 +27,9 @@ from gateway.domain.events import (
     UserErased,
     UserReactivated,
 )
-from gateway.domain.user import UserState, evolve
+from domain.user import UserState, evolve
+from eventstore import Envelope, EventStore
+from projections import codec
 from projections.users_view import STREAM_PREFIX
 
 # Where a userName or externalId appears in the log, now or in the past.

@@ -14,12 +14,12 @@ import asyncpg
 import structlog
 from aiohttp import web
 
+from domain.errors import Reason, Rejected
+from domain.tenant import SCOPES
 from eventstore import EventStore
 from eventstore.pool import create_pool
 from gateway.app import create_app
 from gateway.database import Database, check_schema, migrate_database
-from gateway.domain.errors import Reason, Rejected
-from gateway.domain.tenant import SCOPES
 from gateway.keys import kek_path, load_keyring
 from gateway.log import configure_logging
 from gateway.settings import Settings

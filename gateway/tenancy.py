@@ -12,11 +12,11 @@ from datetime import UTC, datetime, timedelta
 
 import asyncpg
 
+from domain import tenant as domain
+from domain.errors import Reason, Rejected
+from domain.policy import Policy, policy_for
 from eventstore import EventStore, ProjectionConflict
-from gateway.domain import tenant as domain
-from gateway.domain.codec import encode_all
-from gateway.domain.errors import Reason, Rejected
-from gateway.domain.policy import Policy, policy_for
+from projections.codec import encode_all
 
 TOKEN_PREFIX = "scgw_"
 

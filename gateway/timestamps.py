@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from gateway.domain.errors import Reason, Rejected
+from domain.errors import Reason, Rejected
 
 
 def timestamp(moment: datetime) -> str:

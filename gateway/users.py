@@ -13,11 +13,10 @@ from datetime import UTC, datetime, timedelta
 
 import asyncpg
 
+from domain.events import UserCreated, UserEvent
+from domain.json import JsonObject
+from domain.user import SSO, Command, CreateUser, UserState, decide, fold
 from eventstore import EventStore, ProjectionConflict
-from gateway.domain.codec import encode_all
-from gateway.domain.events import UserCreated, UserEvent
-from gateway.domain.json import JsonObject
-from gateway.domain.user import SSO, Command, CreateUser, UserState, decide, fold
 from gateway.scim.errors import ScimError
 from gateway.scim.listing import ListQuery
 from gateway.scim.users_sql import SqlQuery, compile_filter, sort_expression
@@ -32,6 +31,7 @@ from gateway.writes import (
     record_replay,
     recorded_write,
 )
+from projections.codec import encode_all
 from projections.users_view import (
     STREAM_PREFIX,
     UNSTAMPED,

@@ -11,13 +11,13 @@ from typing import TypeVar
 import orjson
 import structlog
 
+from domain.events import RequestRejected, RequestReplayed, RequestSkipped
 from eventstore import ConcurrencyError, Envelope, EventStore
 from eventstore.errors import DatabaseUnavailable
-from gateway.domain.codec import encode
-from gateway.domain.events import RequestRejected, RequestReplayed, RequestSkipped
 from gateway.scim.errors import ScimError
 from gateway.scim.resource import etag
 from gateway.tenancy import Principal
+from projections.codec import encode
 
 log = structlog.get_logger("gateway.writes")
 

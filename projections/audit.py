@@ -15,10 +15,10 @@ from typing import Any
 
 import asyncpg
 
+from domain.events import GROUP_EVENT_TYPES, REQUEST_EVENT_TYPES, USER_EVENT_TYPES
 from eventstore import Envelope
 from eventstore.crypto import ERASED
-from gateway.domain.events import GROUP_EVENT_TYPES, REQUEST_EVENT_TYPES, USER_EVENT_TYPES
-from gateway.domain.personal import erase_attributes, erase_value
+from projections.personal import erase_attributes, erase_value
 
 _USER_EVENTS = USER_EVENT_TYPES
 _GROUP_EVENTS = GROUP_EVENT_TYPES

@@ -7,17 +7,17 @@ from collections.abc import Sequence
 
 import asyncpg
 
+from domain.events import GROUP_EVENT_TYPES, GroupCreated, GroupDeleted, MembersAdded, MembersRemoved
+from domain.group import GroupState, evolve
+from domain.identifiers import fold
 from eventstore import Envelope
-from gateway.domain import codec
-from gateway.domain.events import GROUP_EVENT_TYPES, GroupCreated, GroupDeleted, MembersAdded, MembersRemoved
-from gateway.domain.group import GroupState, evolve
-from gateway.domain.identifiers import fold
+from projections import codec
 
 STREAM_PREFIX = "group-"
 
 _COLUMNS = "id, tenant_id, display_name, external_id, deleted, version, created, last_modified"
 _BY_ID = f"SELECT {_COLUMNS} FROM groups_view WHERE tenant_id = $1 AND id = $2"
-# display_name_folded: the key filters and lookups compare, folded by gateway.domain.identifiers.fold.
+# display_name_folded: the key filters and lookups compare, folded by domain.identifiers.fold.
 _BY_DISPLAY_NAME = (f"SELECT {_COLUMNS} FROM groups_view"
                     " WHERE tenant_id = $1 AND display_name_folded = $2 AND NOT deleted ORDER BY created")
 _UPSERT = """

@@ -1,6 +1,6 @@
 """Re-folding stored keys when the case-folding rule changes (migration 0009).
 
-SQL cannot apply ``gateway.domain.identifiers.fold``, so the migration only adds the
+SQL cannot apply ``domain.identifiers.fold``, so the migration only adds the
 columns, and this runs right after it, in Python, over every row of both views.
 """
 

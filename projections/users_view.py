@@ -9,14 +9,14 @@ from datetime import UTC, datetime
 
 import asyncpg
 
+from domain.events import USER_EVENT_TYPES, UserCreated, UserEvent
+from domain.identifiers import fold
+from domain.json import JsonObject, JsonValue
+from domain.schema import EXTENSIONS, EXTERNAL_ID, USER_SCHEMA, Attribute
+from domain.user import UserState, evolve
 from eventstore import VIEW_PARAMS_START, Envelope, ViewWrite
 from eventstore.crypto import ERASED, FieldCipher
-from gateway.domain import codec
-from gateway.domain.events import USER_EVENT_TYPES, UserCreated, UserEvent
-from gateway.domain.identifiers import fold
-from gateway.domain.json import JsonObject, JsonValue
-from gateway.domain.user import UserState, evolve
-from gateway.scim.schema import EXTENSIONS, EXTERNAL_ID, USER_SCHEMA, Attribute
+from projections import codec
 
 STREAM_PREFIX = "user-"
 

@@ -18,12 +18,12 @@ import asyncpg
 import pytest
 from aiohttp.test_utils import TestClient
 
+from domain.tenant import SCOPES
 from eventstore import EventStore
 from eventstore.embedded import start_embedded
 from eventstore.pool import create_pool
 from gateway.app import create_app
 from gateway.database import migrate_database
-from gateway.domain.tenant import SCOPES
 from gateway.http.keys import TENANCY
 from gateway.settings import Settings
 from tests.scim_client import Scim

@@ -16,12 +16,12 @@ from pathlib import Path
 
 import asyncpg
 
+from domain.errors import Rejected
 from gateway.cli import audit, db, keys, projections, replay, serve, tenant, token, users
 from gateway.cli.output import UserError, say
 from gateway.cli.parsers import Parents
 from gateway.cli.session import CannotUseDatabase
 from gateway.database import NoDatabase, SchemaNotCurrent
-from gateway.domain.errors import Rejected
 from gateway.settings import SettingsError, load_settings
 
 # Command families in the order ``--help`` lists them.

@@ -12,11 +12,11 @@ from typing import Any
 
 import orjson
 
+from domain.errors import Reason, Rejected
 from gateway import timestamps
 from gateway.cli.audit import open_output
 from gateway.cli.parsers import Parents
 from gateway.cli.session import open_store
-from gateway.domain.errors import Reason, Rejected
 from gateway.progress import ProgressBar
 from gateway.replay import Entry, Replay
 from gateway.scim.resource import render_user

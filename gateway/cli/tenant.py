@@ -6,10 +6,10 @@ import argparse
 import asyncio
 from typing import Any
 
+from domain.policy import PROFILES
 from gateway.cli.output import UserError, cli_actor, key_values, print_json, print_table, say, table_time
 from gateway.cli.parsers import Parents
 from gateway.cli.session import open_store
-from gateway.domain.policy import PROFILES
 from gateway.settings import Settings
 from gateway.tenancy import TenantRow
 

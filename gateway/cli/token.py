@@ -9,10 +9,10 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from domain.tenant import DEFAULT_SCOPES, SCOPES
 from gateway.cli.output import UserError, cli_actor, print_json, print_table, say, table_time
 from gateway.cli.parsers import Parents
 from gateway.cli.session import open_store
-from gateway.domain.tenant import DEFAULT_SCOPES, SCOPES
 from gateway.settings import Settings
 from gateway.tenancy import TokenRow
 

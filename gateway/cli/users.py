@@ -11,10 +11,10 @@ from typing import Any, BinaryIO
 
 import orjson
 
+from domain.policy import policy_for
 from gateway.cli.output import UserError, cli_actor, say
 from gateway.cli.parsers import Parents
 from gateway.cli.session import open_store
-from gateway.domain.policy import policy_for
 from gateway.importer import Importer, ImportOptions, ImportReport, ImportStopped, Rejection
 from gateway.progress import ProgressBar
 from gateway.settings import Settings

@@ -15,9 +15,9 @@ import hmac
 import aiohttp_jinja2
 from aiohttp import web
 
+from domain.errors import Rejected
 from gateway.console.keys import SESSION, SESSIONS
 from gateway.console.sessions import COOKIE
-from gateway.domain.errors import Rejected
 from gateway.http.keys import PRINCIPAL, SETTINGS, TENANCY
 from gateway.http.middleware import Handler
 from gateway.scim.errors import ScimError

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from domain.errors import Rejected
+from domain.policy import PROFILES, SETTABLE, policy_for
 from gateway.console.security import render, see_other
-from gateway.domain.errors import Rejected
-from gateway.domain.policy import PROFILES, SETTABLE, policy_for
 from gateway.http.keys import PRINCIPAL, TENANCY
 from gateway.tenancy import TenantRow
 

@@ -9,9 +9,9 @@ import uuid
 
 from aiohttp import web
 
+from domain.errors import Reason, Rejected
+from domain.tenant import SCOPES
 from gateway.console.security import render, see_other
-from gateway.domain.errors import Reason, Rejected
-from gateway.domain.tenant import SCOPES
 from gateway.http.keys import PRINCIPAL, STORE, TENANCY
 from gateway.tenancy import TokenRow
 

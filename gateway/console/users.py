@@ -12,11 +12,11 @@ import uuid
 
 from aiohttp import web
 
+from domain.errors import Reason, Rejected
+from domain.json import JsonObject, JsonValue
+from domain.user import UpdateUser, UserState
 from gateway.console.security import render, see_other
 from gateway.console.timeline_picture import layout
-from gateway.domain.errors import Reason, Rejected
-from gateway.domain.json import JsonObject, JsonValue
-from gateway.domain.user import UpdateUser, UserState
 from gateway.http.keys import PRINCIPAL, REQUEST_ID, STORE, USERS
 from gateway.replay import Replay
 from gateway.scim.filter import parse_filter

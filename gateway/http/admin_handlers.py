@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from gateway.domain.errors import Rejected
+from domain.errors import Rejected
 from gateway.erasure import erase_user
 from gateway.http.auth import require
 from gateway.http.keys import AUDIT_RUNNER, SETTINGS, STORE

@@ -16,7 +16,7 @@ from datetime import datetime
 
 from aiohttp import web
 
-from gateway.domain.errors import Rejected
+from domain.errors import Rejected
 from gateway.export_formats import FORMATS, as_dict, csv_header, csv_line, jsonl_line, negotiate
 from gateway.http.auth import require
 from gateway.http.keys import AUDIT_RUNNER, CLIENT_REQUEST_ID, POOL, REQUEST_ID, SETTINGS, STORE

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from gateway.domain.group import DeleteGroup, GroupState, UpdateGroup
-from gateway.domain.json import JsonValue
+from domain.group import DeleteGroup, GroupState, UpdateGroup
+from domain.json import JsonValue
 from gateway.http.auth import require
 from gateway.http.keys import GROUPS, PRINCIPAL, SETTINGS
 from gateway.http.middleware import context

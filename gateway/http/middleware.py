@@ -12,8 +12,8 @@ import asyncpg
 import structlog
 from aiohttp import web
 
+from domain.errors import Rejected
 from eventstore.errors import DatabaseUnavailable
-from gateway.domain.errors import Rejected
 from gateway.http.keys import CLIENT_REQUEST_ID, METRICS, PRINCIPAL, REQUEST_ID, SETTINGS, STORE
 from gateway.http.responses import scim_response
 from gateway.scim.errors import ScimError

@@ -7,8 +7,9 @@ from urllib.parse import quote
 import orjson
 from aiohttp import web
 
-from gateway.domain.json import JsonValue
-from gateway.domain.user import DeleteUser, UpdateUser, UserState
+from domain.json import JsonValue
+from domain.schema import ResolvedPath
+from domain.user import DeleteUser, UpdateUser, UserState
 from gateway.http.auth import require
 from gateway.http.keys import GROUPS, PRINCIPAL, SETTINGS, USERS
 from gateway.http.middleware import context
@@ -25,7 +26,6 @@ from gateway.scim.resource import (
     project,
     render_user,
 )
-from gateway.scim.schema import ResolvedPath
 from gateway.tenancy import Principal
 
 _READ_ONLY_DOCUMENTS = "GET"

@@ -21,11 +21,10 @@ from __future__ import annotations
 
 import math
 
-from gateway.domain.identifiers import fold
-from gateway.domain.json import JsonValue
+from domain.identifiers import fold
+from domain.json import JsonValue
 from gateway.scim.errors import ScimError
 
-IDENTIFIER_MAX = 256
 TEXT_MAX = 16_384
 BIGINT_MAX = 2**63 - 1
 INT64_MIN = -(2**63)

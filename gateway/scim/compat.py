@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import orjson
 
-from gateway.domain.json import JsonObject, JsonValue
+from domain.json import JsonObject, JsonValue
 from gateway.scim.errors import ScimError
 
 PATCH_OPS = ("add", "replace", "remove")

@@ -6,9 +6,9 @@ password change.
 
 from __future__ import annotations
 
-from gateway.domain.json import JsonObject
-from gateway.domain.policy import Policy
-from gateway.scim.schema import (
+from domain.json import JsonObject
+from domain.policy import Policy
+from domain.schema import (
     CORE_GROUP,
     CORE_USER,
     ENTERPRISE_SCHEMA,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from gateway.domain.errors import Reason, Rejected
+from domain.errors import Reason, Rejected
 
 ERROR_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:Error"
 

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from gateway.domain.group import KEEP, GroupState
-from gateway.domain.json import JsonObject, JsonValue
+from domain.group import KEEP, GroupState
+from domain.json import JsonObject, JsonValue
+from domain.schema import CORE_GROUP, EXTERNAL_ID, GROUP_SCHEMA
 from gateway.scim import bounds, compat
 from gateway.scim.errors import ScimError
 from gateway.scim.filter import Compare, parse_path
 from gateway.scim.resource import etag
-from gateway.scim.schema import CORE_GROUP, EXTERNAL_ID, GROUP_SCHEMA
 from gateway.timestamps import timestamp
 
 # Attributes with a length cap of their own; anything else gets bounds.TEXT_MAX.

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from domain.schema import EXTERNAL_ID, GROUP_SCHEMA, ID
 from gateway.scim.errors import ScimError
 from gateway.scim.filter import Compare, Filter, Present, ValuePath
-from gateway.scim.schema import EXTERNAL_ID, GROUP_SCHEMA, ID
 from gateway.scim.users_sql import SqlQuery, _Compiler
 
 _MEMBER_VALUE = GROUP_SCHEMA.attribute("members").sub("value")  # type: ignore[union-attr]

@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from gateway.domain.json import JsonObject, JsonValue
+from domain.json import JsonObject, JsonValue
+from domain.schema import LIST_RESPONSE, ResolvedPath
 from gateway.scim.errors import ScimError
 from gateway.scim.filter import Filter, parse_filter
 from gateway.scim.resource import parse_attribute_list
-from gateway.scim.schema import LIST_RESPONSE, ResolvedPath
 
 # Far past any real tenant; keeps OFFSET inside PostgreSQL's bigint.
 MAX_START_INDEX = 2**31 - 1

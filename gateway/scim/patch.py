@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import copy
 
-from gateway.domain.identifiers import fold
-from gateway.domain.json import JsonObject, JsonValue
+from domain.identifiers import fold
+from domain.json import JsonObject, JsonValue
+from domain.schema import EXTENSIONS, GATEWAY_USER, USER_SCHEMA, Attribute, ResolvedPath, resolve
 from gateway.scim import compat
 from gateway.scim.errors import ScimError
 from gateway.scim.filter import And, Compare, Filter, Not, Or, PatchPath, Present, ValuePath, parse_path
 from gateway.scim.resource import parse_value
-from gateway.scim.schema import EXTENSIONS, GATEWAY_USER, USER_SCHEMA, Attribute, ResolvedPath, resolve
 
 MAX_OPERATIONS = 1000
 

@@ -5,12 +5,8 @@ from __future__ import annotations
 import copy
 from datetime import datetime
 
-from gateway.domain.json import JsonObject, JsonValue
-from gateway.domain.user import UserState
-from gateway.scim import bounds, compat
-from gateway.scim.errors import ScimError
-from gateway.scim.filter import parse_path
-from gateway.scim.schema import (
+from domain.json import JsonObject, JsonValue
+from domain.schema import (
     CORE_USER,
     ENTERPRISE_SCHEMA,
     ENTERPRISE_USER,
@@ -23,6 +19,10 @@ from gateway.scim.schema import (
     Schema,
     resolve,
 )
+from domain.user import UserState
+from gateway.scim import bounds, compat
+from gateway.scim.errors import ScimError
+from gateway.scim.filter import parse_path
 from gateway.timestamps import timestamp
 
 _READ_ONLY_KEYS = frozenset({"id", "meta", "schemas"})

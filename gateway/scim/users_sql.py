@@ -10,16 +10,16 @@ import uuid
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 
-from gateway.domain.errors import Rejected
-from gateway.domain.identifiers import fold
+from domain.errors import Rejected
+from domain.identifiers import fold
+from domain.schema import Attribute, ResolvedPath, resolve
 from gateway.scim.errors import ScimError
 from gateway.scim.filter import And, AttrPath, Compare, Filter, Not, Or, Present, ValuePath
-from gateway.scim.schema import Attribute, ResolvedPath, resolve
 from gateway.timestamps import parse_time
 
 # Attributes with a real column. A case-insensitive attribute's column holds its folded key
 # (projections.users_view), as does ``attributes_folded``: every case-insensitive comparison
-# is folded column against folded parameter, both folded by gateway.domain.identifiers.fold.
+# is folded column against folded parameter, both folded by domain.identifiers.fold.
 # SQL never lower-cases: PostgreSQL's lower() disagrees with Python's on non-ASCII letters.
 _COLUMNS: dict[str, str] = {
     "userName": "user_name_lower",

@@ -25,8 +25,8 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 
+from domain.tenant import SCOPES
 from gateway.app import create_app
-from gateway.domain.tenant import SCOPES
 from gateway.http.keys import TENANCY
 from gateway.settings import Settings
 from tests.conftest import ACTOR, TEMPLATE, _admin, with_database

@@ -1,6 +1,6 @@
 """Issue 12 item 5: one case-folding rule for storage, uniqueness and filters.
 
-``gateway.domain.identifiers.fold`` (NFKC case folding) is applied once, in Python; the
+``domain.identifiers.fold`` (NFKC case folding) is applied once, in Python; the
 view stores folded keys and filters compare them with a folded parameter. Before, Python
 lower-cased the stored value and PostgreSQL lower-cased the filter value, and the two
 disagree on non-ASCII letters: an IdP matching on userName saw "not found", then "conflict".
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from gateway.domain.identifiers import fold
+from domain.identifiers import fold
 from gateway.http.keys import POOL, STORE
 from projections.rebuild import verify
 from projections.refold import refold_views

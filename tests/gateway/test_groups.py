@@ -6,9 +6,9 @@ import uuid
 
 import pytest
 
-from gateway.domain.codec import encode_all
-from gateway.domain.events import GroupCreated, MembersAdded
+from domain.events import GroupCreated, MembersAdded
 from gateway.http.keys import POOL, STORE, TENANCY
+from projections.codec import encode_all
 from projections.groups_view import GroupsView
 from tests.conftest import ACTOR
 from tests.scim_client import Scim

@@ -9,8 +9,8 @@ from datetime import UTC, datetime, timedelta
 import orjson
 import pytest
 
+from domain import tenant as domain
 from gateway.cli import main
-from gateway.domain import tenant as domain
 from gateway.http.keys import TENANCY
 from gateway.tenancy import hash_secret
 from tests.conftest import ACTOR
@@ -49,7 +49,7 @@ async def test_a_token_within_its_expiry_works_and_is_listed_with_it(client, ten
 
 
 async def test_expiry_in_the_past_is_refused(tenancy, bynder):
-    from gateway.domain.errors import Rejected
+    from domain.errors import Rejected
 
     with pytest.raises(Rejected, match="expiry must be in the future"):
         await tenancy.create_token("acme", "bot@acme.example", "x", (), ACTOR, datetime.now(UTC) - timedelta(1))
@@ -82,7 +82,7 @@ async def test_rotation_keeps_the_old_secret_for_the_grace_period(client, tenanc
 
 
 async def test_a_revoked_token_cannot_be_rotated(tenancy, bynder):
-    from gateway.domain.errors import Rejected
+    from domain.errors import Rejected
 
     [token] = await tenancy.tokens("acme")
     await tenancy.revoke_token(str(token.token_id), ACTOR)

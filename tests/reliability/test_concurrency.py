@@ -7,9 +7,9 @@ import random
 
 import aiohttp
 
-from gateway.domain import codec
-from gateway.domain.user import evolve
+from domain.user import evolve
 from gateway.http.keys import POOL, STORE, TENANCY
+from projections import codec
 from projections.users_view import state_from_row
 from tests.conftest import ACTOR
 from tests.reliability.processes import start_gateway

@@ -11,8 +11,8 @@ import uuid
 import orjson
 import pytest
 
+from domain.schema import IDENTIFIER_MAX
 from gateway.http.keys import POOL
-from gateway.scim.bounds import IDENTIFIER_MAX
 from tests.scim_client import Scim, entra_user
 
 ERROR = "urn:ietf:params:scim:api:messages:2.0:Error"

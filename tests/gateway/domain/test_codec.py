@@ -1,9 +1,9 @@
 import uuid
 from datetime import UTC, datetime
 
+from domain.events import TokenIssued, UserDeactivated
 from eventstore import Envelope
-from gateway.domain.codec import decode, encode
-from gateway.domain.events import TokenIssued, UserDeactivated
+from projections.codec import decode, encode
 
 
 def envelope(type_: str, schema_version: int, data: dict) -> Envelope:

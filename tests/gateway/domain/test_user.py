@@ -4,8 +4,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from gateway.domain.errors import Reason, Rejected
-from gateway.domain.events import (
+from domain.errors import Reason, Rejected
+from domain.events import (
     AttributeChanged,
     AttributeIgnored,
     UserCreated,
@@ -13,8 +13,8 @@ from gateway.domain.events import (
     UserDeleted,
     UserReactivated,
 )
-from gateway.domain.policy import policy_for
-from gateway.domain.user import CREDENTIALS, CreateUser, DeleteUser, UpdateUser, UserState, decide, evolve
+from domain.policy import policy_for
+from domain.user import CREDENTIALS, CreateUser, DeleteUser, UpdateUser, UserState, decide, evolve
 
 BYNDER = policy_for("bynder")
 RFC = policy_for("rfc")

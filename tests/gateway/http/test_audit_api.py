@@ -8,8 +8,8 @@ import io
 import orjson
 import pytest
 
+from domain.tenant import SCOPES
 from eventstore.pool import init_connection  # noqa: F401 - the pool codec is what the app uses
-from gateway.domain.tenant import SCOPES
 from gateway.http.keys import AUDIT_RUNNER, POOL, STORE
 from tests.scim_client import Scim, entra_user
 

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import orjson
 
+from domain.tenant import SCOPES
 from eventstore import merkle
 from eventstore.signed_note import CheckpointBody, Signature, SigningKey, open_note
 from gateway.app import create_app
-from gateway.domain.tenant import SCOPES
 from gateway.http.keys import STORE, TENANCY
 from gateway.settings import Settings
 from projections.sealer import CheckpointPolicy, Sealer, SealerRunner

@@ -7,8 +7,8 @@ from __future__ import annotations
 import asyncpg
 from aiohttp.test_utils import TestClient
 
+from domain.tenant import SCOPES
 from gateway.app import create_app
-from gateway.domain.tenant import SCOPES
 from gateway.http.keys import AUDIT_RUNNER, STORE, TENANCY
 from gateway.replay import Replay
 from gateway.settings import Settings

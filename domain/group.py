@@ -7,8 +7,8 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import datetime
 
-from gateway.domain.errors import Reason, Rejected
-from gateway.domain.events import (
+from domain.errors import Reason, Rejected
+from domain.events import (
     GroupCreated,
     GroupDeleted,
     GroupEvent,
@@ -17,7 +17,7 @@ from gateway.domain.events import (
     MembersAdded,
     MembersRemoved,
 )
-from gateway.domain.policy import Policy
+from domain.policy import Policy
 
 KEEP = object()  # an attribute the command leaves as it is
 

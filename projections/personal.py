@@ -1,66 +1,17 @@
-"""What is personal data in an event, and whose: the one list the store's cipher seals by.
+"""The store's cipher told which values of this gateway's events are personal, and whose
+(``eventstore.crypto.Classifier``), and what a value reads once its subject is erased.
 
-Personal: userName, name.*, displayName, nickName, the values of emails, phoneNumbers, ims,
-photos and addresses, externalId, employeeNumber and manager, a refusal's detail (it may
-echo any of them) and a member's display in a group. Actors, actions, times, ids, attribute
-names and the ``type``/``primary`` of multi-valued entries stay in clear. Pure: no I/O.
+What counts as personal is the domain's (``domain.personal``); this module maps it onto
+the cipher's plan and its erased marker.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from typing import Any
 
-from eventstore.crypto import ERASED, Path, Plan
-
-ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
-_PERSONAL = frozenset(name.lower() for name in (
-    "userName", "name", "displayName", "nickName", "emails", "phoneNumbers", "ims", "photos", "addresses",
-    "externalId", "employeeNumber", "manager",
-))
-# Sub-attributes of a personal attribute that say nothing about the person.
-_CLEAR = frozenset({"type", "primary"})
-USER_PREFIX = "user:"
-
-
-def user_subject(user_id: str) -> str:
-    return USER_PREFIX + user_id
-
-
-_ENTERPRISE_PREFIX = ENTERPRISE.lower() + ":"
-
-
-def is_personal(attribute: str) -> bool:
-    """``name.givenName``, ``emails[type eq "work"].value``, ``urn:...:User:manager.value``..."""
-    head = attribute.lower()
-    if head in _PERSONAL:
-        return True
-    if head.startswith(_ENTERPRISE_PREFIX):
-        head = head[len(_ENTERPRISE_PREFIX):]
-    return head.split(".", 1)[0].split("[", 1)[0] in _PERSONAL
-
-
-def _leaves(value: Any, path: Path) -> Iterator[Path]:
-    if isinstance(value, dict):
-        for key, item in value.items():
-            if key.lower() not in _CLEAR:
-                yield from _leaves(item, (*path, key))
-    elif isinstance(value, list):
-        for index, item in enumerate(value):
-            yield from _leaves(item, (*path, index))
-    elif value is not None:
-        yield path
-
-
-def attribute_paths(attributes: Mapping[str, Any], prefix: Path = ()) -> Iterator[Path]:
-    """The personal leaves of a SCIM attributes object."""
-    for key, value in attributes.items():
-        if key == ENTERPRISE and isinstance(value, dict):
-            for sub, item in value.items():
-                if is_personal(sub):
-                    yield from _leaves(item, (*prefix, key, sub))
-        elif is_personal(key):
-            yield from _leaves(value, (*prefix, key))
+from domain.personal import CLEAR, ENTERPRISE, Path, attribute_paths, is_personal, leaves, user_subject
+from eventstore.crypto import ERASED, Plan
 
 
 def erase_value(attribute: str | None, value: Any) -> Any:
@@ -72,7 +23,7 @@ def erase_value(attribute: str | None, value: Any) -> Any:
 
 def erase_leaves(value: Any) -> Any:
     if isinstance(value, dict):
-        return {k: v if k.lower() in _CLEAR else erase_leaves(v) for k, v in value.items()}
+        return {k: v if k.lower() in CLEAR else erase_leaves(v) for k, v in value.items()}
     if isinstance(value, list):
         return [erase_leaves(item) for item in value]
     return None if value is None else ERASED
@@ -104,13 +55,13 @@ class PersonalData:
                 return Plan(fields, lookups, born=subject)
             case "AttributeChanged" if is_personal(data["attribute"]):
                 subject = user_subject(data["user_id"])
-                fields = [(subject, p) for name in ("old", "new") for p in _leaves(data[name], (name,))]
+                fields = [(subject, p) for name in ("old", "new") for p in leaves(data[name], (name,))]
                 lookups = {}
                 if data["attribute"] in ("userName", "externalId") and isinstance(data["new"], str):
                     lookups[data["attribute"]] = data["new"]
                 return Plan(fields, lookups)
             case "AttributeIgnored" if is_personal(data["attribute"]):
-                return Plan([(user_subject(data["user_id"]), p) for p in _leaves(data["value"], ("value",))])
+                return Plan([(user_subject(data["user_id"]), p) for p in leaves(data["value"], ("value",))])
             case "RequestRejected":
                 # The detail may echo what the request carried; with no user yet (a refused
                 # create) it goes under the tenant's rolling key.

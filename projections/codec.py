@@ -6,8 +6,8 @@ import dataclasses
 from collections.abc import Callable
 from typing import Any
 
+from domain.events import EVENT_TYPES, DomainEvent
 from eventstore import Envelope, NewEvent
-from gateway.domain.events import EVENT_TYPES, DomainEvent
 
 # (type, schema_version) -> function turning that version's data into the next version's.
 Upcaster = Callable[[dict[str, Any]], dict[str, Any]]

@@ -1,7 +1,7 @@
 """Domain events: small, immutable, named in the past tense.
 
 Each class carries its ``type`` name and ``schema_version``; (de)serialisation and
-upcasting live in ``gateway.domain.codec``.
+upcasting live in ``domain.codec``.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar, get_args
 
-from gateway.domain.json import JsonObject, JsonValue
+from domain.json import JsonObject, JsonValue
 
 
 @dataclass(frozen=True, slots=True)

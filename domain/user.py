@@ -9,9 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
-from gateway.domain import attributes, identifiers
-from gateway.domain.errors import Reason, Rejected
-from gateway.domain.events import (
+from domain import attributes, identifiers
+from domain.errors import Reason, Rejected
+from domain.events import (
     AttributeChanged,
     AttributeIgnored,
     UserCreated,
@@ -21,8 +21,8 @@ from gateway.domain.events import (
     UserEvent,
     UserReactivated,
 )
-from gateway.domain.json import JsonObject, JsonValue
-from gateway.domain.policy import Policy
+from domain.json import JsonObject, JsonValue
+from domain.policy import Policy
 
 SSO = "sso"
 CREDENTIALS = "credentials"

@@ -8,14 +8,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from gateway.scim.bounds import IDENTIFIER_MAX
-
 CORE_USER = "urn:ietf:params:scim:schemas:core:2.0:User"
 ENTERPRISE_USER = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
 GATEWAY_USER = "urn:scim-gateway:params:scim:schemas:extension:2.0:User"
 LIST_RESPONSE = "urn:ietf:params:scim:api:messages:2.0:ListResponse"
 PATCH_OP = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 SEARCH_REQUEST = "urn:ietf:params:scim:api:messages:2.0:SearchRequest"
+
+# userName, a work email, externalId, a group's displayName: counted as sent and case-folded.
+IDENTIFIER_MAX = 256
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,10 +6,10 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from gateway.domain.errors import Reason, Rejected
-from gateway.domain.events import TenantCreated, TenantPolicyChanged, TokenIssued, TokenRevoked, TokenRotated
-from gateway.domain.json import JsonValue
-from gateway.domain.policy import PROFILES, parse_setting
+from domain.errors import Reason, Rejected
+from domain.events import TenantCreated, TenantPolicyChanged, TokenIssued, TokenRevoked, TokenRotated
+from domain.json import JsonValue
+from domain.policy import PROFILES, parse_setting
 
 SCOPES = ("scim:read", "scim:write", "audit:read", "admin")
 DEFAULT_SCOPES = ("scim:read", "scim:write")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import copy
 
-from gateway.domain.json import JsonObject, JsonValue
+from domain.json import JsonObject, JsonValue
 
 
 def split(path: str) -> list[str]:
