@@ -283,3 +283,12 @@ async def refold(connection: asyncpg.Connection, batch_size: int = 1000) -> list
                     collisions.append(str(row["id"]))
             after = rows[-1]["id"]
     return collisions
+
+
+# The columns of ``_row_values``, in order: a rebuild COPYs whole rows into a fresh table.
+ROW_COLUMNS = tuple(name.strip() for name in _VIEW_COLUMNS.strip().strip("()").split(","))
+
+
+def rebuilt_row(state: UserState, tenant_id: uuid.UUID, position: int) -> tuple[object, ...]:
+    """The view row of a user folded from its whole stream (``position``: its last event's)."""
+    return _row_values(state, tenant_id, position)
