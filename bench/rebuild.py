@@ -19,6 +19,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import psutil
+
 from bench.seed import seed
 from eventstore import EventStore
 from eventstore.embedded import start_embedded
@@ -31,6 +33,19 @@ from projections.rebuild import rebuild
 from projections.tenancy import TenancyProjection
 
 ACTOR = {"token_id": "", "owner": "bench", "token_description": "bench.rebuild"}
+
+
+def postgres_cpu(data_dir: Path) -> float:
+    """CPU seconds the embedded server's processes have used so far (live ones: a floor)."""
+    postmaster = psutil.Process(int((data_dir / "pg" / "pgdata" / "postmaster.pid").read_text().split()[0]))
+    total = 0.0
+    for process in [postmaster, *postmaster.children()]:
+        try:
+            times = process.cpu_times()
+            total += times.user + times.system
+        except psutil.NoSuchProcess:
+            pass
+    return total
 
 
 async def main_async(args: argparse.Namespace) -> dict:
@@ -51,13 +66,18 @@ async def main_async(args: argparse.Namespace) -> dict:
         report["events_in_log"] = total
         report["users"] = await pool.fetchval("SELECT count(*) FROM users_view")
         for name in args.names:
-            seconds = []
+            seconds, python_cpu, pg_cpu = [], [], []
             for _ in range(args.runs):
-                started = time.perf_counter()
+                started, cpu, pg = time.perf_counter(), time.process_time(), postgres_cpu(data_dir)
                 rows = await rebuild(dsn, store, name)
                 seconds.append(time.perf_counter() - started)
+                python_cpu.append(time.process_time() - cpu)
+                pg_cpu.append(postgres_cpu(data_dir) - pg)
             report[name] = {"rows": rows, "runs_events_per_s": [round(total / s) for s in seconds],
-                            "median_events_per_s": round(total / statistics.median(seconds))}
+                            "median_events_per_s": round(total / statistics.median(seconds)),
+                            # CPU per event of the whole log: what bounds the rate on an idle machine.
+                            "python_cpu_us_per_event": round(statistics.median(python_cpu) / total * 1e6, 1),
+                            "postgres_cpu_us_per_event": round(statistics.median(pg_cpu) / total * 1e6, 1)}
         return report
     finally:
         await pool.close()
