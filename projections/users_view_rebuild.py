@@ -28,16 +28,11 @@ from domain.user import UserState, evolve
 from eventstore import Checkpoint, Envelope, EventStore
 from eventstore.crypto import ERASED
 from projections import codec
+from projections.rebuild_bound import read_bound
 from projections.users_view import ROW_COLUMNS, STREAM_PREFIX, rebuilt_row
 
 Progress = Callable[[int, int], None]
 
-# Everything the catch-up reader returns now lies below the oldest running transaction.
-_BOUND = "SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint"
-_LAST_BELOW = """
-SELECT transaction_id, position FROM public.events WHERE transaction_id < $1
-ORDER BY transaction_id DESC, position DESC LIMIT 1
-"""
 _COUNT_BELOW = "SELECT count(*) FROM public.events WHERE transaction_id < $1"
 # Stream order, by the (tenant_id, stream_id, stream_version) index; ``^@`` is starts_with.
 # An AttributeChanged that the stream's next user event overwrites (the same attribute, and
@@ -97,9 +92,8 @@ def _fold(stream: Sequence[Envelope]) -> tuple[object, ...] | None:
 async def build(connection: asyncpg.Connection, store: EventStore, schema: str,
                 progress: Progress | None = None) -> Checkpoint:
     """Fill ``schema``.users_view from the log; return the catch-up checkpoint it reached."""
-    bound = await connection.fetchval(_BOUND)
-    last = await connection.fetchrow(_LAST_BELOW, bound)
-    if last is None:
+    bound, checkpoint = await read_bound(connection)
+    if checkpoint is None:
         return Checkpoint()
     total = await connection.fetchval(_COUNT_BELOW, bound) if progress is not None else 0
     rows: list[tuple[object, ...]] = []
@@ -146,4 +140,4 @@ async def build(connection: asyncpg.Connection, store: EventStore, schema: str,
         await flush(True)
     if progress is not None:
         progress(total, total)  # the other events are the other projections'
-    return Checkpoint(last["transaction_id"], last["position"])
+    return checkpoint
