@@ -70,8 +70,8 @@ async def stop(tasks: Sequence[asyncio.Task[None]]) -> None:
 
 
 async def run_until_signalled(running: Projectors) -> None:
-    """``scim-gateway projector``: run until SIGTERM or SIGINT, then stop between batches (a
-    batch and its checkpoint commit together, so a cancelled batch is simply done again)."""
+    """``scim-gateway projector``: run until SIGTERM or SIGINT, then stop (a batch and its
+    checkpoint commit together, so a batch cut short rolls back and is simply done again)."""
     loop = asyncio.get_running_loop()
     stopping = asyncio.Event()
     received: list[str] = []
