@@ -35,6 +35,7 @@ from projections.codec import encode_all
 from projections.users_view import (
     STREAM_PREFIX,
     UNSTAMPED,
+    UserReads,
     UsersView,
     stamp,
     state_from_row,
@@ -66,6 +67,8 @@ WHERE tenant_id = $1 AND NOT deleted AND {where}
 ORDER BY {order}
 LIMIT $2 OFFSET $3
 """
+# The whole WHERE of a `userName eq` filter, as users_sql compiles it.
+_BY_USER_NAME_KEY = "(user_name_lower = $4)"
 _COUNT = """
 SELECT count(*) FROM users_view
 WHERE tenant_id = $1 AND NOT deleted AND $2::int >= 0 AND $3::int >= 0 AND {where}
@@ -77,11 +80,12 @@ class Users:
         self.store = store
         self.view = view
         self.settings = settings
+        self.reads = UserReads(store.pool)
 
     # Reads
 
     async def get(self, principal: Principal, user_id: str) -> UserState:
-        state = await self.view.load(self.store.pool, principal.tenant_id, user_id)
+        state = await self.reads.load(principal.tenant_id, user_id)
         if state is None or state.deleted:
             raise ScimError.not_found(f"no user with id {user_id}")
         return state
@@ -89,6 +93,13 @@ class Users:
     async def list(self, principal: Principal, query: ListQuery) -> Page:
         sql = SqlQuery(offset=3)
         where = compile_filter(query.filter, sql) if query.filter is not None else "true"
+        if where == _BY_USER_NAME_KEY:
+            # `userName eq "..."`, what Entra asks before every create: a point read of the
+            # unique key, coalesced with the other requests' (at most one live user matches).
+            state = await self.reads.live_by_user_name_key(principal.tenant_id, sql.params[0])  # type: ignore[arg-type]
+            found = [] if state is None else [state]
+            return Page(len(found), query.start_index,
+                        found if query.count > 0 and query.start_index == 1 else [])
         params = [principal.tenant_id, query.count, query.start_index - 1, *sql.params]
         if query.count == 0:
             total = await self._count(principal, where, sql)
