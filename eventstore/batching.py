@@ -105,3 +105,105 @@ class _TenantReads:
 
 def _futures(waiting: dict[Hashable, list[asyncio.Future[Any]]]) -> list[asyncio.Future[Any]]:
     return [future for futures in waiting.values() for future in futures]
+
+
+class GroupAppends:
+    """One tenant's concurrent one-statement appends (the same statement, different
+    parameters), sent together as one atomic pipeline: asyncpg's ``fetchmany`` runs them in
+    one implicit transaction, so they cost one round trip and one commit (one WAL flush).
+
+    Each tenant's appends already commit one after another, behind the tenant's head row
+    (eventstore 0007), so a second batch could only queue behind the first: one batch per
+    tenant and statement is out at a time, and what arrives meanwhile gathers into the next.
+    If the batch fails (a userName taken, say) it is rolled back as a whole, and each of its
+    appends is sent again alone, so each gets exactly the answer it would have had alone.
+    """
+
+    def __init__(self, pool: Any) -> None:
+        self._pool = pool
+        self._groups: dict[tuple[uuid.UUID, str], _Group] = {}
+
+    async def append(self, tenant_id: uuid.UUID, sql: str, parameters: tuple[object, ...],
+                     event_ids: frozenset[uuid.UUID]) -> list[asyncpg.Record]:
+        """The rows ``sql`` returns for these parameters (those whose ``event_id`` is one of
+        ``event_ids``), as if it had been run alone in autocommit."""
+        key = (tenant_id, sql)
+        group = self._groups.get(key)
+        if group is None:
+            group = self._groups[key] = _Group()
+        future: asyncio.Future[list[asyncpg.Record]] = asyncio.get_running_loop().create_future()
+        group.pending.append((parameters, event_ids, future))
+        self._schedule(key, group)
+        return await future
+
+    def _schedule(self, key: tuple[uuid.UUID, str], group: _Group) -> None:
+        if group.pending and not group.scheduled and group.in_flight is None:
+            group.scheduled = True
+            asyncio.get_running_loop().call_soon(self._flush, key, group)
+
+    def _flush(self, key: tuple[uuid.UUID, str], group: _Group) -> None:
+        group.scheduled = False
+        # A writer that gave up before its turn (a request timeout) is not written.
+        batch = [member for member in group.pending[:MAX_BATCH] if not member[2].done()]
+        del group.pending[:MAX_BATCH]
+        if not batch:
+            self._schedule(key, group)
+            return
+        task = asyncio.get_running_loop().create_task(self._send(key[0], key[1], batch))
+        group.in_flight = task
+        task.add_done_callback(lambda _done: self._done(key, group))
+
+    def _done(self, key: tuple[uuid.UUID, str], group: _Group) -> None:
+        group.in_flight = None
+        self._schedule(key, group)
+        if group.in_flight is None and not group.pending and not group.scheduled and self._groups.get(key) is group:
+            del self._groups[key]
+
+    async def _send(self, tenant_id: uuid.UUID, sql: str, batch: list[_Member]) -> None:
+        with tenant_scope(tenant_id):
+            try:
+                async with self._pool.acquire() as connection:
+                    if len(batch) == 1:
+                        await _alone(connection, sql, batch[0])
+                        return
+                    try:
+                        rows = await connection.fetchmany(sql, [parameters for parameters, _, _ in batch])
+                    except (asyncpg.PostgresError, asyncpg.InterfaceError):
+                        # Rolled back as a whole: each append again on its own, for its own answer.
+                        for member in batch:
+                            await _alone(connection, sql, member)
+                        return
+            except asyncio.CancelledError:
+                for _, _, future in batch:
+                    future.cancel()
+                raise
+            except Exception as error:  # no connection, or it broke: every writer hears why
+                for _, _, future in batch:
+                    if not future.done():
+                        future.set_exception(error)
+                return
+        for _, event_ids, future in batch:
+            if not future.done():
+                future.set_result([row for row in rows if row["event_id"] in event_ids])
+
+
+_Member = tuple[tuple[object, ...], frozenset[uuid.UUID], "asyncio.Future[list[asyncpg.Record]]"]
+
+
+async def _alone(connection: asyncpg.Connection, sql: str, member: _Member) -> None:
+    parameters, _, future = member
+    try:
+        rows = await connection.fetch(sql, *parameters)
+    except (asyncpg.PostgresError, asyncpg.InterfaceError) as error:
+        if not future.done():
+            future.set_exception(error)
+        return
+    if not future.done():
+        future.set_result(rows)
+
+
+@dataclass(slots=True)
+class _Group:
+    pending: list[_Member] = field(default_factory=list)
+    scheduled: bool = False
+    in_flight: asyncio.Task[None] | None = None

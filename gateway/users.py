@@ -16,7 +16,7 @@ import asyncpg
 from domain.events import UserCreated, UserEvent
 from domain.json import JsonObject
 from domain.user import SSO, Command, CreateUser, UserState, decide, fold
-from eventstore import EventStore, ProjectionConflict
+from eventstore import Envelope, EventStore, ProjectionConflict
 from gateway.scim.errors import ScimError
 from gateway.scim.listing import ListQuery
 from gateway.scim.users_sql import SqlQuery, compile_filter, sort_expression
@@ -198,44 +198,66 @@ class Users:
         statement: two round trips, no transaction. A try that lost a race queues behind the
         user's other writers instead (contended writers take turns rather than retry).
         """
-        locked = attempt > 0 and create is None
-        async with self.store.pool.acquire() as connection, _transaction(connection, locked):
-            state = None
-            if create is None:
-                state = await self.view.load(connection, principal.tenant_id, user_id, queue=locked,
+        if attempt > 0 and create is None:
+            async with self.store.pool.acquire() as connection, connection.transaction():
+                outcome, envelopes = await self._decide_and_append(principal, ctx, user_id, build, if_match,
+                                                                   create, connection)
+            self.store.committed(envelopes)  # reported once the transaction has committed
+            return outcome
+        outcome, _ = await self._decide_and_append(principal, ctx, user_id, build, if_match, create, None)
+        return outcome
+
+    async def _decide_and_append(
+        self,
+        principal: Principal,
+        ctx: RequestContext,
+        user_id: str,
+        build: Callable[[UserState], Command] | Callable[[None], Command],
+        if_match: str | None,
+        create: CreateRequest | None,
+        queued: asyncpg.Connection | None,
+    ) -> tuple[tuple[UserState, bool], list[Envelope]]:
+        """Without ``queued``, the read and the append each join the other requests' of the
+        moment (``UserReads``, ``EventStore.append``); with it, both run on that connection,
+        in its transaction, after this user's earlier writers."""
+        state = None
+        if create is None:
+            if queued is not None:
+                state = await self.view.load(queued, principal.tenant_id, user_id, queue=True,
                                              keys=self.store.cipher)
-                if state is None or state.deleted:
-                    raise ScimError.not_found(f"no user with id {user_id}")
-                check_if_match(state.version, if_match)
-            events = decide(state, build(state), principal.policy, datetime.now(UTC))  # type: ignore[arg-type]
-            if not events:
-                assert state is not None
-                return state, False
-            new_state = fold([(event, UNSTAMPED) for event in events], state)
-            assert new_state is not None
-            try:
-                envelopes = await self.store.append(
-                    stream_id(user_id),
-                    state.version if state is not None else 0,
-                    encode_all(list(events)),
-                    ctx.metadata(principal) | (create.metadata() if create else {}),
-                    tenant_id=principal.tenant_id,
-                    idempotency_key=create.store_key(principal) if create else None,
-                    connection=connection,
-                    view=view_write(new_state, principal.tenant_id),
-                )
-            except ProjectionConflict as conflict:
-                if conflict.constraint != "users_view_user_name_key":
-                    raise
-                if isinstance(events[0], UserCreated):
-                    raise _AlreadyCreated(events[0].user_name) from None
-                raise ScimError.uniqueness("a user with this userName already exists") from None
-            if envelopes[0].stream_id != stream_id(user_id):
-                # A concurrent request with the same Idempotency-Key appended first.
-                assert isinstance(events[0], UserCreated)
-                raise _AlreadyCreated(events[0].user_name)
-        self.store.committed(envelopes)
-        return stamp(new_state, envelopes[0].recorded_at), True
+            else:
+                state = await self.reads.load(principal.tenant_id, user_id, keys=self.store.cipher)
+            if state is None or state.deleted:
+                raise ScimError.not_found(f"no user with id {user_id}")
+            check_if_match(state.version, if_match)
+        events = decide(state, build(state), principal.policy, datetime.now(UTC))  # type: ignore[arg-type]
+        if not events:
+            assert state is not None
+            return (state, False), []
+        new_state = fold([(event, UNSTAMPED) for event in events], state)
+        assert new_state is not None
+        try:
+            envelopes = await self.store.append(
+                stream_id(user_id),
+                state.version if state is not None else 0,
+                encode_all(list(events)),
+                ctx.metadata(principal) | (create.metadata() if create else {}),
+                tenant_id=principal.tenant_id,
+                idempotency_key=create.store_key(principal) if create else None,
+                connection=queued,
+                view=view_write(new_state, principal.tenant_id),
+            )
+        except ProjectionConflict as conflict:
+            if conflict.constraint != "users_view_user_name_key":
+                raise
+            if isinstance(events[0], UserCreated):
+                raise _AlreadyCreated(events[0].user_name) from None
+            raise ScimError.uniqueness("a user with this userName already exists") from None
+        if envelopes[0].stream_id != stream_id(user_id):
+            # A concurrent request with the same Idempotency-Key appended first.
+            assert isinstance(events[0], UserCreated)
+            raise _AlreadyCreated(events[0].user_name)
+        return (stamp(new_state, envelopes[0].recorded_at), True), envelopes
 
 
 def _transaction(connection: asyncpg.Connection, locked: bool) -> contextlib.AbstractAsyncContextManager[object]:

@@ -10,7 +10,7 @@ import asyncpg
 import pytest
 
 from eventstore import batching
-from eventstore.batching import PointReads
+from eventstore.batching import GroupAppends, PointReads
 
 _SQL = "SELECT tenant_id, key, value FROM bench_points WHERE tenant_id = $1 AND key = ANY($2::text[])"
 
@@ -116,3 +116,69 @@ async def test_a_turn_asking_more_than_a_statement_carries_is_split(points: Coun
     rows = await asyncio.gather(*(reads.fetch(TENANT_A, f"k{i}") for i in range(40)))
     assert [row["value"] for row in rows] == [f"a{i}" for i in range(40)]
     assert [len(keys) for _, keys in points.statements] == [16, 16, 8]
+
+
+# GroupAppends ---------------------------------------------------------------------------------
+
+_INSERT = "INSERT INTO grouped (tenant_id, event_id, name) VALUES ($1, $2, $3) RETURNING event_id, txid_current() AS tx"
+
+
+@pytest.fixture
+async def grouped(pool: asyncpg.Pool) -> asyncpg.Pool:
+    await pool.execute("CREATE TABLE grouped (tenant_id uuid, event_id uuid, name text, UNIQUE (tenant_id, name))")
+    return pool
+
+
+def _member(tenant_id: uuid.UUID, name: str) -> tuple[tuple[object, ...], frozenset[uuid.UUID]]:
+    event_id = uuid.uuid4()
+    return (tenant_id, event_id, name), frozenset({event_id})
+
+
+async def test_concurrent_appends_of_a_tenant_commit_together_each_with_its_own_rows(grouped: asyncpg.Pool) -> None:
+    appends = GroupAppends(grouped)
+    members = [_member(TENANT_A, f"n{i}") for i in range(10)]
+    results = await asyncio.gather(*(appends.append(TENANT_A, _INSERT, p, ids) for p, ids in members))
+    assert [{row["event_id"] for row in rows} for rows in results] == [ids for _, ids in members]
+    assert len({row["tx"] for rows in results for row in rows}) == 1  # one transaction, one commit
+    assert await grouped.fetchval("SELECT count(*) FROM grouped") == 10
+
+
+async def test_a_failing_append_is_refused_alone_and_the_others_are_committed(grouped: asyncpg.Pool) -> None:
+    await grouped.execute("INSERT INTO grouped VALUES ($1, $2, 'taken')", TENANT_A, uuid.uuid4())
+    appends = GroupAppends(grouped)
+    members = [_member(TENANT_A, name) for name in ("a", "taken", "b")]
+    results = await asyncio.gather(*(appends.append(TENANT_A, _INSERT, p, ids) for p, ids in members),
+                                   return_exceptions=True)
+    assert isinstance(results[1], asyncpg.UniqueViolationError)
+    assert [{row["event_id"] for row in results[i]} for i in (0, 2)] == [members[0][1], members[2][1]]
+    assert sorted(await grouped.fetch("SELECT name FROM grouped")) == [("a",), ("b",), ("taken",)]
+
+
+async def test_tenants_commit_apart(grouped: asyncpg.Pool) -> None:
+    appends = GroupAppends(grouped)
+    a, b = _member(TENANT_A, "same"), _member(TENANT_B, "same")
+    rows_a, rows_b = await asyncio.gather(appends.append(TENANT_A, _INSERT, *a), appends.append(TENANT_B, _INSERT, *b))
+    assert rows_a[0]["tx"] != rows_b[0]["tx"]
+
+
+async def test_appends_arriving_while_a_batch_is_out_go_in_the_next(grouped: asyncpg.Pool) -> None:
+    appends = GroupAppends(grouped)
+    first = asyncio.create_task(appends.append(TENANT_A, _INSERT, *_member(TENANT_A, "first")))
+    await asyncio.sleep(0)
+    await asyncio.sleep(0)  # the first batch is out
+    later = [_member(TENANT_A, f"later{i}") for i in range(5)]
+    results = await asyncio.gather(first, *(appends.append(TENANT_A, _INSERT, p, ids) for p, ids in later))
+    transactions = [rows[0]["tx"] for rows in results]
+    assert transactions[0] != transactions[1] and len(set(transactions[1:])) == 1
+
+
+async def test_an_append_given_up_before_its_turn_is_not_written(grouped: asyncpg.Pool) -> None:
+    appends = GroupAppends(grouped)
+    kept = asyncio.create_task(appends.append(TENANT_A, _INSERT, *_member(TENANT_A, "kept")))
+    dropped = asyncio.create_task(appends.append(TENANT_A, _INSERT, *_member(TENANT_A, "dropped")))
+    await asyncio.sleep(0)
+    dropped.cancel()
+    await kept
+    with pytest.raises(asyncio.CancelledError):
+        await dropped
+    assert await grouped.fetch("SELECT name FROM grouped") == [("kept",)]
