@@ -72,7 +72,7 @@ class GroupWrites:
         users, members = await self.view.facts(connection, principal.tenant_id, None if creating else target_id, ids)
         return decide(state, command, principal.policy, MemberFacts(users, members))
 
-    def fold(self, state: GroupState | None, events: Sequence[GroupEvent]) -> GroupState:  # type: ignore[override]
+    def fold(self, state: GroupState | None, events: Sequence[GroupEvent]) -> GroupState:
         for event in events:
             state = evolve(state, event, UNSTAMPED)
         assert state is not None

@@ -79,7 +79,7 @@ class UserWrites:
                      command: Command) -> Sequence[UserEvent]:
         return decide(state, command, principal.policy, datetime.now(UTC))
 
-    def fold(self, state: UserState | None, events: Sequence[UserEvent]) -> UserState:  # type: ignore[override]
+    def fold(self, state: UserState | None, events: Sequence[UserEvent]) -> UserState:
         new_state = fold([(event, UNSTAMPED) for event in events], state)
         assert new_state is not None
         return new_state
