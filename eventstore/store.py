@@ -13,7 +13,7 @@ import asyncpg
 from eventstore.batching import GroupAppends
 from eventstore.crypto import FieldCipher, insert_new_keys, new_keys_cte
 from eventstore.envelope import START, Checkpoint, Envelope, NewEvent
-from eventstore.errors import ConcurrencyError, DatabaseUnavailable, ProjectionConflict, TenantMoved
+from eventstore.errors import ConcurrencyError, TenantMoved, translate
 
 _COLUMNS = """position, transaction_id, event_id, tenant_id, stream_id, stream_version,
     type, schema_version, data, metadata, recorded_at, tenant_position"""
@@ -274,14 +274,14 @@ class EventStore:
             self.committed(envelopes)
             return envelopes
         except asyncpg.UniqueViolationError as error:
-            if error.constraint_name == "events_stream_version_key":
-                raise ConcurrencyError(stream_id, expected_version) from error
             if error.constraint_name == "events_event_id_key" and idempotency_key is not None:
                 # A concurrent retry of the same append won the race: answer as it did.
                 return await self.read_idempotent(tenant_id, idempotency_key)
-            raise ProjectionConflict(error.constraint_name or "", error.detail or "") from error
-        except (OSError, asyncpg.InterfaceError, asyncpg.CannotConnectNowError) as error:
-            raise DatabaseUnavailable(str(error)) from error
+            raise translate(error, stream_id, expected_version) from error  # type: ignore[misc]
+        except Exception as error:
+            if (translated := translate(error)) is None:
+                raise
+            raise translated from error
 
     def committed(self, envelopes: Sequence[Envelope]) -> None:
         """Report an append made in a caller's transaction, once that transaction committed."""
@@ -428,12 +428,10 @@ class EventStore:
             envelopes.sort(key=lambda e: e.position)
             for projection in self.inline_projections:
                 await projection.apply(connection, envelopes)
-        except asyncpg.UniqueViolationError as error:
-            if error.constraint_name == "events_stream_version_key":
-                raise ConcurrencyError("one of the new streams", 0) from error
-            raise ProjectionConflict(error.constraint_name or "", error.detail or "") from error
-        except (OSError, asyncpg.InterfaceError, asyncpg.CannotConnectNowError) as error:
-            raise DatabaseUnavailable(str(error)) from error
+        except Exception as error:
+            if (translated := translate(error, "one of the new streams", 0)) is None:
+                raise
+            raise translated from error
         return self._stored(tenant_id, new_keys, envelopes)
 
     async def read_idempotent(self, tenant_id: uuid.UUID, idempotency_key: str) -> list[Envelope]:

@@ -75,14 +75,18 @@ _SAMPLE_EXPORT = ExportQuery(kind="provisioning", tenant_id=None, user="x", acto
 _SAMPLE_EXPORT_BY_ID = ExportQuery(kind="events", tenant_id=None, user="00000000-0000-0000-0000-000000000001")  # type: ignore[arg-type]
 
 # What the code puts into the holes of statements built at run time: {(module, hole): values}.
-_USERS_AND_GROUPS = {
-    # The compiled SCIM filter, AND-ed after the tenant condition, and the sort order.
+_PAGES = {
+    # A Users or Groups page: the compiled SCIM filter, AND-ed after the tenant condition, the
+    # sort order, and LIMIT/OFFSET numbered after the filter's parameters.
     "where": ["true"],
     "order": ["created, id"],
+    "table": ["users_view", "groups_view"],
+    "columns": ["id"],
+    "limit": ["2"],
+    "offset": ["3"],
 }
 FILLINGS: dict[tuple[str, str], list[str]] = {
-    **{(module, hole): values for module in ("gateway/users.py", "gateway/groups.py")
-       for hole, values in _USERS_AND_GROUPS.items()},
+    **{("gateway/scim/page_sql.py", hole): values for hole, values in _PAGES.items()},
     # The export's conditions (the real ones, every filter set), table, page bound, columns.
     ("projections/audit_export.py", "where"): [_SAMPLE_EXPORT.where()[0], _SAMPLE_EXPORT_BY_ID.where()[0]],
     ("projections/audit_export.py", "table"): sorted(KINDS.values()),
@@ -386,7 +390,7 @@ def test_the_scan_finds_the_statements_it_must(statements):
     owners = {s.owner for s in statements}
     assert len(statements) > 60
     assert {"eventstore/store.py:_APPEND", "eventstore/store.py:_READ_STREAM", "projections/audit.py:_IDENTITIES",
-            "gateway/users.py:_LIST", "projections/audit_export.py:stream_rows",
+            "gateway/scim/page_sql.py:_PAGE", "projections/audit_export.py:stream_rows",
             "gateway/scim/groups_sql.py:attribute_test"} <= owners
     assert ALLOWED_FAN_OUT <= owners, "an allow-list entry names no statement: remove it"
 

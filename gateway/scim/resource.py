@@ -181,14 +181,6 @@ def render_user(state: UserState, base_url: str, gateway_extension: bool = True)
     return resource
 
 
-def document_of(state: UserState) -> JsonObject:
-    """What PATCH operates on: the attributes plus ``active`` when it is assigned."""
-    document = copy.deepcopy(state.attributes)
-    if state.active_assigned:
-        document["active"] = state.active
-    return document
-
-
 # attributes / excludedAttributes (RFC 7644 section 3.4.2.5) ------------------------------
 
 
