@@ -1,18 +1,30 @@
-"""Reading the audit trail and the provisioning log for export: filters, pages, streaming.
+"""Reading the audit trail and the provisioning log for export: filters, pages, and the one
+streamer of export bytes that both the HTTP API and ``audit export`` use.
 
 Pages are bounded by ``seq`` before streaming, so the next-page cursor is known up front
 and a row committed while a page streams belongs to the next page, never to none.
+
+PostgreSQL writes the JSON itself (``row_to_json``) and sends it with ``COPY ... TO
+STDOUT``: Python forwards bytes in large chunks and builds no object per row, which is what
+lets an export run at the speed of the socket (docs/benchmarks.md, "Replay and export").
+The audit trail holds plaintext (the store opens sealed values before any projector sees
+them, and an erasure rewrites the rows), so nothing needs decrypting on the way out.
 """
 
 from __future__ import annotations
 
+import csv
+import io
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 import asyncpg
+
+from domain.identifiers import fold
+from projections.audit_vocabulary import TRAIL_ACTIONS
 
 KINDS = {
     "events": "audit_trail",
@@ -36,10 +48,7 @@ def export_columns(kind: str) -> list[str]:
     """The exported row's columns, ``id`` first (the stable id under its export name)."""
     return ["id", *[f for f in FIELDS[kind] if f != STABLE_ID[kind]]]
 
-AUDIT_ACTIONS = frozenset({"create", "update", "ignored_attribute", "deactivate", "reactivate", "delete",
-                           "token_issued", "token_revoked", "token_rotated", "tenant_created", "tenant_policy_changed",
-                           "group_create", "group_rename", "group_update", "members_added", "members_removed",
-                           "group_delete", "user.erased"})
+AUDIT_ACTIONS = TRAIL_ACTIONS
 PROVISIONING_ACTIONS = frozenset({"create", "update", "delete", "disable", "enable"})
 ACTIONS = {"events": AUDIT_ACTIONS, "provisioning": PROVISIONING_ACTIONS}
 RESULTS = frozenset({"success", "failure", "skipped", "replayed"})
@@ -81,9 +90,9 @@ class ExportQuery:
         if user_uuid is not None:
             add(f"{user_id_column} = ?", user_uuid)
         elif self.user is not None:
-            add(f"lower({user_name_column}) = lower(?)", self.user)
+            add(f"{user_name_column}_folded = ?", fold(self.user))
         if self.actor is not None:
-            add("(actor_token_id = ? OR lower(actor_owner) = lower(?))", self.actor, self.actor)
+            add("(actor_token_id = ? OR actor_owner_folded = ?)", self.actor, fold(self.actor))
         if self.action is not None:
             add("action = ?", self.action)
         if self.result is not None:
@@ -111,20 +120,117 @@ async def last_seq_of_page(connection: asyncpg.Connection, query: ExportQuery) -
         f"SELECT max(seq) FROM (SELECT seq FROM {table} WHERE {where} ORDER BY seq {limit}) AS page", *params)
 
 
-async def stream_rows(connection: asyncpg.Connection, query: ExportQuery, through_seq: int,
-                      prefetch: int = 500) -> AsyncIterator[asyncpg.Record]:
-    """Rows with ``seq`` up to ``through_seq``, in order, through a server-side cursor.
+# Every time leaves as RFC 3339 UTC with six fractional digits (gateway/timestamps.py).
+_TIME = """to_char(recorded_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')"""
+# Columns whose values are JSON of any type: CSV carries them as JSON text, so they read back
+# exactly ("Ann" stays a string, true a boolean).
+_JSON_COLUMNS = frozenset({"old_value", "new_value"})
+_ARRAY_COLUMNS = frozenset({"changed_attributes", "ignored_attributes"})
+OUTPUTS = ("json", "jsonl", "csv")
+# COPY's CSV mode with a quote and a delimiter that JSON text never contains raw (it escapes
+# every control character): each row's JSON leaves exactly as PostgreSQL wrote it, one a line.
+_COPY_JSON_LINES = {"format": "csv", "quote": "\x01", "delimiter": "\x02"}
+_CHUNK = 1 << 18  # bytes handed to the writer at once: few, large writes
 
-    Must run inside a transaction on ``connection``.
-    """
+Write = Callable[[bytes], Awaitable[None]]
+
+
+def _select_list(kind: str, as_text: bool) -> str:
+    """The exported columns in ``export_columns`` order; ``as_text``: each as CSV cell text."""
+    parts = []
+    for name in export_columns(kind):
+        if name == "id":
+            expression = STABLE_ID[kind]
+        elif name == "recorded_at":
+            expression = _TIME
+        elif as_text and name in _ARRAY_COLUMNS:
+            expression = f"array_to_json({name})"
+        else:
+            expression = name
+        parts.append(f"{expression}::text AS {name}" if as_text else f"{expression} AS {name}")
+    return ", ".join(parts)
+
+
+def _page_statement(query: ExportQuery, through_seq: int, as_text: bool) -> tuple[str, list[Any]]:
     where, params = query.where()
     params.append(through_seq)
-    table = KINDS[query.kind]
-    columns = ", ".join(FIELDS[query.kind])
     order = "ASC" if query.oldest_first else "DESC"
-    statement = f"SELECT {columns} FROM {table} WHERE {where} AND seq <= ${len(params)} ORDER BY seq {order}"
-    async for row in connection.cursor(statement, *params, prefetch=prefetch):
-        yield row
+    return (f"SELECT {_select_list(query.kind, as_text)} FROM {KINDS[query.kind]} "
+            f"WHERE {where} AND seq <= ${len(params)} ORDER BY seq {order}"), params
+
+
+async def stream_export(connection: asyncpg.Connection, query: ExportQuery, through_seq: int | None,
+                        output: str, write: Write, progress: Callable[[int], None] | None = None) -> int:
+    """Write the page's rows (``seq`` up to ``through_seq``; None: an empty page) as ``output``
+    and return how many: ``jsonl`` one object a line, ``json`` the array of them, ``csv`` a
+    header and RFC 4180 rows. Must run inside a transaction on ``connection``."""
+    sink = _Chunks(write, progress)
+    if output == "csv":
+        await sink.add(_csv([export_columns(query.kind)]), 0)
+        if through_seq is not None:
+            statement, params = _page_statement(query, through_seq, as_text=True)
+            batch: list[asyncpg.Record] = []
+            async for row in connection.cursor(statement, *params, prefetch=5000):
+                batch.append(row)
+                if len(batch) == 5000:
+                    await sink.add(_csv(batch), len(batch))
+                    batch = []
+            await sink.add(_csv(batch), len(batch))
+    else:
+        if output == "json":
+            sink.as_array()
+        if through_seq is not None:
+            statement, params = _page_statement(query, through_seq, as_text=False)
+            await connection.copy_from_query(
+                f"SELECT row_to_json(page)::text FROM ({statement}) AS page", *params,
+                output=lambda data: sink.add(data, data.count(b"\n")), **_COPY_JSON_LINES)
+    await sink.close()
+    return sink.rows
+
+
+def _csv(rows: list[Any]) -> bytes:
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\r\n").writerows(rows)
+    return buffer.getvalue().encode()
+
+
+class _Chunks:
+    """Gathers the streamed bytes into large writes; as a JSON array, lines become items."""
+
+    def __init__(self, write: Write, progress: Callable[[int], None] | None) -> None:
+        self.write, self.progress = write, progress
+        self.parts: list[bytes] = []
+        self.size = self.rows = 0
+        self.array = self.comma = False
+
+    def as_array(self) -> None:
+        self.array = True
+        self.parts.append(b"[")
+
+    async def add(self, data: bytes, rows: int) -> None:
+        if self.array and data:
+            # JSON text holds no raw newline: each is a row's end, and becomes the comma
+            # before the next row (held back until one comes).
+            data = (b"," if self.comma else b"") + data.replace(b"\n", b",")
+            self.comma = data.endswith(b",")
+            data = data[:-1] if self.comma else data
+        self.parts.append(data)
+        self.size += len(data)
+        self.rows += rows
+        if self.size >= _CHUNK:
+            await self._flush()
+
+    async def close(self) -> None:
+        if self.array:
+            self.parts.append(b"]")
+        await self._flush()
+
+    async def _flush(self) -> None:
+        if self.parts:
+            await self.write(b"".join(self.parts))
+            self.parts, self.size = [], 0
+        if self.progress is not None:
+            self.progress(self.rows)
 
 
 async def newest_rows(connection: asyncpg.Connection, query: ExportQuery, limit: int) -> list[asyncpg.Record]:
