@@ -13,6 +13,7 @@ them, and an erasure rewrites the rows), so nothing needs decrypting on the way 
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import uuid
@@ -68,7 +69,6 @@ class ExportQuery:
     # The gateway's request id or the caller's X-Request-Id (both are only ever read within the tenant).
     request_id: str | None = None
     limit: int | None = 1000
-    oldest_first: bool = True
 
     def where(self) -> tuple[str, list[Any]]:
         user_id_column, user_name_column = (
@@ -127,10 +127,22 @@ _TIME = """to_char(recorded_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z
 _JSON_COLUMNS = frozenset({"old_value", "new_value"})
 _ARRAY_COLUMNS = frozenset({"changed_attributes", "ignored_attributes"})
 OUTPUTS = ("json", "jsonl", "csv")
-# COPY's CSV mode with a quote and a delimiter that JSON text never contains raw (it escapes
-# every control character): each row's JSON leaves exactly as PostgreSQL wrote it, one a line.
+# COPY's CSV mode with a quote and a delimiter that JSON text never holds raw (PostgreSQL
+# escapes every control character in JSON strings): the JSON leaves as PostgreSQL wrote it.
+# Each COPY row carries up to _LINES rows' lines joined by newlines (one protocol message
+# for many rows, so less work per row on both sides); CSV mode quotes such a value with
+# \x01, which the reader drops (no other \x01 can be in the bytes).
 _COPY_JSON_LINES = {"format": "csv", "quote": "\x01", "delimiter": "\x02"}
+_QUOTE = b"\x01"
+_LINES = 100
 _CHUNK = 1 << 18  # bytes handed to the writer at once: few, large writes
+_WINDOW = 5000  # seq values per COPY
+_BATCH = 5000  # CSV rows formatted at once
+# After a small read, wait this long before the next: PostgreSQL fills the socket meanwhile,
+# and the loop handles a few large reads instead of many small ones (half the CPU per row,
+# docs/benchmarks.md). Short enough that PostgreSQL never waits on a full socket buffer.
+_SMALL_READ = 1 << 16
+_GATHER_SECONDS = 0.001
 
 Write = Callable[[bytes], Awaitable[None]]
 
@@ -151,12 +163,12 @@ def _select_list(kind: str, as_text: bool) -> str:
     return ", ".join(parts)
 
 
-def _page_statement(query: ExportQuery, through_seq: int, as_text: bool) -> tuple[str, list[Any]]:
+def _page_statement(query: ExportQuery, as_text: bool) -> tuple[str, list[Any]]:
+    """The page's rows in order; the last two parameters bound ``seq`` (after, through)."""
     where, params = query.where()
-    params.append(through_seq)
-    order = "ASC" if query.oldest_first else "DESC"
+    bounds = f"seq > ${len(params) + 1} AND seq <= ${len(params) + 2}"
     return (f"SELECT {_select_list(query.kind, as_text)} FROM {KINDS[query.kind]} "
-            f"WHERE {where} AND seq <= ${len(params)} ORDER BY seq {order}"), params
+            f"WHERE {where} AND {bounds} ORDER BY seq"), params
 
 
 async def stream_export(connection: asyncpg.Connection, query: ExportQuery, through_seq: int | None,
@@ -165,27 +177,53 @@ async def stream_export(connection: asyncpg.Connection, query: ExportQuery, thro
     and return how many: ``jsonl`` one object a line, ``json`` the array of them, ``csv`` a
     header and RFC 4180 rows. Must run inside a transaction on ``connection``."""
     sink = _Chunks(write, progress)
+    if output == "json":
+        sink.as_array()
     if output == "csv":
         await sink.add(_csv([export_columns(query.kind)]), 0)
         if through_seq is not None:
-            statement, params = _page_statement(query, through_seq, as_text=True)
-            batch: list[asyncpg.Record] = []
-            async for row in connection.cursor(statement, *params, prefetch=5000):
-                batch.append(row)
-                if len(batch) == 5000:
-                    await sink.add(_csv(batch), len(batch))
-                    batch = []
-            await sink.add(_csv(batch), len(batch))
-    else:
-        if output == "json":
-            sink.as_array()
-        if through_seq is not None:
-            statement, params = _page_statement(query, through_seq, as_text=False)
-            await connection.copy_from_query(
-                f"SELECT row_to_json(page)::text FROM ({statement}) AS page", *params,
-                output=lambda data: sink.add(data, data.count(b"\n")), **_COPY_JSON_LINES)
+            await _csv_rows(connection, query, through_seq, sink)
+    elif through_seq is not None:
+        await _json_lines(connection, query, through_seq, sink)
     await sink.close()
     return sink.rows
+
+
+async def _json_lines(connection: asyncpg.Connection, query: ExportQuery, through_seq: int, sink: _Chunks) -> None:
+    """One COPY per window of ``seq``: each is bounded by the connection's command timeout, as a
+    cursor's fetch is, so a slow reader of a long export fails no sooner than before."""
+    statement, params = _page_statement(query, as_text=False)
+    copy = (f"SELECT string_agg(row_to_json(page)::text, E'\\n' ORDER BY page.seq) FROM ({statement}) AS page "
+            f"GROUP BY page.seq / {_LINES} ORDER BY page.seq / {_LINES}")
+    low = query.after_seq
+    while low < through_seq:
+        high = min(low + _WINDOW, through_seq)
+        before = sink.rows
+        await connection.copy_from_query(copy, *params, low, high, output=sink.add_lines, **_COPY_JSON_LINES)
+        low = high
+        if sink.rows == before:  # a gap (old global numbers) or a sparse filter: skip to the next row
+            following = await _next_seq(connection, query, low, through_seq)
+            if following is None:
+                return
+            low = following - 1
+
+
+async def _next_seq(connection: asyncpg.Connection, query: ExportQuery, after: int, through: int) -> int | None:
+    where, params = query.where()
+    return await connection.fetchval(
+        f"SELECT min(seq) FROM {KINDS[query.kind]} WHERE {where} AND seq > ${len(params) + 1} "
+        f"AND seq <= ${len(params) + 2}", *params, after, through)
+
+
+async def _csv_rows(connection: asyncpg.Connection, query: ExportQuery, through_seq: int, sink: _Chunks) -> None:
+    statement, params = _page_statement(query, as_text=True)
+    batch: list[asyncpg.Record] = []
+    async for row in connection.cursor(statement, *params, query.after_seq, through_seq, prefetch=_BATCH):
+        batch.append(row)
+        if len(batch) == _BATCH:
+            await sink.add(_csv(batch), len(batch))
+            batch = []
+    await sink.add(_csv(batch), len(batch))
 
 
 def _csv(rows: list[Any]) -> bytes:
@@ -219,6 +257,13 @@ class _Chunks:
         self.rows += rows
         if self.size >= _CHUNK:
             await self._flush()
+
+    async def add_lines(self, data: bytes) -> None:
+        """What COPY sends (rows of lines); reading pauses until this returns."""
+        lines = data.replace(_QUOTE, b"")
+        await self.add(lines, lines.count(b"\n"))
+        if len(data) < _SMALL_READ:
+            await asyncio.sleep(_GATHER_SECONDS)
 
     async def close(self) -> None:
         if self.array:

@@ -89,12 +89,15 @@ FILLINGS: dict[tuple[str, str], list[str]] = {
     ("projections/audit_export.py", "limit"): ["LIMIT 1000"],
     ("projections/audit_export.py", "columns"): ["seq"],
     ("projections/audit_export.py", "_select_list(query.kind, as_text)"): ["seq"],
-    ("projections/audit_export.py", "statement"): [_page_statement(_SAMPLE_EXPORT, 9, as_text=False)[0]],
+    ("projections/audit_export.py", "statement"): [_page_statement(_SAMPLE_EXPORT, as_text=False)[0]],
+    ("projections/audit_export.py", "bounds"): ["seq > $9 AND seq <= $10"],
+    ("projections/audit_export.py", "_LINES"): ["100"],
     ("projections/audit_export.py", "len(params)"): ["9"],
+    ("projections/audit_export.py", "len(params) + 1"): ["9"],
+    ("projections/audit_export.py", "len(params) + 2"): ["10"],
     # The folded keys of rows older than projections 0015, table by table.
     ("projections/audit.py", "table"): ["audit_trail", "provisioning_log"],
     ("projections/audit.py", "column"): ["user_name", "actor_owner"],
-    ("projections/audit_export.py", "order"): ["ASC"],
     ("projections/audit_export.py", "KINDS[query.kind]"): sorted(KINDS.values()),
     ("projections/audit_export.py", "int(limit)"): ["200"],
     # A compiled comparison inside EXISTS (...), and a JSON path parameter.
