@@ -106,14 +106,16 @@ def peak_rss_mb(pid: int) -> float:
     raise RuntimeError("no VmHWM")
 
 
-async def http_export(dsn: str) -> dict:
-    """Every audit row over HTTP, JSON Lines, page after page, from a ``serve`` child process."""
+async def http_export(dsn: str, checkout: Path | None = None) -> dict:
+    """Every audit row over HTTP, JSON Lines, page after page, from a ``serve`` child process
+    (of another ``checkout`` with its own .venv, for a baseline)."""
     token = cli(dsn, "token", "create", "--tenant", "bench", "--owner", "siem@bench.example",
                 "--description", "SIEM export", "--scope", "audit:read").splitlines()[-1]
     port = free_port()
-    server = subprocess.Popen([sys.executable, "-m", "gateway.cli", "serve", "--port", str(port),
+    python = str(checkout / ".venv" / "bin" / "python") if checkout else sys.executable
+    server = subprocess.Popen([python, "-m", "gateway.cli", "serve", "--port", str(port), "--no-migrate",
                                "--database-url", dsn], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                              env={**os.environ, "SCIM_GATEWAY_ACCESS_LOG": "false"})
+                              env={**os.environ, "SCIM_GATEWAY_ACCESS_LOG": "false"}, cwd=checkout)
     base = f"http://127.0.0.1:{port}"
     try:
         async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {token}"}) as session:
@@ -185,6 +187,9 @@ async def main_async(args: argparse.Namespace) -> dict:
         report["seed_audit_rows_seconds"] = round(await seed_audit_rows(dsn, args.users, args.updates), 1)
         report.update(cli_export(dsn))
         report.update(await http_export(dsn))
+        if args.baseline:
+            baseline = await http_export(dsn, args.baseline.resolve())
+            report.update({f"baseline_{k}": v for k, v in baseline.items()})
         return report
     seconds = await seed(dsn, "bench", args.users, args.updates, progress=False)
     events = args.users * (1 + args.updates)
@@ -240,6 +245,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--users", type=int, default=100_000)
     parser.add_argument("--updates", type=int, default=9)
+    parser.add_argument("--baseline", type=Path, metavar="CHECKOUT",
+                        help="also page the HTTP export of a serve from this checkout (its .venv), same rows")
     parser.add_argument("--export-only", action="store_true",
                         help="write the audit rows with one INSERT and measure the exports alone")
     args = parser.parse_args()

@@ -135,7 +135,7 @@ OUTPUTS = ("json", "jsonl", "csv")
 _COPY_JSON_LINES = {"format": "csv", "quote": "\x01", "delimiter": "\x02"}
 _QUOTE = b"\x01"
 _LINES = 100
-_CHUNK = 1 << 18  # bytes handed to the writer at once: few, large writes
+_CHUNK = 1 << 16  # bytes gathered before a write: few, large writes
 _WINDOW = 5000  # seq values per COPY
 _BATCH = 5000  # CSV rows formatted at once
 # After a small read, wait this long before the next: PostgreSQL fills the socket meanwhile,
@@ -144,7 +144,7 @@ _BATCH = 5000  # CSV rows formatted at once
 _SMALL_READ = 1 << 16
 _GATHER_SECONDS = 0.001
 
-Write = Callable[[bytes], Awaitable[None]]
+Write = Callable[[bytes | bytearray], Awaitable[None]]
 
 
 def _select_list(kind: str, as_text: bool) -> str:
@@ -237,7 +237,7 @@ class _Chunks:
 
     def __init__(self, write: Write, progress: Callable[[int], None] | None) -> None:
         self.write, self.progress = write, progress
-        self.parts: list[bytes] = []
+        self.parts: list[bytes | bytearray] = []
         self.size = self.rows = 0
         self.array = self.comma = False
 
@@ -245,7 +245,7 @@ class _Chunks:
         self.array = True
         self.parts.append(b"[")
 
-    async def add(self, data: bytes, rows: int) -> None:
+    async def add(self, data: bytes | bytearray, rows: int) -> None:
         if self.array and data:
             # JSON text holds no raw newline: each is a row's end, and becomes the comma
             # before the next row (held back until one comes).
@@ -272,7 +272,8 @@ class _Chunks:
 
     async def _flush(self) -> None:
         if self.parts:
-            await self.write(b"".join(self.parts))
+            # A large read is written as it came (no copy); small ones are gathered first.
+            await self.write(self.parts[0] if len(self.parts) == 1 else b"".join(self.parts))
             self.parts, self.size = [], 0
         if self.progress is not None:
             self.progress(self.rows)

@@ -77,7 +77,7 @@ async def _export_to(store: EventStore, args: argparse.Namespace, output: Binary
                         until=parse_time("--until", args.until), user=args.user, actor=args.actor,
                         action=args.action, limit=None)
 
-    async def write(chunk: bytes) -> None:
+    async def write(chunk: bytes | bytearray) -> None:
         output.write(chunk)
 
     bar = ProgressBar(f"exporting {args.kind}")
