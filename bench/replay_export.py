@@ -24,6 +24,7 @@ import json
 import os
 import resource
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -186,10 +187,7 @@ async def main_async(args: argparse.Namespace) -> dict:
     if args.export_only:
         report["seed_audit_rows_seconds"] = round(await seed_audit_rows(dsn, args.users, args.updates), 1)
         report.update(cli_export(dsn))
-        report.update(await http_export(dsn))
-        if args.baseline:
-            baseline = await http_export(dsn, args.baseline.resolve())
-            report.update({f"baseline_{k}": v for k, v in baseline.items()})
+        report.update(await exports_over_http(dsn, args.runs, args.baseline.resolve() if args.baseline else None))
         return report
     seconds = await seed(dsn, "bench", args.users, args.updates, progress=False)
     events = args.users * (1 + args.updates)
@@ -220,7 +218,24 @@ async def main_async(args: argparse.Namespace) -> dict:
         await pool.close()
 
     report.update(cli_export(dsn))
-    report.update(await http_export(dsn))
+    report.update(await exports_over_http(dsn, args.runs, args.baseline))
+    return report
+
+
+async def exports_over_http(dsn: str, runs: int, baseline: Path | None) -> dict:
+    """``runs`` HTTP exports of every row, taking turns with the baseline's (so both see the
+    same noise): medians, each run's rate, and the last run's details."""
+    sides = {"http": None, **({"baseline_http": baseline} if baseline else {})}
+    rates: dict[str, list[int]] = {name: [] for name in sides}
+    report: dict = {}
+    for _ in range(runs):
+        for name, checkout in sides.items():
+            run = await http_export(dsn, checkout)
+            rates[name].append(run["http_export_jsonl_rows_per_s"])
+            report[f"{name}_last_run"] = run
+    for name, values in rates.items():
+        report[f"{name}_export_jsonl_rows_per_s_median"] = statistics.median(values)
+        report[f"{name}_export_jsonl_rows_per_s_runs"] = values
     return report
 
 
@@ -245,6 +260,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--users", type=int, default=100_000)
     parser.add_argument("--updates", type=int, default=9)
+    parser.add_argument("--runs", type=int, default=1, help="HTTP exports of the same rows (each side)")
     parser.add_argument("--baseline", type=Path, metavar="CHECKOUT",
                         help="also page the HTTP export of a serve from this checkout (its .venv), same rows")
     parser.add_argument("--export-only", action="store_true",
