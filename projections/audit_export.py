@@ -186,6 +186,7 @@ async def stream_export(connection: asyncpg.Connection, query: ExportQuery, thro
     elif through_seq is not None:
         await _json_lines(connection, query, through_seq, sink)
     await sink.close()
+    sink.check()
     return sink.rows
 
 
@@ -200,6 +201,7 @@ async def _json_lines(connection: asyncpg.Connection, query: ExportQuery, throug
         high = min(low + _WINDOW, through_seq)
         before = sink.rows
         await connection.copy_from_query(copy, *params, low, high, output=sink.add_lines, **_COPY_JSON_LINES)
+        sink.check()
         low = high
         if sink.rows == before:  # a gap (old global numbers) or a sparse filter: skip to the next row
             following = await _next_seq(connection, query, low, through_seq)
@@ -222,6 +224,7 @@ async def _csv_rows(connection: asyncpg.Connection, query: ExportQuery, through_
         batch.append(row)
         if len(batch) == _BATCH:
             await sink.add(_csv(batch), len(batch))
+            sink.check()
             batch = []
     await sink.add(_csv(batch), len(batch))
 
@@ -240,6 +243,9 @@ class _Chunks:
         self.parts: list[bytes | bytearray] = []
         self.size = self.rows = 0
         self.array = self.comma = False
+        # A reader gone mid-COPY (a closed pipe, a dropped client): kept until the COPY ends,
+        # so the connection is idle again when the error leaves (then a rollback is clean).
+        self.failed: OSError | None = None
 
     def as_array(self) -> None:
         self.array = True
@@ -260,6 +266,8 @@ class _Chunks:
 
     async def add_lines(self, data: bytes) -> None:
         """What COPY sends (rows of lines); reading pauses until this returns."""
+        if self.failed is not None:
+            return  # nobody reads any more: let this window's COPY run out
         lines = data.replace(_QUOTE, b"")
         await self.add(lines, lines.count(b"\n"))
         if len(data) < _SMALL_READ:
@@ -270,11 +278,18 @@ class _Chunks:
             self.parts.append(b"]")
         await self._flush()
 
+    def check(self) -> None:
+        if self.failed is not None:
+            raise self.failed
+
     async def _flush(self) -> None:
-        if self.parts:
-            # A large read is written as it came (no copy); small ones are gathered first.
-            await self.write(self.parts[0] if len(self.parts) == 1 else b"".join(self.parts))
-            self.parts, self.size = [], 0
+        if self.parts and self.failed is None:
+            try:
+                # A large read is written as it came (no copy); small ones are gathered first.
+                await self.write(self.parts[0] if len(self.parts) == 1 else b"".join(self.parts))
+            except OSError as error:
+                self.failed = error
+        self.parts, self.size = [], 0
         if self.progress is not None:
             self.progress(self.rows)
 

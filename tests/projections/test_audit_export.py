@@ -109,3 +109,30 @@ async def test_rows_older_than_the_folded_columns_are_folded_after_the_migration
     owners = await pool.fetch("SELECT DISTINCT actor_owner, actor_owner_folded FROM provisioning_log")
     assert [(r["actor_owner"], r["actor_owner_folded"]) for r in owners] == [
         ("scim-bot@example.com", "scim-bot@example.com")]
+
+
+async def test_a_reader_gone_mid_copy_leaves_the_connection_usable(rfc: Scim, monkeypatch):
+    """`audit export | head -1`: the closed pipe surfaces once the COPY has run out, so the
+    transaction rolls back cleanly and the command ends quietly (tests/gateway/cli/test_output.py)."""
+    from projections import audit_export
+
+    await history(rfc)
+    await http_export(rfc, "/api/2/audit/events")  # catches the projector up
+    monkeypatch.setattr(audit_export, "_CHUNK", 1)  # every read is written at once, inside the COPY
+    writes = 0
+
+    async def closed_pipe(chunk: bytes | bytearray) -> None:
+        nonlocal writes
+        writes += 1
+        raise BrokenPipeError(32, "Broken pipe")
+
+    pool = rfc.client.app[POOL]
+    tenant_id = await pool.fetchval("SELECT tenant_id FROM tenants WHERE name = 'plain'")
+    query = audit_export.ExportQuery(kind="events", tenant_id=tenant_id, limit=None)
+    async with pool.acquire() as connection:
+        with pytest.raises(BrokenPipeError):
+            async with connection.transaction(isolation="repeatable_read"):
+                last = await audit_export.last_seq_of_page(connection, query)
+                await audit_export.stream_export(connection, query, last, "jsonl", closed_pipe)
+        assert await connection.fetchval("SELECT count(*) FROM audit_trail WHERE tenant_id = $1", tenant_id) > 3
+    assert writes == 1
