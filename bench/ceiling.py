@@ -1,7 +1,9 @@
-"""The write ceiling for this stack: a minimal aiohttp + asyncpg handler that parses the body
-with orjson and, in one autocommit statement, appends an event and upserts a view row in the
-same PostgreSQL (synchronous commit on). No auth, no validation, no audit: what the gateway's
-POST and PATCH are measured against (issue 13).
+"""The ceiling for this stack: a minimal aiohttp + asyncpg handler that parses the body with
+orjson and, in one autocommit statement, appends an event and upserts a view row in the same
+PostgreSQL (synchronous commit on). No auth, no validation, no audit: what the gateway's POST
+and PATCH are measured against (issue 13). Its reads are one statement each, by primary key
+(GET by id) or by an indexed userName (``?filter=userName eq "..."``): what GET and filter
+are measured against.
 
     python -m bench.ceiling PORT DSN
 """
@@ -28,7 +30,10 @@ CREATE TABLE IF NOT EXISTS ceiling_view (
     doc jsonb NOT NULL,
     position bigint NOT NULL
 );
+CREATE INDEX IF NOT EXISTS ceiling_view_user_name ON ceiling_view (user_name);
 """
+READ = "SELECT doc FROM ceiling_view WHERE id = $1"
+FIND = "SELECT id, doc FROM ceiling_view WHERE user_name = $1"
 
 # One statement: the event, and the view row folded from it.
 WRITE = """
@@ -57,6 +62,23 @@ async def patch(request: web.Request) -> web.Response:
     return await write(request, uuid.UUID(request.match_info["user_id"]), 200)
 
 
+async def get(request: web.Request) -> web.Response:
+    user_id = uuid.UUID(request.match_info["user_id"])
+    doc = await request.app[POOL].fetchval(READ, user_id)
+    if doc is None:
+        return web.Response(status=404)
+    return web.Response(body=orjson.dumps({**orjson.loads(doc), "id": str(user_id)}),
+                        content_type="application/scim+json")
+
+
+async def find(request: web.Request) -> web.Response:
+    user_name = request.query.get("filter", "").partition(" eq ")[2].strip('"')
+    rows = await request.app[POOL].fetch(FIND, user_name)
+    resources = [{**orjson.loads(row["doc"]), "id": str(row["id"])} for row in rows]
+    return web.Response(body=orjson.dumps({"totalResults": len(resources), "Resources": resources}),
+                        content_type="application/scim+json")
+
+
 def main() -> None:
     port, dsn = int(sys.argv[1]), sys.argv[2]
 
@@ -70,6 +92,8 @@ def main() -> None:
     app.cleanup_ctx.append(database)
     app.router.add_post("/scim/v2/Users", create)
     app.router.add_patch("/scim/v2/Users/{user_id}", patch)
+    app.router.add_get("/scim/v2/Users/{user_id}", get)
+    app.router.add_get("/scim/v2/Users", find)
     app.router.add_get("/readyz", lambda _request: web.Response(text="ok"))  # type: ignore[arg-type,return-value]
     web.run_app(app, host="127.0.0.1", port=port, print=None, access_log=None)
 

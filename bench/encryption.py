@@ -23,12 +23,13 @@ from pathlib import Path
 
 from domain.personal import user_subject
 from domain.policy import policy_for
-from domain.user import UpdateUser, UserState
+from domain.user import UserState
 from eventstore import EventStore
 from eventstore.embedded import start_embedded
 from eventstore.pool import create_pool
 from gateway.database import migrate_database
 from gateway.keys import make_cipher
+from gateway.scim.patch import parse_patch
 from gateway.settings import Settings
 from gateway.tenancy import Principal, Tenancy
 from gateway.users import Users
@@ -112,10 +113,8 @@ async def main_async(pairs: int) -> dict:
                     if forget and tag == "sealed":
                         cipher.forget(row.tenant_id, user_subject(user_id))
 
-                    def command(state: UserState, n: int = n, label: str = label) -> UpdateUser:
-                        attributes = dict(state.attributes)
-                        attributes["name"] = {"givenName": f"{label}-{n}", "familyName": f"User{n}"}
-                        return UpdateUser(attributes, None, "patch")
+                    command = parse_patch({"Operations": [{"op": "replace", "path": "name", "value": {
+                        "givenName": f"{label}-{n}", "familyName": f"User{n}"}}]})
 
                     async def update(users: Users = users, user_id: str = user_id, command=command) -> None:
                         await users.update(principal, ctx(), user_id, command, None)

@@ -9,7 +9,8 @@
 4. The same scenarios against ``scim2-server`` (in-memory reference server) on loopback.
 5. Ceilings measured in the same run: single-row INSERT+COMMIT through asyncpg with 16
    connections on the same PostgreSQL, a bare aiohttp handler, and ``bench.ceiling`` (one
-   statement per write: event + view row) for POST and PATCH.
+   statement per request: event + view row for POST and PATCH, a read by primary key or by
+   an indexed userName for GET and filter).
 6. Scale runs: read and write scenarios at each size in ``--scales``.
 Results are printed as a table and written to ``bench/results/run-<time>.json``.
 """
@@ -183,7 +184,8 @@ async def bare_figure(args: argparse.Namespace) -> dict:
 
 
 async def ceiling_figures(dsn: str, args: argparse.Namespace) -> dict:
-    """POST and PATCH against ``bench.ceiling``: one statement per write, same PostgreSQL, same client."""
+    """POST, PATCH, GET and filter against ``bench.ceiling``: one statement per request, same
+    PostgreSQL, same client."""
     port = free_port()
     process = subprocess.Popen([sys.executable, "-m", "bench.ceiling", str(port), dsn],
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -192,7 +194,17 @@ async def ceiling_figures(dsn: str, args: argparse.Namespace) -> dict:
         load = Load(f"http://127.0.0.1:{port}/scim/v2", "x", args.concurrency)
         load.ids = [str(uuid.uuid4()) for _ in range(10_000)]
         pids = {"ceiling": [process.pid]}
-        return {s: await median_runs(load, s, args.runs, args.seconds, pids) for s in ("post", "patch")}
+        figures = {s: await median_runs(load, s, args.runs, args.seconds, pids) for s in ("post", "patch")}
+        # The reads go to rows the writes made: ids the PATCH runs upserted, names the POSTs gave.
+        connection = await asyncpg.connect(dsn)
+        try:
+            load.ids = [str(r["id"]) for r in await connection.fetch("SELECT id FROM ceiling_view LIMIT 10000")]
+            load.names = [r["user_name"] for r in await connection.fetch(
+                "SELECT user_name FROM ceiling_view WHERE user_name IS NOT NULL LIMIT 10000")]
+        finally:
+            await connection.close()
+        figures.update({s: await median_runs(load, s, args.runs, args.seconds, pids) for s in ("get", "filter")})
+        return figures
     finally:
         process.terminate()
         process.wait(30)
@@ -238,7 +250,8 @@ async def main_async(args: argparse.Namespace) -> dict:
         "post_over_raw_insert": round(gateway["post"]["req_per_s"] / report["raw_insert_commit_per_s"], 3),
         "get_over_bare_aiohttp": round(gateway["get"]["req_per_s"] / report["bare_aiohttp"]["req_per_s"], 3),
         **{f"{s}_over_one_statement_ceiling": round(
-            gateway[s]["req_per_s"] / report["one_statement_ceiling"][s]["req_per_s"], 3) for s in ("post", "patch")},
+            gateway[s]["req_per_s"] / report["one_statement_ceiling"][s]["req_per_s"], 3)
+           for s in ("post", "patch", "get", "filter")},
     }
     if "scim2_server" in report:
         report["ratios"].update({f"{s}_over_scim2_server": round(

@@ -210,7 +210,7 @@ def main() -> None:
     else:
         result = asyncio.run(Load(args.url, args.token, args.concurrency).run(
             args.scenario, args.requests, args.seconds, pids))
-    print(orjson.dumps(result.summary()).decode())
+    print(orjson.dumps(result.summary(), option=orjson.OPT_NON_STR_KEYS).decode())
 
 
 if __name__ == "__main__":

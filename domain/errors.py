@@ -11,6 +11,7 @@ class Reason(enum.Enum):
     UNIQUENESS = "uniqueness"
     NOT_FOUND = "not_found"
     CONFLICT = "conflict"
+    NO_TARGET = "no_target"  # a PATCH filter selects nothing to change (RFC 7644 section 3.5.2)
 
 
 class Rejected(Exception):

@@ -57,6 +57,9 @@ class UpdateGroup:
     add: tuple[str, ...] = ()
     remove: tuple[str, ...] = ()
     displays: tuple[tuple[str, str], ...] = ()
+    # Every member not in ``add`` leaves (a PUT, or a PATCH replacing or removing all members):
+    # then the facts name every member of the group.
+    remove_all: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,7 +100,10 @@ def decide(state: GroupState | None, command: GroupCommand, policy: Policy, fact
                 events.append(GroupRenamed(state.group_id, state.display_name, str(command.display_name)))
             if command.external_id is not KEEP and command.external_id != state.external_id:
                 events.append(GroupExternalIdChanged(state.group_id, state.external_id, command.external_id))  # type: ignore[arg-type]
-            removed = tuple(dict.fromkeys(i for i in command.remove if i in facts.members))
+            leaving = command.remove
+            if command.remove_all:
+                leaving = (*leaving, *sorted(facts.members.difference(command.add)))
+            removed = tuple(dict.fromkeys(i for i in leaving if i in facts.members))
             if removed:
                 events.append(MembersRemoved(state.group_id, removed))
             remaining = MemberFacts(facts.users, facts.members - set(removed))

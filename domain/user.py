@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
-from domain import attributes, identifiers
+from domain import attributes, identifiers, patch
 from domain.errors import Reason, Rejected
 from domain.events import (
     AttributeChanged,
@@ -61,7 +61,7 @@ class CreateUser:
 
 @dataclass(frozen=True, slots=True)
 class UpdateUser:
-    """PUT or PATCH, already applied to a copy of the resource: the full new attributes."""
+    """A PUT (or a change made on the console): the full new attributes."""
 
     attributes: JsonObject
     active: bool | None
@@ -70,11 +70,18 @@ class UpdateUser:
 
 
 @dataclass(frozen=True, slots=True)
+class PatchUser:
+    """A PATCH: what it changes, parsed and validated; applied to the state by ``decide``."""
+
+    operations: tuple[patch.PatchOperation, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class DeleteUser:
     pass
 
 
-Command = CreateUser | UpdateUser | DeleteUser
+Command = CreateUser | UpdateUser | PatchUser | DeleteUser
 
 
 # decide ---------------------------------------------------------------------------------
@@ -86,6 +93,8 @@ def decide(state: UserState | None, command: Command, policy: Policy, now: datet
             return _create(state, command, policy)
         case UpdateUser():
             return _update(_existing(state), command, policy, now)
+        case PatchUser():
+            return _patch(_existing(state), command, policy, now)
         case DeleteUser():
             return _delete(_existing(state), policy)
 
@@ -166,21 +175,23 @@ def _create(state: UserState | None, command: CreateUser, policy: Policy) -> lis
 def _update(state: UserState, command: UpdateUser, policy: Policy, now: datetime) -> list[UserEvent]:
     document = normalise(command.attributes, policy)
     events: list[UserEvent] = []
-    applied = state.attributes
-    for path, _old, new in attributes.diff(state.attributes, document):
-        if policy.may_update(path):
-            applied = attributes.with_value(applied, path, new)
-        else:
-            events.append(AttributeIgnored(state.user_id, path, new))
+    differences = attributes.diff(state.attributes, document)
+    # Everything the request changes is allowed (the usual case): the document is the result.
+    applied = document
+    if not all(policy.may_update(path) for path, _old, _new in differences):
+        applied = state.attributes
+        for path, _old, new in differences:
+            if policy.may_update(path):
+                applied = attributes.with_value(applied, path, new)
+            else:
+                events.append(AttributeIgnored(state.user_id, path, new))
     missing = _missing(applied, policy)
     if not applied.get("userName") and "userName" not in missing:
         missing.insert(0, "userName")
     if missing:
         raise Rejected(Reason.INVALID_VALUE, "required attribute(s) cannot be removed: " + ", ".join(missing))
-    changes = [
-        AttributeChanged(state.user_id, path, old, new)
-        for path, old, new in attributes.diff(state.attributes, applied)
-    ]
+    kept = differences if not events else attributes.diff(state.attributes, applied)
+    changes = [AttributeChanged(state.user_id, path, old, new) for path, old, new in kept]
     events = changes + events
     if command.unassign_active:
         if not policy.active_may_be_unassigned:
@@ -197,6 +208,18 @@ def _update(state: UserState, command: UpdateUser, policy: Policy, now: datetime
     elif command.active is not None and not state.active_assigned:
         events.append(AttributeChanged(state.user_id, "active", None, command.active))
     return events
+
+
+def _patch(state: UserState, command: PatchUser, policy: Policy, now: datetime) -> list[UserEvent]:
+    """The operations applied to the user's document (``active`` in it while assigned), then
+    decided as the update they amount to: the same rules as a PUT, and the same events."""
+    document = dict(state.attributes)
+    if state.active_assigned:
+        document["active"] = state.active
+    patched = patch.apply(document, command.operations)
+    active = patched.pop("active", None)
+    return _update(state, UpdateUser(patched, active if isinstance(active, bool) else None, "patch",
+                                     unassign_active=active is None and state.active_assigned), policy, now)
 
 
 def _deactivate(state: UserState, policy: Policy, reason: str) -> UserDeactivated:
@@ -285,6 +308,7 @@ __all__ = [
     "CreateUser",
     "DeleteUser",
     "JsonValue",
+    "PatchUser",
     "UpdateUser",
     "UserState",
     "decide",

@@ -1,5 +1,9 @@
 """Errors the store raises; asyncpg's are translated here and nowhere else."""
 
+from __future__ import annotations
+
+import asyncpg
+
 
 class EventStoreError(Exception):
     """Base class for event store errors."""
@@ -34,3 +38,32 @@ class TenantMoved(DatabaseUnavailable):
     def __init__(self, tenant_id: object, moved_to: str) -> None:
         super().__init__(f"tenant {tenant_id} has moved to {moved_to!r}")
         self.moved_to = moved_to
+
+
+# The driver's ways of saying the database is not there (down, restarting, out of connections,
+# the connection cut): nothing a request did wrong, so the edge answers 503.
+_UNAVAILABLE: tuple[type[BaseException], ...] = (
+    OSError,  # ConnectionError included
+    asyncpg.InterfaceError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.ConnectionDoesNotExistError,
+    asyncpg.TooManyConnectionsError,
+    asyncpg.exceptions.AdminShutdownError,
+)
+
+
+def translate(error: BaseException, stream_id: str = "", expected_version: int | None = None) -> Exception | None:
+    """The store's error for a driver error, or None when it is none of the store's to name."""
+    if isinstance(error, asyncpg.UniqueViolationError):
+        if error.constraint_name == "events_stream_version_key":
+            return ConcurrencyError(stream_id, expected_version)
+        return ProjectionConflict(error.constraint_name or "", error.detail or "")
+    if isinstance(error, _UNAVAILABLE):
+        return DatabaseUnavailable(str(error))
+    return None
+
+
+def unavailable(error: BaseException) -> bool:
+    """Whether ``error``, translated or not (a read outside the store raises the driver's), means
+    the database could not be reached."""
+    return isinstance(error, DatabaseUnavailable) or isinstance(error, _UNAVAILABLE)

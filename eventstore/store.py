@@ -10,9 +10,10 @@ from typing import Any, Protocol
 
 import asyncpg
 
+from eventstore.batching import GroupAppends
 from eventstore.crypto import FieldCipher, insert_new_keys, new_keys_cte
 from eventstore.envelope import START, Checkpoint, Envelope, NewEvent
-from eventstore.errors import ConcurrencyError, DatabaseUnavailable, ProjectionConflict, TenantMoved
+from eventstore.errors import ConcurrencyError, TenantMoved, translate
 
 _COLUMNS = """position, transaction_id, event_id, tenant_id, stream_id, stream_version,
     type, schema_version, data, metadata, recorded_at, tenant_position"""
@@ -230,6 +231,8 @@ class EventStore:
         self.inline_projections = list(inline_projections)
         # Told about every append once its transaction is committed (metrics, wake-ups).
         self.on_appended = on_appended
+        # The hot path's one-statement appends, sent together while others are out.
+        self._group = GroupAppends(pool)
 
     async def append(
         self,
@@ -253,6 +256,10 @@ class EventStore:
         if not events:
             return []
         try:
+            if connection is None and view is not None and idempotency_key is None:
+                envelopes = await self._append_grouped(stream_id, expected_version, events, metadata, tenant_id, view)
+                self.committed(envelopes)
+                return envelopes
             if connection is not None:
                 # The caller's transaction decides when this commits; it reports nothing.
                 return await self._append(
@@ -267,35 +274,29 @@ class EventStore:
             self.committed(envelopes)
             return envelopes
         except asyncpg.UniqueViolationError as error:
-            if error.constraint_name == "events_stream_version_key":
-                raise ConcurrencyError(stream_id, expected_version) from error
             if error.constraint_name == "events_event_id_key" and idempotency_key is not None:
                 # A concurrent retry of the same append won the race: answer as it did.
                 return await self.read_idempotent(tenant_id, idempotency_key)
-            raise ProjectionConflict(error.constraint_name or "", error.detail or "") from error
-        except (OSError, asyncpg.InterfaceError, asyncpg.CannotConnectNowError) as error:
-            raise DatabaseUnavailable(str(error)) from error
+            raise translate(error, stream_id, expected_version) from error  # type: ignore[misc]
+        except Exception as error:
+            if (translated := translate(error)) is None:
+                raise
+            raise translated from error
 
     def committed(self, envelopes: Sequence[Envelope]) -> None:
         """Report an append made in a caller's transaction, once that transaction committed."""
         if self.on_appended is not None and envelopes:
             self.on_appended(envelopes)
 
-    async def _append(
-        self,
-        connection: asyncpg.Connection,
-        stream_id: str,
-        expected_version: int | None,
-        events: Sequence[NewEvent],
-        metadata: dict[str, Any],
-        tenant_id: uuid.UUID,
-        idempotency_key: str | None,
-        view: ViewWrite | None,
-    ) -> list[Envelope]:
+    async def _prepare(self, executor: Any, stream_id: str, expected_version: int | None,
+                       events: Sequence[NewEvent], metadata: dict[str, Any], tenant_id: uuid.UUID,
+                       idempotency_key: str | None, view: ViewWrite | None,
+                       ) -> tuple[str, tuple[object, ...], list[tuple[str, str, bytes, bytes]]]:
+        """The append's statement and parameters, personal values sealed, and the new subjects' keys."""
         datas = [event.data for event in events]
         new_keys: list[tuple[str, str, bytes, bytes]] = []
         if self.cipher is not None:
-            sealed = await self.cipher.seal(connection, tenant_id, [(e.event_id, e.type, e.data) for e in events])
+            sealed = await self.cipher.seal(executor, tenant_id, [(e.event_id, e.type, e.data) for e in events])
             datas, new_keys = sealed.datas, sealed.new_keys
         arguments = (
             stream_id,
@@ -309,8 +310,34 @@ class EventStore:
             expected_version,
         )
         statement, parameters = _statement(view, new_keys, arguments)
+        return statement, parameters, new_keys
+
+    async def _append_grouped(self, stream_id: str, expected_version: int | None, events: Sequence[NewEvent],
+                              metadata: dict[str, Any], tenant_id: uuid.UUID, view: ViewWrite) -> list[Envelope]:
+        """The hot path: events, view row (and a new user's key) in one autocommit statement,
+        sent with the tenant's other appends of the moment (``batching.GroupAppends``)."""
+        statement, parameters, new_keys = await self._prepare(
+            self.pool, stream_id, expected_version, events, metadata, tenant_id, None, view)
+        rows = await self._group.append(tenant_id, statement, parameters, frozenset(e.event_id for e in events))
+        return self._stored(tenant_id, new_keys, await self._appended_or_moved(
+            self.pool, rows, stream_id, expected_version, tenant_id, events))
+
+    async def _append(
+        self,
+        connection: asyncpg.Connection,
+        stream_id: str,
+        expected_version: int | None,
+        events: Sequence[NewEvent],
+        metadata: dict[str, Any],
+        tenant_id: uuid.UUID,
+        idempotency_key: str | None,
+        view: ViewWrite | None,
+    ) -> list[Envelope]:
+        statement, parameters, new_keys = await self._prepare(
+            connection, stream_id, expected_version, events, metadata, tenant_id, idempotency_key, view)
         if view is not None and idempotency_key is None:
-            # The hot path: events, view row (and a new user's key) in one autocommit statement.
+            # Events, view row (and a new user's key) in one autocommit statement, on the
+            # caller's connection (in its transaction, if it opened one).
             rows = await connection.fetch(statement, *parameters)
             return self._stored(tenant_id, new_keys, await self._appended_or_moved(
                 connection, rows, stream_id, expected_version, tenant_id, events))
@@ -333,7 +360,7 @@ class EventStore:
             self.cipher.remember_new(tenant_id, new_keys)
         return envelopes
 
-    async def _appended_or_moved(self, connection: asyncpg.Connection, rows: list[asyncpg.Record], stream_id: str,
+    async def _appended_or_moved(self, connection: Any, rows: list[asyncpg.Record], stream_id: str,
                                  expected_version: int | None, tenant_id: uuid.UUID,
                                  events: Sequence[NewEvent]) -> list[Envelope]:
         if not rows and (moved_to := await connection.fetchval(_MOVED_TO, tenant_id)) is not None:
@@ -401,12 +428,10 @@ class EventStore:
             envelopes.sort(key=lambda e: e.position)
             for projection in self.inline_projections:
                 await projection.apply(connection, envelopes)
-        except asyncpg.UniqueViolationError as error:
-            if error.constraint_name == "events_stream_version_key":
-                raise ConcurrencyError("one of the new streams", 0) from error
-            raise ProjectionConflict(error.constraint_name or "", error.detail or "") from error
-        except (OSError, asyncpg.InterfaceError, asyncpg.CannotConnectNowError) as error:
-            raise DatabaseUnavailable(str(error)) from error
+        except Exception as error:
+            if (translated := translate(error, "one of the new streams", 0)) is None:
+                raise
+            raise translated from error
         return self._stored(tenant_id, new_keys, envelopes)
 
     async def read_idempotent(self, tenant_id: uuid.UUID, idempotency_key: str) -> list[Envelope]:

@@ -16,6 +16,7 @@ from eventstore.pool import connect
 from gateway.roles import EMBEDDED_APP, EMBEDDED_OWNER, grant_app_role, prepare_embedded_roles
 from gateway.settings import Settings, SettingsError
 from projections import MIGRATIONS as PROJECTION_MIGRATIONS
+from projections import audit
 from projections.refold import CASE_FOLD_MIGRATION, refold_views
 
 MIGRATION_SOURCES = [
@@ -102,6 +103,8 @@ async def migrate_database(dsn: str, app_role: str | None = None) -> list[str]:
         applied = await migrate(connection, MIGRATION_SOURCES)
         if CASE_FOLD_MIGRATION in applied:
             await refold_views(connection)
+        if audit.FOLD_MIGRATION in applied:
+            await audit.refold(connection)
         if app_role is not None:
             await grant_app_role(connection, app_role)
         return applied

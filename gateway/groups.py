@@ -1,41 +1,35 @@
-"""The groups service (rfc profile): lock the group's row, gather member facts, decide, append."""
+"""The groups service (rfc profile): reads from the groups view, writes through the one write loop."""
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
-from domain.group import CreateGroup, GroupCommand, GroupState, MemberFacts, decide, evolve
+from asyncpg import Connection
+
+from domain.events import GroupEvent
+from domain.group import CreateGroup, GroupCommand, GroupState, MemberFacts, UpdateGroup, decide, evolve
 from eventstore import EventStore
 from gateway.scim.errors import ScimError
 from gateway.scim.groups_sql import compile_group_filter
 from gateway.scim.listing import ListQuery
-from gateway.scim.users_sql import SqlQuery
+from gateway.scim.page_sql import fetch_page
 from gateway.tenancy import Principal
 from gateway.writes import (
+    CreateLost,
     CreateRequest,
     RequestContext,
-    check_if_match,
     create_digest,
     original_create,
     record_replay,
-    recorded_write,
+    write,
 )
-from projections.codec import encode_all
 from projections.groups_view import STREAM_PREFIX, GroupsView, state_from_row, stream_id
+from projections.users_view import UNSTAMPED
 
-_LIST = """
-SELECT id, tenant_id, display_name, external_id, deleted, version, created, last_modified,
-       count(*) OVER () AS total
-FROM groups_view WHERE tenant_id = $1 AND NOT deleted AND {where}
-ORDER BY created, id LIMIT $2 OFFSET $3
-"""
-_COUNT = """
-SELECT count(*) FROM groups_view
-WHERE tenant_id = $1 AND NOT deleted AND $2::int >= 0 AND $3::int >= 0 AND {where}
-"""
+_LIST_COLUMNS = "id, tenant_id, display_name, external_id, deleted, version, created, last_modified"
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,8 +39,51 @@ class GroupPage:
     groups: list[GroupState]
 
 
-class _KeyUsed(Exception):
-    """A concurrent create with the same Idempotency-Key appended first."""
+class GroupWrites:
+    """Groups for the write loop (``writes.Resource``): every try in a transaction that locks the
+    group's row, because the decision reads member facts that must hold until the commit; the
+    inline projections write the view and the member table."""
+
+    resource_type = "Group"
+    unique: dict[str, str] = {}
+
+    def __init__(self, view: GroupsView) -> None:
+        self.view = view
+
+    def stream_id(self, target_id: str) -> str:
+        return stream_id(target_id)
+
+    def in_transaction(self, attempt: int) -> bool:
+        return True
+
+    async def load(self, connection: Connection, principal: Principal, target_id: str, *,
+                   locked: bool) -> GroupState | None:
+        return await self.view.load(connection, principal.tenant_id, target_id, for_update=locked)
+
+    async def decide(self, connection: Connection, principal: Principal, target_id: str, state: GroupState | None,
+                     command: GroupCommand) -> Sequence[GroupEvent]:
+        creating = isinstance(command, CreateGroup)
+        ids = list(command.members if isinstance(command, CreateGroup) else ())
+        if isinstance(command, UpdateGroup):
+            ids = [*command.add, *command.remove]
+            if command.remove_all:
+                # Replace and remove-all need every member: read only when the request asks for it.
+                ids += await self.view.all_member_ids(connection, principal.tenant_id, target_id)
+        users, members = await self.view.facts(connection, principal.tenant_id, None if creating else target_id, ids)
+        return decide(state, command, principal.policy, MemberFacts(users, members))
+
+    def fold(self, state: GroupState | None, events: Sequence[GroupEvent]) -> GroupState:
+        for event in events:
+            state = evolve(state, event, UNSTAMPED)
+        assert state is not None
+        return state
+
+    def view_write(self, state: GroupState, principal: Principal) -> None:
+        return None
+
+    def stamp(self, state: GroupState, recorded_at: datetime) -> GroupState:
+        return replace(state, created=recorded_at if state.created == UNSTAMPED else state.created,
+                       last_modified=recorded_at)
 
 
 class Groups:
@@ -54,6 +91,7 @@ class Groups:
         self.store = store
         self.view = view
         self.replay_window = replay_window
+        self.writes = GroupWrites(view)
 
     async def get(self, principal: Principal, group_id: str) -> GroupState:
         state = await self.view.load(self.store.pool, principal.tenant_id, group_id)
@@ -70,11 +108,8 @@ class Groups:
     async def list(self, principal: Principal, query: ListQuery) -> GroupPage:
         if query.sort_by:
             raise ScimError.invalid_value("Groups are returned in creation order; sortBy is not supported")
-        sql = SqlQuery(offset=3)
-        where = compile_group_filter(query.filter, sql) if query.filter is not None else "true"
-        params = [principal.tenant_id, query.count, query.start_index - 1, *sql.params]
-        rows = await self.store.pool.fetch(_LIST.format(where=where), *params) if query.count else []
-        total = rows[0]["total"] if rows else await self.store.pool.fetchval(_COUNT.format(where=where), *params)
+        total, rows = await fetch_page(self.store.pool, "groups_view", _LIST_COLUMNS, principal.tenant_id, query,
+                                       compile_group_filter, "created, id")
         return GroupPage(total, query.start_index, [state_from_row(r) for r in rows])
 
     async def create(self, principal: Principal, ctx: RequestContext, display_name: str,
@@ -87,15 +122,12 @@ class Groups:
                                               "members": members}), idempotency_key)
         if replayed := await self._replay(principal, ctx, create, display_name):
             return replayed, True
-        ids = [i for i, _ in members]
-        displays = tuple((i, d) for i, d in members if d)
-
-        def build(group_id: str, _state: GroupState | None, _everyone: list[str]) -> CreateGroup:
-            return CreateGroup(group_id, display_name, external_id, tuple(ids), displays)
-
+        group_id = str(uuid.uuid4())
+        command = CreateGroup(group_id, display_name, external_id, tuple(i for i, _ in members),
+                              tuple((i, d) for i, d in members if d))
         try:
-            return await self.write(principal, ctx, None, build, referenced=ids, create=create), False
-        except _KeyUsed:
+            return await write(self.store, self.writes, principal, ctx, group_id, command, create=create), False
+        except CreateLost:
             if replayed := await self._replay(principal, ctx, create, display_name):
                 return replayed, True
             raise ScimError.conflict("a concurrent create used this Idempotency-Key") from None
@@ -118,71 +150,7 @@ class Groups:
                 return state
         return None
 
-    async def write(
-        self,
-        principal: Principal,
-        ctx: RequestContext,
-        group_id: str | None,
-        build: Callable[[str, GroupState | None, list[str]], GroupCommand],
-        *,
-        referenced: list[str],
-        needs_all_members: bool = False,
-        if_match: str | None = None,
-        create: CreateRequest | None = None,
-    ) -> GroupState:
-        """Create (``group_id`` None) or change a group; refusals are recorded like users'.
-
-        ``build(group_id, state, all_member_ids)`` parses the request into a command inside the
-        write (so a malformed body is recorded too); ``referenced`` are the member ids it names,
-        whose facts the decision needs; ``needs_all_members`` reads the whole member list
-        (replace, remove all) only when the request asks for it.
-        """
-        creating = group_id is None
-        target = group_id or str(uuid.uuid4())
-        return await recorded_write(
-            self.store, principal, ctx, "Group", None if creating else target,
-            lambda _attempt: self._attempt(principal, ctx, target, creating, build, referenced,
-                                           needs_all_members, if_match, create),
-            if_match)
-
-    async def _attempt(
-        self,
-        principal: Principal,
-        ctx: RequestContext,
-        group_id: str,
-        creating: bool,
-        build: Callable[[str, GroupState | None, list[str]], GroupCommand],
-        referenced: list[str],
-        needs_all_members: bool,
-        if_match: str | None,
-        create: CreateRequest | None,
-    ) -> tuple[GroupState, bool]:
-        async with self.store.pool.acquire() as connection, connection.transaction():
-            state = None
-            if not creating:
-                state = await self.view.load(connection, principal.tenant_id, group_id, for_update=True)
-                if state is None or state.deleted:
-                    raise ScimError.not_found(f"no group with id {group_id}")
-                check_if_match(state.version, if_match)
-            everyone = (await self.view.all_member_ids(connection, principal.tenant_id, group_id)
-                        if needs_all_members else [])
-            command = build(group_id, state, everyone)
-            ids = referenced + everyone
-            users, members = await self.view.facts(connection, principal.tenant_id,
-                                                   None if creating else group_id, ids)
-            events = decide(state, command, principal.policy, MemberFacts(users, members))
-            if not events:
-                assert state is not None
-                return state, False
-            envelopes = await self.store.append(
-                stream_id(group_id), state.version if state else 0, encode_all(list(events)),
-                ctx.metadata(principal) | (create.metadata() if create else {}), tenant_id=principal.tenant_id,
-                idempotency_key=create.store_key(principal) if create else None, connection=connection)
-            if envelopes[0].stream_id != stream_id(group_id):
-                raise _KeyUsed
-        self.store.committed(envelopes)
-        for event, envelope in zip(events, envelopes, strict=True):
-            state = evolve(state, event, envelope.recorded_at)
-        assert state is not None
-        return state, True
-
+    async def update(self, principal: Principal, ctx: RequestContext, group_id: str, command: GroupCommand,
+                     if_match: str | None) -> GroupState:
+        """A PUT, PATCH or DELETE, parsed already: the loop decides it against the live state."""
+        return await write(self.store, self.writes, principal, ctx, group_id, command, if_match=if_match)

@@ -11,26 +11,17 @@ import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
 
 from domain.errors import Reason, Rejected
-from domain.events import (
-    USER_EVENT_TYPES,
-    AttributeChanged,
-    AttributeIgnored,
-    RequestRejected,
-    RequestReplayed,
-    RequestSkipped,
-    UserCreated,
-    UserDeactivated,
-    UserDeleted,
-    UserErased,
-    UserReactivated,
-)
+from domain.events import USER_EVENT_TYPES
 from domain.user import UserState, evolve
 from eventstore import Envelope, EventStore
 from projections import codec
+from projections.audit_vocabulary import Actor, AuditEntry, Change, audit_entry
 from projections.users_view import STREAM_PREFIX
+
+# A timeline's entries are the audit trail's vocabulary (projections/audit_vocabulary.py).
+Entry = AuditEntry
 
 # Where a userName or externalId appears in the log, now or in the past.
 _IDENTITY_PROBES = [
@@ -46,43 +37,6 @@ _LOOKUP_PROBES = [
     ("AttributeChanged", "_lookup.userName", {}),
     ("AttributeChanged", "_lookup.externalId", {}),
 ]
-
-
-@dataclass(frozen=True, slots=True)
-class Actor:
-    token_id: str | None
-    owner: str | None
-    description: str | None
-
-    @classmethod
-    def of(cls, envelope: Envelope) -> Actor:
-        actor = envelope.metadata.get("actor") or {}
-        return cls(actor.get("token_id") or None, actor.get("owner"), actor.get("token_description"))
-
-    def label(self) -> str:
-        return f"{self.description or 'token'} {self.token_id or '-'} (owner {self.owner or 'unknown'})"
-
-
-@dataclass(frozen=True, slots=True)
-class Change:
-    attribute: str | None
-    old: Any
-    new: Any
-
-
-@dataclass(frozen=True, slots=True)
-class Entry:
-    """One event as a responder reads it."""
-
-    position: int
-    time: datetime
-    user_id: str | None
-    action: str
-    changes: tuple[Change, ...]
-    actor: Actor
-    request_id: str | None
-    detail: str | None = None
-    client_request_id: str | None = None  # the caller's X-Request-Id, for correlation only
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,41 +56,10 @@ class UserDiff:
 
 
 def entry(envelope: Envelope) -> Entry:
-    event = codec.decode(envelope)
-    user_id = getattr(event, "user_id", None)
-    changes: tuple[Change, ...] = ()
-    detail = None
-    match event:
-        case UserCreated():
-            action = "create"
-            changes = tuple(Change(k, None, v) for k, v in sorted(event.attributes.items()))
-        case AttributeChanged():
-            action, changes = "update", (Change(event.attribute, event.old, event.new),)
-        case AttributeIgnored():
-            action, changes = "ignored_attribute", (Change(event.attribute, None, event.value),)
-        case UserDeactivated():
-            action, changes, detail = "deactivate", (Change("active", True, False),), f"via {event.reason}"
-        case UserReactivated():
-            action, changes = "reactivate", (Change("active", False, True),)
-        case UserDeleted():
-            action = "delete"
-        case UserErased():
-            action = "erased"
-            detail = f"reason: {event.reason}" + (f"; ticket {event.ticket}" if event.ticket else "")
-        case RequestRejected():
-            action, user_id = "refused", event.target_id
-            detail = f"{event.method} {event.path} -> {event.status} {event.scim_type or ''} {event.detail}".strip()
-        case RequestSkipped():
-            action, user_id, detail = "no_change", event.target_id, f"{event.method} {event.path}"
-        case RequestReplayed():
-            action, user_id = "replayed", event.target_id
-            detail = (f"{event.method} {event.path} -> {event.status}, answered as request "
-                      f"{event.original_request_id} (matched by {event.matched_by})")
-        case _:
-            action = envelope.type
-            changes = tuple(Change(k, None, v) for k, v in sorted(envelope.data.items()))
-    return Entry(envelope.position, envelope.recorded_at, user_id, action, changes, Actor.of(envelope),
-                 envelope.metadata.get("request_id"), detail, envelope.metadata.get("client_request_id"))
+    described = audit_entry(envelope)
+    if described is None:
+        raise ValueError(f"event type {envelope.type!r} is not one this gateway knows")
+    return described
 
 
 class Replay:

@@ -1,40 +1,41 @@
-"""The users service: load state, decide, append with the view, retry on a lost race.
+"""The users service: reads from the users view, writes through the one write loop.
 
-Handlers call it with parsed input; it returns states and raises ScimError.
+Handlers call it with parsed commands; it returns states and raises ScimError.
 """
 
 from __future__ import annotations
 
-import contextlib
 import uuid
-from collections.abc import Callable
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-import asyncpg
+from asyncpg import Connection
 
 from domain.events import UserCreated, UserEvent
 from domain.json import JsonObject
 from domain.user import SSO, Command, CreateUser, UserState, decide, fold
-from eventstore import EventStore, ProjectionConflict
+from eventstore import EventStore, ViewWrite
+from eventstore.crypto import FieldCipher
 from gateway.scim.errors import ScimError
 from gateway.scim.listing import ListQuery
-from gateway.scim.users_sql import SqlQuery, compile_filter, sort_expression
+from gateway.scim.page_sql import fetch_page
+from gateway.scim.users_sql import compile_filter, sort_expression, user_name_key
 from gateway.settings import Settings
 from gateway.tenancy import Principal
 from gateway.writes import (
+    CreateLost,
     CreateRequest,
     RequestContext,
-    check_if_match,
     create_digest,
     original_create,
     record_replay,
-    recorded_write,
+    write,
 )
-from projections.codec import encode_all
 from projections.users_view import (
     STREAM_PREFIX,
     UNSTAMPED,
+    UserReads,
     UsersView,
     stamp,
     state_from_row,
@@ -42,13 +43,8 @@ from projections.users_view import (
     view_write,
 )
 
-
-class _AlreadyCreated(Exception):
-    """The create lost to an existing user: its userName is taken, or its Idempotency-Key used."""
-
-    def __init__(self, user_name: str) -> None:
-        super().__init__(user_name)
-        self.user_name = user_name
+_LIST_COLUMNS = """id, tenant_id, version, attributes, active, active_assigned, deleted, login_method,
+       permission_profile, created, last_modified, deactivated_at"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,18 +54,45 @@ class Page:
     users: list[UserState]
 
 
-_LIST = """
-SELECT id, tenant_id, version, attributes, active, active_assigned, deleted, login_method, permission_profile,
-       created, last_modified, deactivated_at, count(*) OVER () AS total
-FROM users_view
-WHERE tenant_id = $1 AND NOT deleted AND {where}
-ORDER BY {order}
-LIMIT $2 OFFSET $3
-"""
-_COUNT = """
-SELECT count(*) FROM users_view
-WHERE tenant_id = $1 AND NOT deleted AND $2::int >= 0 AND $3::int >= 0 AND {where}
-"""
+class UserWrites:
+    """Users for the write loop (``writes.Resource``): read with the first try unlocked and
+    the events and view row appended in one statement; a try that lost a race queues behind
+    the user's other writers instead (contended writers take turns rather than retry)."""
+
+    resource_type = "User"
+    unique = {"users_view_user_name_key": "a user with this userName already exists"}
+
+    def __init__(self, view: UsersView, reads: UserReads, cipher: FieldCipher | None) -> None:
+        self.view = view
+        self.reads = reads
+        self.cipher = cipher
+
+    def stream_id(self, target_id: str) -> str:
+        return stream_id(target_id)
+
+    def in_transaction(self, attempt: int) -> bool:
+        return attempt > 0
+
+    async def load(self, connection: Connection | None, principal: Principal, target_id: str, *,
+                   locked: bool) -> UserState | None:
+        if connection is None:  # the first try: joins the other requests' reads of the moment
+            return await self.reads.load(principal.tenant_id, target_id, keys=self.cipher)
+        return await self.view.load(connection, principal.tenant_id, target_id, queue=locked, keys=self.cipher)
+
+    async def decide(self, connection: Connection | None, principal: Principal, target_id: str, state: UserState | None,
+                     command: Command) -> Sequence[UserEvent]:
+        return decide(state, command, principal.policy, datetime.now(UTC))
+
+    def fold(self, state: UserState | None, events: Sequence[UserEvent]) -> UserState:
+        new_state = fold([(event, UNSTAMPED) for event in events], state)
+        assert new_state is not None
+        return new_state
+
+    def view_write(self, state: UserState, principal: Principal) -> ViewWrite:
+        return view_write(state, principal.tenant_id)
+
+    def stamp(self, state: UserState, recorded_at: datetime) -> UserState:
+        return stamp(state, recorded_at)
 
 
 class Users:
@@ -77,37 +100,31 @@ class Users:
         self.store = store
         self.view = view
         self.settings = settings
+        self.reads = UserReads(store.pool)
+        self.writes = UserWrites(view, self.reads, store.cipher)
 
     # Reads
 
     async def get(self, principal: Principal, user_id: str) -> UserState:
-        state = await self.view.load(self.store.pool, principal.tenant_id, user_id)
+        state = await self.reads.load(principal.tenant_id, user_id)
         if state is None or state.deleted:
             raise ScimError.not_found(f"no user with id {user_id}")
         return state
 
     async def list(self, principal: Principal, query: ListQuery) -> Page:
-        sql = SqlQuery(offset=3)
-        where = compile_filter(query.filter, sql) if query.filter is not None else "true"
-        params = [principal.tenant_id, query.count, query.start_index - 1, *sql.params]
-        if query.count == 0:
-            total = await self._count(principal, where, sql)
-            return Page(total, query.start_index, [])
-        direction = "DESC" if query.descending else "ASC"
+        if query.filter is not None and (key := user_name_key(query.filter)) is not None:
+            # `userName eq "..."`, what Entra asks before every create: a point read of the
+            # unique key, coalesced with the other requests' (at most one live user matches).
+            state = await self.reads.live_by_user_name_key(principal.tenant_id, key)
+            found = [] if state is None else [state]
+            return Page(len(found), query.start_index, found if query.count > 0 and query.start_index == 1 else [])
         order = "created, id"
         if query.sort_by:
+            direction = "DESC" if query.descending else "ASC"
             order = f"{sort_expression(query.sort_by)} {direction} NULLS LAST, created, id"
-        rows = await self.store.pool.fetch(_LIST.format(where=where, order=order), *params)
-        if rows:
-            total = rows[0]["total"]
-        else:
-            total = await self._count(principal, where, sql)
+        total, rows = await fetch_page(self.store.pool, "users_view", _LIST_COLUMNS, principal.tenant_id, query,
+                                       compile_filter, order)
         return Page(total, query.start_index, [state_from_row(row) for row in rows])
-
-    async def _count(self, principal: Principal, where: str, sql: SqlQuery) -> int:
-        # The filter's parameters are numbered from $4: bind $2 and $3 (LIMIT, OFFSET) unused.
-        statement = _COUNT.format(where=where)
-        return await self.store.pool.fetchval(statement, principal.tenant_id, 0, 0, *sql.params)
 
     # Writes
 
@@ -122,12 +139,13 @@ class Users:
         user_id = str(uuid.uuid4())
         command = CreateUser(user_id, attributes, active, login_method)
         try:
-            state = await self._write(principal, ctx, user_id, lambda _state: command, if_match=None,
-                                      create=create)
-        except _AlreadyCreated as taken:
-            if replayed := await self._replay(principal, ctx, create, taken.user_name):
+            state = await write(self.store, self.writes, principal, ctx, user_id, command, create=create)
+        except CreateLost as lost:
+            created = lost.events[0]
+            assert isinstance(created, UserCreated)
+            if replayed := await self._replay(principal, ctx, create, created.user_name):
                 return replayed, True
-            raise ScimError.uniqueness("a user with this userName already exists") from None
+            raise ScimError.uniqueness(self.writes.unique["users_view_user_name_key"]) from None
         return state, False
 
     async def _replay(self, principal: Principal, ctx: RequestContext, create: CreateRequest,
@@ -152,83 +170,10 @@ class Users:
         await record_replay(self.store, principal, ctx, "User", user_id, original, create)
         return state
 
-    async def update(self, principal: Principal, ctx: RequestContext, user_id: str,
-                     command: Callable[[UserState], Command], if_match: str | None) -> UserState:
-        """``command`` builds the change from the current (live) state: it runs again on a retry."""
-        return await self._write(principal, ctx, user_id, command, if_match=if_match)
-
-    async def _write(
-        self,
-        principal: Principal,
-        ctx: RequestContext,
-        user_id: str,
-        build: Callable[[UserState], Command] | Callable[[None], Command],
-        *,
-        if_match: str | None,
-        create: CreateRequest | None = None,
-    ) -> UserState:
-        return await recorded_write(
-            self.store, principal, ctx, "User", user_id,
-            lambda attempt: self._attempt(principal, ctx, user_id, build, if_match, create, attempt), if_match)
-
-    async def _attempt(
-        self,
-        principal: Principal,
-        ctx: RequestContext,
-        user_id: str,
-        build: Callable[[UserState], Command] | Callable[[None], Command],
-        if_match: str | None,
-        create: CreateRequest | None,
-        attempt: int,
-    ) -> tuple[UserState, bool]:
-        """One decide/append cycle; returns the new state and whether anything changed.
-
-        The first try reads the user without a lock and appends events and view row in one
-        statement: two round trips, no transaction. A try that lost a race queues behind the
-        user's other writers instead (contended writers take turns rather than retry).
-        """
-        locked = attempt > 0 and create is None
-        async with self.store.pool.acquire() as connection, _transaction(connection, locked):
-            state = None
-            if create is None:
-                state = await self.view.load(connection, principal.tenant_id, user_id, queue=locked,
-                                             keys=self.store.cipher)
-                if state is None or state.deleted:
-                    raise ScimError.not_found(f"no user with id {user_id}")
-                check_if_match(state.version, if_match)
-            events = decide(state, build(state), principal.policy, datetime.now(UTC))  # type: ignore[arg-type]
-            if not events:
-                assert state is not None
-                return state, False
-            new_state = fold([(event, UNSTAMPED) for event in events], state)
-            assert new_state is not None
-            try:
-                envelopes = await self.store.append(
-                    stream_id(user_id),
-                    state.version if state is not None else 0,
-                    encode_all(list(events)),
-                    ctx.metadata(principal) | (create.metadata() if create else {}),
-                    tenant_id=principal.tenant_id,
-                    idempotency_key=create.store_key(principal) if create else None,
-                    connection=connection,
-                    view=view_write(new_state, principal.tenant_id),
-                )
-            except ProjectionConflict as conflict:
-                if conflict.constraint != "users_view_user_name_key":
-                    raise
-                if isinstance(events[0], UserCreated):
-                    raise _AlreadyCreated(events[0].user_name) from None
-                raise ScimError.uniqueness("a user with this userName already exists") from None
-            if envelopes[0].stream_id != stream_id(user_id):
-                # A concurrent request with the same Idempotency-Key appended first.
-                assert isinstance(events[0], UserCreated)
-                raise _AlreadyCreated(events[0].user_name)
-        self.store.committed(envelopes)
-        return stamp(new_state, envelopes[0].recorded_at), True
+    async def update(self, principal: Principal, ctx: RequestContext, user_id: str, command: Command,
+                     if_match: str | None) -> UserState:
+        """A PUT, PATCH or DELETE, parsed already: the loop decides it against the live state."""
+        return await write(self.store, self.writes, principal, ctx, user_id, command, if_match=if_match)
 
 
-def _transaction(connection: asyncpg.Connection, locked: bool) -> contextlib.AbstractAsyncContextManager[object]:
-    return connection.transaction() if locked else contextlib.nullcontext()
-
-
-__all__ = ["ListQuery", "Page", "RequestContext", "UserEvent", "Users"]
+__all__ = ["ListQuery", "Page", "RequestContext", "UserEvent", "UserWrites", "Users"]

@@ -1,31 +1,31 @@
-"""What every write shares: the request it came in, If-Match, and the record of a refusal."""
+"""What every write shares: the request it came in, If-Match, the one write loop, and the record
+of its outcome."""
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 import orjson
 import structlog
+from asyncpg import Connection
 
+from domain.events import DomainEvent as Event
 from domain.events import RequestRejected, RequestReplayed, RequestSkipped
-from eventstore import ConcurrencyError, Envelope, EventStore
+from eventstore import ConcurrencyError, Envelope, EventStore, ProjectionConflict, ViewWrite
 from eventstore.errors import DatabaseUnavailable
 from gateway.scim.errors import ScimError
 from gateway.scim.resource import etag
 from gateway.tenancy import Principal
-from projections.codec import encode
+from projections.codec import encode, encode_all
 
 log = structlog.get_logger("gateway.writes")
 
 # Concurrent writers to one resource without If-Match: retry the decide/append cycle this often.
 MAX_ATTEMPTS = 8
-
-State = TypeVar("State")
-
 
 @dataclass(frozen=True, slots=True)
 class RequestContext:
@@ -97,31 +97,138 @@ def check_if_match(version: int, if_match: str | None) -> None:
             f"If-Match {if_match} does not match the current version {current}")
 
 
-async def recorded_write(
-    store: EventStore,
-    principal: Principal,
-    ctx: RequestContext,
-    resource_type: str,
-    target_id: str | None,
-    attempt: Callable[[int], Awaitable[tuple[State, bool]]],
-    if_match: str | None,
-) -> State:
-    """Run ``attempt(n)`` (one decide/append cycle returning (state, changed)) until it wins
-    the race; a no-op is put on record here, a refusal by the HTTP edge (``record_refusal``)."""
-    noun = resource_type.lower()
-    for number in range(MAX_ATTEMPTS):
+class Versioned(Protocol):
+    version: int
+    deleted: bool
+
+
+S = TypeVar("S", bound=Versioned)
+C = TypeVar("C", contravariant=True)
+
+
+class Resource(Protocol[S, C]):
+    """What the write loop needs of one kind of resource; the rest of a write is the same for all."""
+
+    resource_type: str  # "User", "Group": in refusals, records and messages
+    # Unique constraints of its inline view: constraint name -> the uniqueness error's detail.
+    unique: Mapping[str, str]
+
+    def stream_id(self, target_id: str) -> str: ...
+
+    def in_transaction(self, attempt: int) -> bool:
+        """Whether this try (0 first) of a change runs in a transaction, loading ``locked``."""
+        ...
+
+    async def load(self, connection: Connection | None, principal: Principal, target_id: str, *,
+                   locked: bool) -> S | None:
+        """The live state; without ``connection`` (a try outside a transaction) from the pool,
+        with the other requests' reads of the moment."""
+        ...
+
+    async def decide(self, connection: Connection | None, principal: Principal, target_id: str, state: S | None,
+                     command: C) -> Sequence[Event]: ...
+
+    def fold(self, state: S | None, events: Sequence[Event]) -> S:
+        """The state after ``events``, before the database stamped them (``stamp`` does)."""
+        ...
+
+    def view_write(self, state: S, principal: Principal) -> ViewWrite | None:
+        """The view row written in the append's own statement, or None for the inline projections."""
+        ...
+
+    def stamp(self, state: S, recorded_at: datetime) -> S: ...
+
+
+class CreateLost(Exception):
+    """A create lost to an existing resource: a unique value taken (``detail`` says which), or
+    its Idempotency-Key used by a concurrent create. The caller looks for the create it retries."""
+
+    def __init__(self, events: Sequence[Event], detail: str | None) -> None:
+        super().__init__(detail or "a concurrent create used this Idempotency-Key")
+        self.events = events
+        self.detail = detail
+
+
+async def write(store: EventStore, resource: Resource[S, C], principal: Principal, ctx: RequestContext,
+                target_id: str, command: C, *, if_match: str | None = None,
+                create: CreateRequest | None = None) -> S:
+    """The one write loop: load, check If-Match, decide, append (with the view row), fold once;
+    again on a lost race. ``create`` makes it a create of ``target_id`` (nothing to load).
+
+    A no-op is put on record here, a refusal by the HTTP edge (``record_refusal``).
+    """
+    for attempt in range(MAX_ATTEMPTS):
         try:
-            state, changed = await attempt(number)
+            state, changed = await _attempt(store, resource, principal, ctx, target_id, command, if_match,
+                                            create, attempt)
         except ConcurrencyError:
             if if_match is not None:
                 raise ScimError.precondition_failed(
-                    f"the {noun} changed since the version in If-Match") from None
+                    f"the {resource.resource_type.lower()} changed since the version in If-Match") from None
             continue
         if not changed:
             await record_outcome(store, principal, ctx, RequestSkipped(
-                ctx.method, ctx.path, resource_type, target_id, 200))
+                ctx.method, ctx.path, resource.resource_type, None if create else target_id, 200))
         return state
-    raise ScimError.conflict(f"the {noun} is being changed concurrently; retry the request")
+    raise ScimError.conflict(
+        f"the {resource.resource_type.lower()} is being changed concurrently; retry the request")
+
+
+async def _attempt(store: EventStore, resource: Resource[S, C], principal: Principal, ctx: RequestContext,
+                   target_id: str, command: C, if_match: str | None, create: CreateRequest | None,
+                   attempt: int) -> tuple[S, bool]:
+    """One try: (state after it, whether anything changed).
+
+    A try in a transaction holds one connection throughout, and the append is reported once
+    the transaction has committed. A try outside one holds none: its read and its append each
+    join those of the other requests of the moment (``eventstore.batching``).
+    """
+    if not resource.in_transaction(attempt):
+        state, changed, _ = await _decide_and_append(store, resource, principal, ctx, target_id, command, if_match,
+                                                     create, None, locked=False)
+        return state, changed
+    async with store.pool.acquire() as connection, connection.transaction():
+        outcome = await _decide_and_append(store, resource, principal, ctx, target_id, command, if_match, create,
+                                           connection, locked=True)
+    if outcome[1]:
+        store.committed(outcome[2])
+    return outcome[0], outcome[1]
+
+
+async def _decide_and_append(store: EventStore, resource: Resource[S, C], principal: Principal, ctx: RequestContext,
+                             target_id: str, command: C, if_match: str | None, create: CreateRequest | None,
+                             connection: Connection | None, *, locked: bool,
+                             ) -> tuple[S, bool, list[Envelope]]:
+    stream = resource.stream_id(target_id)
+    state: S | None = None
+    if create is None:
+        state = await resource.load(connection, principal, target_id, locked=locked)
+        if state is None or state.deleted:
+            raise ScimError.not_found(f"no {resource.resource_type.lower()} with id {target_id}")
+        check_if_match(state.version, if_match)
+    events = await resource.decide(connection, principal, target_id, state, command)
+    if not events:
+        assert state is not None
+        return state, False, []
+    new_state = resource.fold(state, events)
+    metadata = ctx.metadata(principal)
+    if create is not None:
+        metadata |= create.metadata()
+    try:
+        envelopes = await store.append(
+            stream, state.version if state is not None else 0, encode_all(list(events)), metadata,
+            tenant_id=principal.tenant_id, idempotency_key=create.store_key(principal) if create else None,
+            connection=connection, view=resource.view_write(new_state, principal))
+    except ProjectionConflict as conflict:
+        detail = resource.unique.get(conflict.constraint)
+        if detail is None:
+            raise
+        if create is not None:
+            raise CreateLost(events, detail) from None
+        raise ScimError.uniqueness(detail) from None
+    if envelopes[0].stream_id != stream:
+        raise CreateLost(events, None)  # a concurrent create with the same Idempotency-Key won
+    return resource.stamp(new_state, envelopes[0].recorded_at), True, envelopes
 
 
 # A create whose answer was lost ------------------------------------------------------------

@@ -16,24 +16,28 @@ from typing import Any
 import asyncpg
 
 from domain.events import GROUP_EVENT_TYPES, REQUEST_EVENT_TYPES, USER_EVENT_TYPES
+from domain.identifiers import fold
 from eventstore import Envelope
 from eventstore.crypto import ERASED
+from projections.audit_vocabulary import REQUEST_RESULTS, Actor, audit_entry
 from projections.personal import erase_attributes, erase_value
 
 _USER_EVENTS = USER_EVENT_TYPES
 _GROUP_EVENTS = GROUP_EVENT_TYPES
 _REQUEST_EVENTS = REQUEST_EVENT_TYPES
-_REQUEST_RESULTS = {"RequestRejected": "failure", "RequestSkipped": "skipped", "RequestReplayed": "replayed"}
 
-_AUDIT_COLUMNS = ("seq", "event_id", "position", "recorded_at", "tenant_id", "user_id", "user_name",
-                  "action", "attribute", "old_value", "new_value", "actor_token_id",
-                  "actor_description", "actor_owner", "request_id", "client_request_id", "source_ip", "user_agent")
-_PROVISIONING_COLUMNS = ("seq", "id", "position", "recorded_at", "tenant_id", "request_id", "client_request_id",
-                         "method",
-                         "path", "action", "target_id", "target_user_name", "target_external_id",
-                         "result", "status", "scim_type", "detail", "changed_attributes",
-                         "ignored_attributes", "duration_ms", "actor_token_id", "actor_description",
-                         "actor_owner", "source_ip", "user_agent")
+# The ``*_folded`` columns hold ``domain.identifiers.fold`` of their neighbour: what the
+# export's ``user=`` and ``actor=`` filters compare with (projections migration 0015).
+AUDIT_COLUMNS = ("seq", "event_id", "position", "recorded_at", "tenant_id", "user_id", "user_name",
+                 "action", "attribute", "old_value", "new_value", "actor_token_id",
+                 "actor_description", "actor_owner", "request_id", "client_request_id", "source_ip", "user_agent",
+                 "user_name_folded", "actor_owner_folded")
+PROVISIONING_COLUMNS = ("seq", "id", "position", "recorded_at", "tenant_id", "request_id", "client_request_id",
+                        "method",
+                        "path", "action", "target_id", "target_user_name", "target_external_id",
+                        "result", "status", "scim_type", "detail", "changed_attributes",
+                        "ignored_attributes", "duration_ms", "actor_token_id", "actor_description",
+                        "actor_owner", "source_ip", "user_agent", "target_user_name_folded", "actor_owner_folded")
 
 # Who the users named in a batch were, by (tenant, user id) pairs.
 _IDENTITIES = """
@@ -57,11 +61,13 @@ WHERE tenant_id = $1 AND user_id = $2 AND action IN ('create', 'update', 'ignore
 _ERASE_VALUES = "UPDATE audit_trail SET old_value = $3, new_value = $4 WHERE tenant_id = $1 AND seq = $2"
 # $3 is ``[erased]``; a NULL stays NULL (a rebuild finds no value there either).
 _ERASE_NAMES = """
-UPDATE audit_trail SET user_name = $3 WHERE tenant_id = $1 AND user_id = $2 AND user_name IS NOT NULL
+UPDATE audit_trail SET user_name = $3, user_name_folded = $4
+WHERE tenant_id = $1 AND user_id = $2 AND user_name IS NOT NULL
 """
 _ERASE_PROVISIONING = """
 UPDATE provisioning_log SET
     target_user_name = CASE WHEN target_user_name IS NULL THEN NULL ELSE $3 END,
+    target_user_name_folded = CASE WHEN target_user_name IS NULL THEN NULL ELSE $4 END,
     target_external_id = CASE WHEN target_external_id IS NULL THEN NULL ELSE $3 END,
     detail = CASE WHEN result = 'failure' AND detail IS NOT NULL THEN $3 ELSE detail END
 WHERE tenant_id = $1 AND target_id = $2
@@ -72,12 +78,27 @@ UPDATE audit_identities SET user_name = CASE WHEN user_name IS NULL THEN NULL EL
 WHERE tenant_id = $1 AND user_id = $2
 """
 
+# Rows older than migration 0015 get their folded keys here, by the distinct names of each
+# tenant (a few per user, not one per row).
+FOLD_MIGRATION = "projections/0015_audit_folded_keys"
+_TENANTS = "SELECT tenant_id FROM tenants ORDER BY tenant_id"
+_NAMES = """
+SELECT user_name FROM audit_trail WHERE tenant_id = $1 AND user_name IS NOT NULL
+UNION SELECT actor_owner FROM audit_trail WHERE tenant_id = $1 AND actor_owner IS NOT NULL
+UNION SELECT target_user_name FROM provisioning_log WHERE tenant_id = $1 AND target_user_name IS NOT NULL
+UNION SELECT actor_owner FROM provisioning_log WHERE tenant_id = $1 AND actor_owner IS NOT NULL
+"""
+_REFOLD = [f"""
+UPDATE {table} SET {column}_folded = k.folded FROM unnest($2::text[], $3::text[]) AS k(name, folded)
+WHERE {table}.tenant_id = $1 AND {table}.{column} = k.name
+""" for table, column in (("audit_trail", "user_name"), ("audit_trail", "actor_owner"),
+                          ("provisioning_log", "target_user_name"), ("provisioning_log", "actor_owner"))]
+
 _METHOD_ACTIONS = {"POST": "create", "PUT": "update", "PATCH": "update", "DELETE": "delete"}
 
 
-def _actor(metadata: dict[str, Any]) -> tuple[str | None, str | None, str | None]:
-    actor = metadata.get("actor") or {}
-    return actor.get("token_id") or None, actor.get("token_description"), actor.get("owner")
+def _folded(text: str | None) -> str | None:
+    return None if text is None else fold(text)
 
 
 def _duration_ms(envelope: Envelope) -> float | None:
@@ -90,180 +111,151 @@ def _duration_ms(envelope: Envelope) -> float | None:
         return None
 
 
+Identities = dict[tuple[uuid.UUID, uuid.UUID], tuple[str | None, str | None]]
+
+
 @dataclass
-class _Batch:
+class AuditRows:
+    """What one batch of envelopes adds: rows in ``AUDIT_COLUMNS`` / ``PROVISIONING_COLUMNS``
+    order, and who each user named in it is now."""
+
     audit: list[tuple[Any, ...]] = field(default_factory=list)
     provisioning: list[tuple[Any, ...]] = field(default_factory=list)
     # Who each user was, by (tenant, user id): a refusal in one tenant naming another
     # tenant's user id must not find that user (issue 12, item 1).
-    identities: dict[tuple[uuid.UUID, uuid.UUID], tuple[str | None, str | None]] = field(default_factory=dict)
+    identities: Identities = field(default_factory=dict)
+
+
+def identity_keys(envelopes: Sequence[Envelope]) -> set[tuple[uuid.UUID, uuid.UUID]]:
+    """The (tenant, user id) pairs whose identities ``audit_rows`` needs to know beforehand."""
+    keys = {(e.tenant_id, uuid.UUID(e.data["user_id"])) for e in envelopes if e.type in _USER_EVENTS}
+    keys |= {(e.tenant_id, uuid.UUID(e.data["target_id"])) for e in envelopes
+             if e.type in _REQUEST_EVENTS and _is_uuid(e.data.get("target_id"))}
+    return keys
+
+
+def audit_rows(envelopes: Sequence[Envelope], identities: Identities, audit_seq: dict[uuid.UUID, int],
+               provisioning_seq: dict[uuid.UUID, int]) -> AuditRows:
+    """The audit trail and provisioning log rows of ``envelopes`` (in their tenants' order).
+
+    ``identities`` holds who the users of ``identity_keys(envelopes)`` were before the batch
+    (absent: unknown); ``audit_seq`` and ``provisioning_seq`` each tenant's last ``seq``, and
+    are advanced past the rows made. Pure: the caller reads and writes the tables.
+    """
+    rows = AuditRows(identities=dict(identities))
+    for group in _requests(envelopes):
+        tenant_id = group[0].tenant_id
+        for envelope in group:
+            row = _audit_row(rows.identities, envelope)
+            if row is not None:
+                audit_seq[tenant_id] = audit_seq.get(tenant_id, 0) + 1
+                rows.audit.append((audit_seq[tenant_id], *row))
+        row = _provisioning_row(rows.identities, group)
+        if row is not None:
+            provisioning_seq[tenant_id] = provisioning_seq.get(tenant_id, 0) + 1
+            rows.provisioning.append((provisioning_seq[tenant_id], *row))
+    return rows
 
 
 class AuditProjection:
     """Writes ``audit_trail``, ``provisioning_log`` and its helper ``audit_identities``."""
 
     async def apply(self, connection: asyncpg.Connection, envelopes: Sequence[Envelope]) -> None:
-        batch = _Batch()
-        keys = {(e.tenant_id, uuid.UUID(e.data["user_id"])) for e in envelopes if e.type in _USER_EVENTS}
-        keys |= {(e.tenant_id, uuid.UUID(e.data["target_id"])) for e in envelopes
-                 if e.type in _REQUEST_EVENTS and _is_uuid(e.data.get("target_id"))}
-        if keys:
+        known: Identities = {}
+        if keys := identity_keys(envelopes):
             tenants, users = zip(*keys, strict=True)
-            rows = await connection.fetch(_IDENTITIES, list(tenants), list(users))
-            batch.identities = {(r["tenant_id"], r["user_id"]): (r["user_name"], r["external_id"]) for r in rows}
+            found = await connection.fetch(_IDENTITIES, list(tenants), list(users))
+            known = {(r["tenant_id"], r["user_id"]): (r["user_name"], r["external_id"]) for r in found}
         audit_seq: dict[uuid.UUID, int] = {}
         provisioning_seq: dict[uuid.UUID, int] = {}
         for tenant_id in {e.tenant_id for e in envelopes}:
             audit_seq[tenant_id] = await connection.fetchval(_AUDIT_SEQ, tenant_id)
             provisioning_seq[tenant_id] = await connection.fetchval(_PROVISIONING_SEQ, tenant_id)
+        rows = audit_rows(envelopes, known, audit_seq, provisioning_seq)
 
-        for group in _requests(envelopes):
-            tenant_id = group[0].tenant_id
-            for envelope in group:
-                row = self._audit_row(batch, envelope)
-                if row is not None:
-                    audit_seq[tenant_id] += 1
-                    batch.audit.append((audit_seq[tenant_id], *row))
-            row = self._provisioning_row(batch, group)
-            if row is not None:
-                provisioning_seq[tenant_id] += 1
-                batch.provisioning.append((provisioning_seq[tenant_id], *row))
-
-        if batch.audit:
-            await connection.copy_records_to_table("audit_trail", records=batch.audit, columns=_AUDIT_COLUMNS)
-        if batch.provisioning:
+        if rows.audit:
+            await connection.copy_records_to_table("audit_trail", records=rows.audit, columns=AUDIT_COLUMNS)
+        if rows.provisioning:
             await connection.copy_records_to_table(
-                "provisioning_log", records=batch.provisioning, columns=_PROVISIONING_COLUMNS)
-        if batch.identities:
+                "provisioning_log", records=rows.provisioning, columns=PROVISIONING_COLUMNS)
+        if rows.identities:
             await connection.executemany(
-                _SAVE_IDENTITY, [(*key, *identity) for key, identity in batch.identities.items()])
+                _SAVE_IDENTITY, [(*key, *identity) for key, identity in rows.identities.items()])
         for envelope in envelopes:
             if envelope.type == "UserErased":
                 await _erase(connection, envelope.tenant_id, uuid.UUID(envelope.data["user_id"]))
 
-    def _audit_row(self, batch: _Batch, envelope: Envelope) -> tuple[Any, ...] | None:
-        data = envelope.data
-        user_id: uuid.UUID | None = None
-        attribute: str | None = None
-        old: Any = None
-        new: Any = None
-        match envelope.type:
-            case "UserCreated":
-                user_id = uuid.UUID(data["user_id"])
-                identity = (data["user_name"], data["attributes"].get("externalId"))
-                batch.identities[envelope.tenant_id, user_id] = identity
-                action, new = "create", {**data["attributes"], "active": data["active"]}
-            case "AttributeChanged":
-                user_id = uuid.UUID(data["user_id"])
-                action, attribute, old, new = "update", data["attribute"], data["old"], data["new"]
-                name, external = batch.identities.get((envelope.tenant_id, user_id), (None, None))
-                if attribute == "userName":
-                    name = new
-                elif attribute == "externalId":
-                    external = new
-                batch.identities[envelope.tenant_id, user_id] = (name, external)
-            case "AttributeIgnored":
-                user_id = uuid.UUID(data["user_id"])
-                action, attribute, new = "ignored_attribute", data["attribute"], data["value"]
-            case "UserDeactivated":
-                user_id = uuid.UUID(data["user_id"])
-                action, attribute, old, new = "deactivate", "active", True, False
-            case "UserReactivated":
-                user_id = uuid.UUID(data["user_id"])
-                action, attribute, old, new = "reactivate", "active", False, True
-            case "UserDeleted":
-                user_id = uuid.UUID(data["user_id"])
-                action = "delete"
-            case "UserErased":
-                user_id = uuid.UUID(data["user_id"])
-                action, new = "user.erased", {"reason": data["reason"], "ticket": data.get("ticket")}
-            case "GroupCreated":
-                action, attribute = "group_create", "displayName"
-                new = {"displayName": data["display_name"], "externalId": data["external_id"],
-                       "id": data["group_id"]}
-            case "GroupRenamed":
-                action, attribute, old, new = "group_rename", "displayName", data["old"], data["new"]
-            case "GroupExternalIdChanged":
-                action, attribute, old, new = "group_update", "externalId", data["old"], data["new"]
-            case "MembersAdded":
-                action, attribute, new = "members_added", "members", {"group_id": data["group_id"],
-                                                                      "member_ids": data["member_ids"]}
-            case "MembersRemoved":
-                action, attribute, old = "members_removed", "members", {"group_id": data["group_id"],
-                                                                        "member_ids": data["member_ids"]}
-            case "GroupDeleted":
-                action, new = "group_delete", {"group_id": data["group_id"]}
-            case "TokenIssued":
-                action = "token_issued"
-                new = {k: data[k] for k in ("token_id", "owner", "description", "scopes")}
-                new["expires_at"] = data.get("expires_at")
-            case "TokenRevoked":
-                action, new = "token_revoked", {"token_id": data["token_id"]}
-            case "TokenRotated":
-                action = "token_rotated"
-                new = {k: data[k] for k in ("token_id", "previous_valid_until", "expires_at")}
-            case "TenantCreated":
-                action, new = "tenant_created", {"name": data["name"], "profile": data["profile"]}
-            case "TenantPolicyChanged":
-                action, attribute, old, new = "tenant_policy_changed", data["setting"], data["old"], data["new"]
-            case _:
-                return None
-        user_name = batch.identities.get((envelope.tenant_id, user_id), (None, None))[0] if user_id else None
-        token_id, description, owner = _actor(envelope.metadata)
-        meta = envelope.metadata
-        return (envelope.event_id, envelope.position, envelope.recorded_at, envelope.tenant_id, user_id,
-                user_name, action, attribute, old, new, token_id, description, owner,
-                meta.get("request_id"), meta.get("client_request_id"), meta.get("source_ip"), meta.get("user_agent"))
 
-    def _provisioning_row(self, batch: _Batch, group: list[Envelope]) -> tuple[Any, ...] | None:
-        first = group[0]
-        meta = first.metadata
-        types = [e.type for e in group]
-        if first.type in _REQUEST_EVENTS:
-            data = first.data
-            target = uuid.UUID(data["target_id"]) if _is_uuid(data.get("target_id")) else None
-            action = _METHOD_ACTIONS.get(data["method"], data["method"].lower())
-            result = _REQUEST_RESULTS[first.type]
-            status, scim_type, detail = data["status"], data.get("scim_type"), data.get("detail")
-            if first.type == "RequestReplayed":
-                detail = (f"a retried create, answered as request {data['original_request_id']} was "
-                          f"(matched by {data['matched_by']}); nothing appended")
-            changed: list[str] = []
-            ignored: list[str] = []
-            method, path = data["method"], data["path"]
-        elif first.type in _GROUP_EVENTS:
-            target = uuid.UUID(first.data["group_id"])
-            action, status = {"GroupCreated": ("create", 201), "GroupDeleted": ("delete", 204)}.get(
-                first.type, ("update", 200))
-            result, scim_type, detail, ignored = "success", None, None, []
-            changed = sorted({"members" if t.startswith("Members") else "displayName" if t == "GroupRenamed"
-                              else "externalId" for t in types if t not in ("GroupCreated", "GroupDeleted")})
-            method, path = meta.get("method"), meta.get("path")
-        elif first.type in _USER_EVENTS and first.type != "UserErased":  # never a SCIM request
-            target = uuid.UUID(first.data["user_id"])
-            if "UserCreated" in types:
-                action, status = "create", 201
-            elif "UserDeleted" in types:
-                action, status = "delete", 204
-            elif "UserDeactivated" in types:
-                action, status = "disable", 200
-            elif "UserReactivated" in types:
-                action, status = "enable", 200
-            else:
-                action, status = "update", 200
-            result, scim_type, detail = "success", None, None
-            changed = [e.data["attribute"] for e in group if e.type == "AttributeChanged"]
-            changed += ["active"] * any(t in ("UserDeactivated", "UserReactivated") for t in types)
-            ignored = [e.data["attribute"] for e in group if e.type == "AttributeIgnored"]
-            method, path = meta.get("method"), meta.get("path")
+def _audit_row(identities: Identities, envelope: Envelope) -> tuple[Any, ...] | None:
+    """The audit trail row of one event (without its ``seq``), in the shared vocabulary."""
+    entry = audit_entry(envelope)
+    if entry is None or not entry.in_trail:
+        return None
+    user_id = uuid.UUID(entry.user_id) if entry.user_id is not None else None
+    if user_id is not None:
+        key = (envelope.tenant_id, user_id)
+        if envelope.type == "UserCreated":
+            identities[key] = (envelope.data["user_name"], envelope.data["attributes"].get("externalId"))
+        elif envelope.type == "AttributeChanged" and entry.attribute in ("userName", "externalId"):
+            name, external = identities.get(key, (None, None))
+            identities[key] = (entry.new, external) if entry.attribute == "userName" else (name, entry.new)
+    user_name = identities.get((envelope.tenant_id, user_id), (None, None))[0] if user_id else None
+    actor = entry.actor
+    return (entry.event_id, entry.position, entry.recorded_at, entry.tenant_id, user_id, user_name,
+            entry.action, entry.attribute, entry.old, entry.new, actor.token_id, actor.description, actor.owner,
+            entry.request_id, entry.client_request_id, entry.source_ip, entry.user_agent,
+            _folded(user_name), _folded(actor.owner))
+
+
+def _provisioning_row(identities: Identities, group: list[Envelope]) -> tuple[Any, ...] | None:
+    first = group[0]
+    meta = first.metadata
+    types = [e.type for e in group]
+    if first.type in _REQUEST_EVENTS:
+        data = first.data
+        target = uuid.UUID(data["target_id"]) if _is_uuid(data.get("target_id")) else None
+        action = _METHOD_ACTIONS.get(data["method"], data["method"].lower())
+        result = REQUEST_RESULTS[first.type]
+        status, scim_type, detail = data["status"], data.get("scim_type"), data.get("detail")
+        if first.type == "RequestReplayed":
+            detail = (f"a retried create, answered as request {data['original_request_id']} was "
+                      f"(matched by {data['matched_by']}); nothing appended")
+        changed: list[str] = []
+        ignored: list[str] = []
+        method, path = data["method"], data["path"]
+    elif first.type in _GROUP_EVENTS:
+        target = uuid.UUID(first.data["group_id"])
+        action, status = {"GroupCreated": ("create", 201), "GroupDeleted": ("delete", 204)}.get(
+            first.type, ("update", 200))
+        result, scim_type, detail, ignored = "success", None, None, []
+        changed = sorted({"members" if t.startswith("Members") else "displayName" if t == "GroupRenamed"
+                          else "externalId" for t in types if t not in ("GroupCreated", "GroupDeleted")})
+        method, path = meta.get("method"), meta.get("path")
+    elif first.type in _USER_EVENTS and first.type != "UserErased":  # never a SCIM request
+        target = uuid.UUID(first.data["user_id"])
+        if "UserCreated" in types:
+            action, status = "create", 201
+        elif "UserDeleted" in types:
+            action, status = "delete", 204
+        elif "UserDeactivated" in types:
+            action, status = "disable", 200
+        elif "UserReactivated" in types:
+            action, status = "enable", 200
         else:
-            return None
-        name, external = batch.identities.get((first.tenant_id, target), (None, None)) if target else (None, None)
-        token_id, description, owner = _actor(meta)
-        return (first.event_id, first.position, first.recorded_at, first.tenant_id, meta.get("request_id"),
-                meta.get("client_request_id"), method, path, action, target, name, external, result, status,
-                scim_type, detail, changed, ignored, _duration_ms(first), token_id, description, owner,
-                meta.get("source_ip"), meta.get("user_agent"))
+            action, status = "update", 200
+        result, scim_type, detail = "success", None, None
+        changed = [e.data["attribute"] for e in group if e.type == "AttributeChanged"]
+        changed += ["active"] * any(t in ("UserDeactivated", "UserReactivated") for t in types)
+        ignored = [e.data["attribute"] for e in group if e.type == "AttributeIgnored"]
+        method, path = meta.get("method"), meta.get("path")
+    else:
+        return None
+    name, external = identities.get((first.tenant_id, target), (None, None)) if target else (None, None)
+    actor = Actor.of(meta)
+    return (first.event_id, first.position, first.recorded_at, first.tenant_id, meta.get("request_id"),
+            meta.get("client_request_id"), method, path, action, target, name, external, result, status,
+            scim_type, detail, changed, ignored, _duration_ms(first), actor.token_id, actor.description,
+            actor.owner, meta.get("source_ip"), meta.get("user_agent"), _folded(name), _folded(actor.owner))
 
 
 async def _erase(connection: asyncpg.Connection, tenant_id: uuid.UUID, user_id: uuid.UUID) -> None:
@@ -275,9 +267,17 @@ async def _erase(connection: asyncpg.Connection, tenant_id: uuid.UUID, user_id: 
             old, new = erase_value(row["attribute"], row["old_value"]), erase_value(row["attribute"], row["new_value"])
         updates.append((tenant_id, row["seq"], old, new))
     await connection.executemany(_ERASE_VALUES, updates)
-    await connection.execute(_ERASE_NAMES, tenant_id, user_id, ERASED)
-    await connection.execute(_ERASE_PROVISIONING, tenant_id, user_id, ERASED)
+    await connection.execute(_ERASE_NAMES, tenant_id, user_id, ERASED, fold(ERASED))
+    await connection.execute(_ERASE_PROVISIONING, tenant_id, user_id, ERASED, fold(ERASED))
     await connection.execute(_ERASE_IDENTITY, tenant_id, user_id, ERASED)
+
+
+async def refold(connection: asyncpg.Connection) -> None:
+    """Fill the folded keys of rows written before migration 0015, tenant by tenant."""
+    for tenant in await connection.fetch(_TENANTS):
+        names = [row[0] for row in await connection.fetch(_NAMES, tenant["tenant_id"])]
+        for statement in _REFOLD:
+            await connection.execute(statement, tenant["tenant_id"], names, [fold(name) for name in names])
 
 
 def _is_uuid(value: object) -> bool:

@@ -38,7 +38,8 @@ GROUPS = ProjectionSpec("groups", ("groups_view", "group_members"), ("0005_group
                         GroupsView, True)
 AUDIT = ProjectionSpec(
     "audit", ("audit_trail", "provisioning_log", "audit_identities"),
-    ("0004_audit.sql", _TENANT_KEYS, "0011_client_request_id.sql", "0013_audit_seq_per_tenant.sql"),
+    ("0004_audit.sql", _TENANT_KEYS, "0011_client_request_id.sql", "0013_audit_seq_per_tenant.sql",
+     "0015_audit_folded_keys.sql"),
     AuditProjection, False,
 )
 

@@ -15,6 +15,7 @@ from domain.json import JsonObject, JsonValue
 from domain.schema import EXTENSIONS, EXTERNAL_ID, USER_SCHEMA, Attribute
 from domain.user import UserState, evolve
 from eventstore import VIEW_PARAMS_START, Envelope, ViewWrite
+from eventstore.batching import PointReads
 from eventstore.crypto import ERASED, FieldCipher
 from projections import codec
 
@@ -82,6 +83,13 @@ SELECT v.id, v.tenant_id, v.version, v.attributes, v.active, v.active_assigned, 
 FROM users_view v LEFT JOIN subject_keys k ON k.tenant_id = v.tenant_id AND k.subject = 'user:' || v.id::text
 WHERE v.tenant_id = $1 AND v.id = $2
 """
+# The same two reads for many users at once (``UserReads``): $2 is an array of ids.
+_BY_IDS = f"SELECT {_COLUMNS} FROM users_view WHERE tenant_id = $1 AND id = ANY($2::uuid[])"
+_BY_IDS_WITH_KEY = _BY_ID_WITH_KEY.replace("v.id = $2", "v.id = ANY($2::uuid[])")
+assert _BY_IDS_WITH_KEY != _BY_ID_WITH_KEY
+# Live users by folded userName, many at once: the unique key a `userName eq` filter reads.
+_BY_USER_NAMES = (f"SELECT {_COLUMNS}, user_name_lower FROM users_view"
+                  " WHERE tenant_id = $1 AND user_name_lower = ANY($2::text[]) AND NOT deleted")
 # The live user holding a userName: the same fold as the uniqueness index.
 _BY_USER_NAME = (f"SELECT {_COLUMNS} FROM users_view"
                  " WHERE tenant_id = $1 AND user_name_lower = $2 AND NOT deleted")
@@ -263,6 +271,37 @@ class UsersView:
     async def load_by_user_name(self, executor: asyncpg.Pool | asyncpg.Connection, tenant_id: uuid.UUID,
                                 user_name: str) -> UserState | None:
         row = await executor.fetchrow(_BY_USER_NAME, tenant_id, fold(user_name))
+        return state_from_row(row) if row is not None else None
+
+
+class UserReads:
+    """Users by id, read through one pool with concurrent reads coalesced (``eventstore.batching``):
+    what a GET and a write's first, unlocked read take."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._plain = PointReads(pool, _BY_IDS, "id")
+        self._with_key = PointReads(pool, _BY_IDS_WITH_KEY, "id")
+        self._by_user_name = PointReads(pool, _BY_USER_NAMES, "user_name_lower")
+
+    async def live_by_user_name_key(self, tenant_id: uuid.UUID, key: str) -> UserState | None:
+        """The live user whose folded userName is ``key`` (``identifiers.fold`` already applied)."""
+        row = await self._by_user_name.fetch(tenant_id, key)
+        return state_from_row(row) if row is not None else None
+
+    async def load(self, tenant_id: uuid.UUID, user_id: str, *, keys: FieldCipher | None = None) -> UserState | None:
+        """The user's row; with ``keys``, the user's wrapped data key is offered to that cipher
+        when it has not cached it (as ``UsersView.load`` does)."""
+        try:
+            parsed = uuid.UUID(user_id)
+        except ValueError:
+            return None
+        subject = f"user:{parsed}"
+        if keys is not None and not keys.has(tenant_id, subject):
+            row = await self._with_key.fetch(tenant_id, parsed)
+            if row is not None:
+                keys.offer(tenant_id, subject, row["kek_id"], row["wrapped"])
+        else:
+            row = await self._plain.fetch(tenant_id, parsed)
         return state_from_row(row) if row is not None else None
 
 

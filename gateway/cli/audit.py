@@ -10,6 +10,8 @@ from typing import Any, BinaryIO
 
 import orjson
 
+from domain.errors import Reason, Rejected
+from eventstore import EventStore
 from eventstore.signed_note import NoteError, Verifier
 from gateway.cli.output import UserError, say
 from gateway.cli.parsers import Parents
@@ -32,14 +34,16 @@ def open_output(path: str | None) -> BinaryIO:
 
 
 def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
-    from gateway.audit_export import check_action, export_to
+    from projections.audit_export import ACTIONS
 
-    check_action(args.kind, args.action)
+    if args.action is not None and args.action not in ACTIONS.get(args.kind, ()):
+        raise Rejected(Reason.INVALID_VALUE,
+                       f"unknown action {args.action!r}; expected one of {sorted(ACTIONS.get(args.kind, ()))}")
     output = open_output(args.output)
 
     async def run() -> int:
         async with open_store(settings, projections=()) as session:
-            return await export_to(session.store, args, output)
+            return await _export_to(session.store, args, output)
 
     try:
         count = asyncio.run(run())
@@ -48,6 +52,42 @@ def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
             output.close()
     say(f"exported {count} row(s)")
     return 0
+
+
+async def _export_to(store: EventStore, args: argparse.Namespace, output: BinaryIO) -> int:
+    """The HTTP export's bytes (projections.audit_export.stream_export), every page at once."""
+    from gateway.integrity_report import export_checkpoints
+    from gateway.progress import ProgressBar
+    from gateway.tenancy import Tenancy
+    from gateway.timestamps import parse_time
+    from projections.audit import AuditProjection
+    from projections.audit_export import ExportQuery, last_seq_of_page, stream_export
+    from projections.runner import CatchUpRunner
+
+    tenant = await Tenancy(store).tenant(args.tenant)
+    if args.kind == "checkpoints":  # the signed notes a SIEM keeps (docs/integrity.md)
+        if args.format != "jsonl":
+            raise Rejected(Reason.INVALID_VALUE, "checkpoints export as jsonl only (each carries a signed note)")
+        try:
+            return await export_checkpoints(store.pool, tenant.tenant_id, output)
+        finally:
+            output.flush()
+    await CatchUpRunner(store, "audit", AuditProjection()).catch_up_tenant(tenant.tenant_id)
+    query = ExportQuery(kind=args.kind, tenant_id=tenant.tenant_id, since=parse_time("--since", args.since),
+                        until=parse_time("--until", args.until), user=args.user, actor=args.actor,
+                        action=args.action, limit=None)
+
+    async def write(chunk: bytes | bytearray) -> None:
+        output.write(chunk)
+
+    bar = ProgressBar(f"exporting {args.kind}")
+    try:
+        async with store.pool.acquire() as connection, connection.transaction(isolation="repeatable_read"):
+            last = await last_seq_of_page(connection, query)
+            return await stream_export(connection, query, last, args.format, write, bar.update)
+    finally:
+        bar.close()
+        output.flush()
 
 
 def cmd_verify(args: argparse.Namespace, settings: Settings) -> int:

@@ -40,7 +40,7 @@ def _value(value: Any) -> str:
 
 def _entry_dict(item: Entry) -> dict[str, Any]:
     return {
-        "position": item.position, "time": timestamp(item.time), "user_id": item.user_id, "action": item.action,
+        "position": item.position, "time": timestamp(item.recorded_at), "user_id": item.user_id, "action": item.action,
         "changes": [{"attribute": c.attribute, "old": c.old, "new": c.new} for c in item.changes],
         "actor": {"token_id": item.actor.token_id, "owner": item.actor.owner,
                   "description": item.actor.description},
@@ -50,7 +50,7 @@ def _entry_dict(item: Entry) -> dict[str, Any]:
 
 def _print_entries(entries: list[Entry]) -> None:
     for item in entries:
-        head = f"{timestamp(item.time)}  #{item.position}  {item.action:<17} by {item.actor.label()}"
+        head = f"{timestamp(item.recorded_at)}  #{item.position}  {item.action:<17} by {item.actor.label()}"
         head += f"  request {item.request_id}" if item.request_id else ""
         print(head + (f" (caller's {item.client_request_id})" if item.client_request_id else ""))
         if item.detail:

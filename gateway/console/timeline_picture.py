@@ -63,7 +63,7 @@ def _groups(entries: list[Entry]) -> list[list[Entry]]:
 def _lines(group: list[Entry], kind: str) -> tuple[str, ...]:
     first = group[0]
     actor = first.actor.owner or "unknown"
-    lines = [f"{timestamp(first.time)}  {kind}  by {actor}"]
+    lines = [f"{timestamp(first.recorded_at)}  {kind}  by {actor}"]
     for item in group:
         for change in item.changes:
             if item.action == "create":
@@ -83,7 +83,7 @@ def layout(entries: list[Entry], as_of: datetime | None = None) -> Picture:
     y = TOP
     for group in _groups(entries):
         kind = max((item.action for item in group), key=lambda action: _WEIGHT.get(action, 1))
-        after = as_of is not None and group[0].time > as_of
+        after = as_of is not None and group[0].recorded_at > as_of
         if after and as_of_y is None:
             as_of_y = y - GAP // 2
         lines = _lines(group, kind)

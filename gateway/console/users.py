@@ -14,7 +14,8 @@ from aiohttp import web
 
 from domain.errors import Reason, Rejected
 from domain.json import JsonObject, JsonValue
-from domain.user import UpdateUser, UserState
+from domain.patch import AssignActive
+from domain.user import PatchUser, UserState
 from gateway.console.security import render, see_other
 from gateway.console.timeline_picture import layout
 from gateway.http.keys import PRINCIPAL, REQUEST_ID, STORE, USERS
@@ -105,7 +106,7 @@ async def deactivate(request: web.Request) -> web.Response:
     context = RequestContext(request[REQUEST_ID], request.method, request.path, request.remote,
                              request.headers.get("User-Agent"))
     await request.app[USERS].update(
-        principal, context, user_id, lambda state: UpdateUser(state.attributes, False, "patch"), if_match=None)
+        principal, context, user_id, PatchUser((AssignActive(False),)), if_match=None)
     return see_other(f"/admin/users/{user_id}")
 
 

@@ -17,7 +17,7 @@ from datetime import datetime
 from aiohttp import web
 
 from domain.errors import Rejected
-from gateway.export_formats import FORMATS, as_dict, csv_header, csv_line, jsonl_line, negotiate
+from gateway.export_formats import FORMATS, negotiate
 from gateway.http.auth import require
 from gateway.http.keys import AUDIT_RUNNER, CLIENT_REQUEST_ID, POOL, REQUEST_ID, SETTINGS, STORE
 from gateway.http.responses import json_response
@@ -28,16 +28,7 @@ from gateway.scim.errors import ScimError
 from gateway.scim.resource import render_user
 from gateway.tenancy import Principal
 from gateway.timestamps import parse_time, timestamp
-from projections.audit_export import (
-    ACTIONS,
-    FIELDS,
-    RESULTS,
-    STABLE_ID,
-    ExportQuery,
-    export_columns,
-    last_seq_of_page,
-    stream_rows,
-)
+from projections.audit_export import ACTIONS, RESULTS, ExportQuery, last_seq_of_page, stream_export
 
 DEFAULT_LIMIT = 1000
 MAX_LIMIT = 10_000
@@ -129,24 +120,11 @@ async def _export(request: web.Request, kind: str, user: str | None = None) -> w
             "X-Gateway-Request-Id": request[REQUEST_ID],
         })
         await response.prepare(request)
-        fields = export_columns(kind)
         if output == "json":
-            await response.write(b'{"items":[')
-        elif output == "csv":
-            await response.write(csv_header(fields))
-        first = True
-        if last is not None:
-            async for row in stream_rows(connection, query, last):
-                item = as_dict(row, FIELDS[kind], STABLE_ID[kind])
-                if output == "json":
-                    await response.write((b"" if first else b",") + jsonl_line(item).rstrip(b"\n"))
-                elif output == "jsonl":
-                    await response.write(jsonl_line(item))
-                else:
-                    await response.write(csv_line(item, fields))
-                first = False
+            await response.write(b'{"items":')
+        await stream_export(connection, query, last, output, response.write)
         if output == "json":
-            await response.write(b'],"next":' + json_response_cursor(next_cursor) + b"}")
+            await response.write(b',"next":' + json_response_cursor(next_cursor) + b"}")
         await response.write_eof()
         return response
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from domain.group import DeleteGroup, GroupState, UpdateGroup
+from domain.group import DeleteGroup, GroupState
 from domain.json import JsonValue
 from gateway.http.auth import require
 from gateway.http.keys import GROUPS, PRINCIPAL, SETTINGS
@@ -12,7 +12,7 @@ from gateway.http.middleware import context
 from gateway.http.responses import scim_response
 from gateway.http.scim_handlers import base_url, idempotency_key, parse_json, patch_answer
 from gateway.scim.errors import ScimError
-from gateway.scim.group_resource import interpret_group_patch, parse_group, render_group
+from gateway.scim.group_resource import parse_group, parse_group_patch, parse_group_replace, render_group
 from gateway.scim.listing import attribute_list_text, list_response, parse_list_request
 from gateway.scim.resource import etag
 from gateway.tenancy import Principal
@@ -81,18 +81,6 @@ async def _one(request: web.Request, state: GroupState, status: int = 200) -> we
     return scim_response(resource, status, headers)
 
 
-def _named_members(raw: bytes) -> list[str]:
-    """The member ids a body names (the decision needs their facts); bad bodies fail later, on record."""
-    try:
-        return [i for i, _ in parse_group(parse_json(raw))[2] or []]
-    except ScimError:
-        return []
-
-
-def _displays(refs: list[tuple[str, str | None]]) -> tuple[tuple[str, str], ...]:
-    return tuple((i, d) for i, d in refs if d)
-
-
 async def get_group(request: web.Request) -> web.Response:
     principal = _offered(request, "scim:read")
     return await _one(request, await request.app[GROUPS].get(principal, request.match_info["group_id"]))
@@ -108,39 +96,18 @@ async def create_group(request: web.Request) -> web.Response:
 
 async def replace_group(request: web.Request) -> web.Response:
     principal = _offered(request, "scim:write")
-    raw = await request.read()
-
-    def build(group_id: str, state: GroupState | None, everyone: list[str]) -> UpdateGroup:
-        display, external, members = parse_group(parse_json(raw))
-        refs = members or []
-        wanted = [i for i, _ in refs]
-        return UpdateGroup(display_name=display or "", external_id=external, add=tuple(wanted),
-                           remove=tuple(m for m in everyone if m not in wanted), displays=_displays(refs))
-
-    state = await request.app[GROUPS].write(
-        principal, context(request), request.match_info["group_id"], build, referenced=_named_members(raw),
-        needs_all_members=True, if_match=request.headers.get("If-Match"))
+    command = parse_group_replace(parse_json(await request.read()))
+    state = await request.app[GROUPS].update(principal, context(request), request.match_info["group_id"], command,
+                                             request.headers.get("If-Match"))
     return await _one(request, state)
 
 
 async def patch_group(request: web.Request) -> web.Response:
     principal = _offered(request, "scim:write")
-    raw = await request.read()
-    try:
-        planned = interpret_group_patch(parse_json(raw), request.match_info["group_id"])
-    except ScimError:
-        planned = None  # the write below fails the same way, and records it
-
-    def build(group_id: str, state: GroupState | None, everyone: list[str]) -> UpdateGroup:
-        patch = interpret_group_patch(parse_json(raw), group_id)
-        remove = [m for m in everyone if m not in patch.add] if patch.remove_all else patch.remove
-        return UpdateGroup(patch.display_name, patch.external_id, tuple(patch.add), tuple(remove),
-                           tuple(patch.displays.items()))
-
-    state = await request.app[GROUPS].write(
-        principal, context(request), request.match_info["group_id"], build,
-        referenced=(planned.add + planned.remove) if planned else [],
-        needs_all_members=bool(planned and planned.remove_all), if_match=request.headers.get("If-Match"))
+    group_id = request.match_info["group_id"]
+    command = parse_group_patch(parse_json(await request.read()), group_id)
+    state = await request.app[GROUPS].update(principal, context(request), group_id, command,
+                                             request.headers.get("If-Match"))
     # A client that names attributes (attributes=, excludedAttributes=) wants the resource back.
     asks = {k.lower() for k in request.query} & {"attributes", "excludedattributes"}
     if patch_answer(request, "resource" if asks else principal.policy.group_patch_response) == 204:
@@ -150,7 +117,6 @@ async def patch_group(request: web.Request) -> web.Response:
 
 async def delete_group(request: web.Request) -> web.Response:
     principal = _offered(request, "scim:write")
-    await request.app[GROUPS].write(
-        principal, context(request), request.match_info["group_id"], lambda _id, _state, _all: DeleteGroup(),
-        referenced=[], if_match=request.headers.get("If-Match"))
+    await request.app[GROUPS].update(principal, context(request), request.match_info["group_id"], DeleteGroup(),
+                                     request.headers.get("If-Match"))
     return web.Response(status=204)

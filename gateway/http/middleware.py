@@ -8,12 +8,11 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 
-import asyncpg
 import structlog
 from aiohttp import web
 
 from domain.errors import Rejected
-from eventstore.errors import DatabaseUnavailable
+from eventstore.errors import unavailable
 from gateway.http.keys import CLIENT_REQUEST_ID, METRICS, PRINCIPAL, REQUEST_ID, SETTINGS, STORE
 from gateway.http.responses import scim_response
 from gateway.scim.errors import ScimError
@@ -89,19 +88,8 @@ async def _record_refusal(request: web.Request, error: BaseException, scim_error
         log.warning("request_outcome_not_recorded", error="TimeoutError")
 
 
-_UNREACHABLE = (
-    DatabaseUnavailable,
-    asyncpg.CannotConnectNowError,
-    asyncpg.ConnectionDoesNotExistError,
-    asyncpg.TooManyConnectionsError,
-    asyncpg.InterfaceError,
-    asyncpg.exceptions.AdminShutdownError,
-    OSError,  # ConnectionError included
-)
-
-
 def _unreachable(error: BaseException) -> bool:
-    return isinstance(error, _UNREACHABLE)
+    return unavailable(error)  # the store's classification (eventstore/errors.py), the one place
 
 
 def _error_for(request: web.Request, error: BaseException, request_id: str) -> ScimError:

@@ -17,9 +17,8 @@ from gateway.http.responses import scim_response
 from gateway.scim import bounds, discovery
 from gateway.scim.errors import ScimError
 from gateway.scim.listing import list_response, parse_list_request
-from gateway.scim.patch import apply_patch
+from gateway.scim.patch import parse_patch
 from gateway.scim.resource import (
-    document_of,
     etag,
     parse_attribute_list,
     parse_user,
@@ -140,14 +139,9 @@ async def create_user(request: web.Request) -> web.Response:
 
 async def replace_user(request: web.Request) -> web.Response:
     principal = require(request, "scim:write")
-    raw = await request.read()
-
-    def command(state: UserState) -> UpdateUser:
-        attributes, active = parse_user(parse_json(raw))
-        return UpdateUser(attributes, active, "put")
-
+    attributes, active = parse_user(parse_json(await request.read()))
     state = await request.app[USERS].update(
-        principal, context(request), request.match_info["user_id"], command,
+        principal, context(request), request.match_info["user_id"], UpdateUser(attributes, active, "put"),
         request.headers.get("If-Match"),
     )
     return await _user_response(request, state)
@@ -155,18 +149,9 @@ async def replace_user(request: web.Request) -> web.Response:
 
 async def patch_user(request: web.Request) -> web.Response:
     principal = require(request, "scim:write")
-    raw = await request.read()
-
-    def command(state: UserState) -> UpdateUser:
-        patched = apply_patch(document_of(state), parse_json(raw))
-        active = patched.pop("active", None)
-        attributes, _ = parse_user(patched)
-        return UpdateUser(attributes, active if isinstance(active, bool) else None, "patch",
-                          unassign_active=active is None and state.active_assigned)
-
+    command = parse_patch(parse_json(await request.read()))
     state = await request.app[USERS].update(
-        principal, context(request), request.match_info["user_id"], command,
-        request.headers.get("If-Match"),
+        principal, context(request), request.match_info["user_id"], command, request.headers.get("If-Match"),
     )
     if patch_answer(request, principal.policy.patch_response) == 204:
         return web.Response(status=204, headers={"ETag": etag(state.version)})
@@ -187,7 +172,7 @@ def patch_answer(request: web.Request, setting: str) -> int:
 async def delete_user(request: web.Request) -> web.Response:
     principal = require(request, "scim:write")
     await request.app[USERS].update(
-        principal, context(request), request.match_info["user_id"], lambda _s: DeleteUser(),
+        principal, context(request), request.match_info["user_id"], DeleteUser(),
         request.headers.get("If-Match"),
     )
     return web.Response(status=204)

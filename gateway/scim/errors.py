@@ -121,3 +121,5 @@ class ScimError(Exception):
                 return cls.not_found(rejected.detail)
             case Reason.CONFLICT:
                 return cls.conflict(rejected.detail)
+            case Reason.NO_TARGET:
+                return cls.no_target(rejected.detail)

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from domain.group import KEEP, GroupState
+from domain.group import KEEP, GroupState, UpdateGroup
 from domain.json import JsonObject, JsonValue
 from domain.schema import CORE_GROUP, EXTERNAL_ID, GROUP_SCHEMA
 from gateway.scim import bounds, compat
 from gateway.scim.errors import ScimError
 from gateway.scim.filter import Compare, parse_path
+from gateway.scim.patch import labelled, operations_of
 from gateway.scim.resource import etag
 from gateway.timestamps import timestamp
 
@@ -116,16 +117,11 @@ class GroupPatch:
             raise ScimError.invalid_path(f"Group has no attribute {target!r}")
 
 
-def interpret_group_patch(body: JsonValue, group_id: str | None = None) -> GroupPatch:
-    if not isinstance(body, dict):
-        raise ScimError.invalid_syntax("the request body must be a JSON object")
-    operations = body.get("Operations", body.get("operations"))
-    if not isinstance(operations, list) or not operations:
-        raise ScimError.invalid_syntax("Operations must be a non-empty list")
-    if len(operations) > 1000:
-        raise ScimError.too_many("at most 1000 operations per request")
+def parse_group_patch(body: JsonValue, group_id: str) -> UpdateGroup:
+    """A Group PATCH as the change it makes, before any database work (``group_id`` is the
+    URL's: Okta may echo it in a path-less replace)."""
     patch = GroupPatch()
-    for index, raw in enumerate(operations, start=1):
+    for index, raw in enumerate(operations_of(body), start=1):
         operation = compat.operation(raw, index)
         try:
             if operation.path is None:
@@ -143,6 +139,14 @@ def interpret_group_patch(body: JsonValue, group_id: str | None = None) -> Group
             else:
                 raise ScimError.invalid_path(f"unsupported path {operation.path!r} for a Group")
         except ScimError as error:
-            where = f"operation {index} ({operation.op} {operation.path or '(no path)'})"
-            raise ScimError(error.status, f"{where}: {error.detail}", error.scim_type) from None
-    return patch
+            raise labelled(error, f"operation {index} ({operation.op} {operation.path or '(no path)'})") from None
+    return UpdateGroup(patch.display_name, patch.external_id, tuple(patch.add), tuple(patch.remove),
+                       tuple(patch.displays.items()), remove_all=patch.remove_all)
+
+
+def parse_group_replace(body: JsonValue) -> UpdateGroup:
+    """A Group PUT as the change it makes: every member it does not name leaves."""
+    display, external, members = parse_group(body)
+    refs = members or []
+    return UpdateGroup(display_name=display or "", external_id=external, add=tuple(i for i, _ in refs),
+                       displays=tuple((i, d) for i, d in refs if d), remove_all=True)

@@ -150,6 +150,8 @@ def parse_user(body: JsonValue) -> tuple[JsonObject, bool | None]:
 
 
 def render_user(state: UserState, base_url: str, gateway_extension: bool = True) -> JsonObject:
+    """The resource shares the state's values, uncopied: rendering is a state's last use, and
+    whatever reshapes a resource (``project``) copies what it keeps."""
     attributes = state.attributes
     schemas = [CORE_USER]
     if ENTERPRISE_USER in attributes:
@@ -159,11 +161,11 @@ def render_user(state: UserState, base_url: str, gateway_extension: bool = True)
     resource: JsonObject = {"schemas": schemas, "id": state.user_id}
     for key, value in attributes.items():
         if key != ENTERPRISE_USER:
-            resource[key] = copy.deepcopy(value)
+            resource[key] = value
     if state.active_assigned:
         resource["active"] = state.active
     if ENTERPRISE_USER in attributes:
-        resource[ENTERPRISE_USER] = copy.deepcopy(attributes[ENTERPRISE_USER])
+        resource[ENTERPRISE_USER] = attributes[ENTERPRISE_USER]
     if gateway_extension:
         gateway: JsonObject = {"loginMethod": state.login_method}
         if state.permission_profile is not None:
@@ -177,14 +179,6 @@ def render_user(state: UserState, base_url: str, gateway_extension: bool = True)
         "version": etag(state.version),
     }
     return resource
-
-
-def document_of(state: UserState) -> JsonObject:
-    """What PATCH operates on: the attributes plus ``active`` when it is assigned."""
-    document = copy.deepcopy(state.attributes)
-    if state.active_assigned:
-        document["active"] = state.active
-    return document
 
 
 # attributes / excludedAttributes (RFC 7644 section 3.4.2.5) ------------------------------

@@ -237,6 +237,15 @@ def compile_filter(node: Filter, query: SqlQuery) -> str:
     return _Compiler(query).compile(node)
 
 
+def user_name_key(node: Filter) -> str | None:
+    """The folded userName when ``node`` is exactly `userName eq "..."`: a read of the unique
+    key. Decided by what this compiler makes of it, so it folds and resolves as every filter."""
+    query = SqlQuery(offset=1)
+    if compile_filter(node, query) == "(user_name_lower = $2)" and isinstance(query.params[0], str):
+        return query.params[0]
+    return None
+
+
 def sort_expression(sort_by: str) -> str:
     """The ORDER BY expression for ``sortBy``; only whitelisted columns or JSON paths."""
     resolved = resolve(sort_by)

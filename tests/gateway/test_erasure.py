@@ -139,7 +139,7 @@ async def test_erasure_reaches_every_place_and_changes_no_event(bynder: Scim, da
     # Replay: the history with times, actors and actions, values [erased], and the erasure.
     tenant_id = (await app[POOL].fetchval("SELECT tenant_id FROM events WHERE type = 'UserErased'"))
     timeline = await Replay(app[STORE]).timeline(tenant_id, user_id)
-    assert [e.action for e in timeline] == ["create", "update", "no_change", "refused", "refused", "erased"]
+    assert [e.action for e in timeline] == ["create", "update", "no_change", "refused", "refused", "user.erased"]
     assert timeline[-1].actor.owner == "scim-bot@example.com" and "DPO-42" in (timeline[-1].detail or "")
     assert dict((c.attribute, c.new) for c in timeline[0].changes)["userName"] == ERASED
     assert "zelda" not in repr(timeline).lower()

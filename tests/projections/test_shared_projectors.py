@@ -29,7 +29,8 @@ class Recording:
 def user_created(tenant: uuid.UUID, number: int) -> list[NewEvent]:
     user_id = str(uuid.uuid5(tenant, str(number)))
     return [NewEvent("UserCreated", {"user_id": user_id, "user_name": f"u{number}@example.com",
-                                     "attributes": {"externalId": f"x{number}"}, "active": True}),
+                                     "attributes": {"externalId": f"x{number}"}, "active": True,
+                                     "login_method": "sso", "permission_profile": None}),
             NewEvent("UserDeactivated", {"user_id": user_id, "reason": "patch"})]
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import aiohttp
+import orjson
 
 from gateway.app import create_app
 from gateway.http.keys import TENANCY
@@ -33,9 +34,11 @@ async def test_tokens_and_personal_data_never_reach_the_log(client, database_url
                 assert r.status == 401
     finally:
         log = (await gateway.stop()).decode()
-    assert log.count('"event": "request"') >= 4 and '"status": 401' in log  # the access log is there
+    lines = [orjson.loads(line) for line in log.splitlines() if line.startswith("{")]
+    requests = [line for line in lines if line.get("event") == "request"]
+    assert len(requests) >= 4 and 401 in {r["status"] for r in requests}  # the access log is there
     # A query string is logged by its parameter names only: filters carry userNames.
-    assert '"query_params": ["filter"]' in log
+    assert ["filter"] in [r.get("query_params") for r in requests]
     for secret in (token, token[5:], secret_user, "ext-secret", "Smith"):
         assert secret not in log, secret
 

@@ -3,8 +3,10 @@ and its 'SCIM 2.0 protocol compliance' known-issues page)."""
 
 import pytest
 
+from domain.errors import Rejected
+from domain.patch import apply
 from gateway.scim.errors import ScimError
-from gateway.scim.patch import apply_patch
+from gateway.scim.patch import parse_patch
 
 ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
 
@@ -14,6 +16,15 @@ DOC = {
     "emails": [{"type": "work", "value": "ann@example.com", "primary": True}],
     "active": True,
 }
+
+
+def apply_patch(document, body):
+    """Parse (no state needed), then apply to ``document``: what a PATCH of a user does."""
+    command = parse_patch(body)
+    try:
+        return apply(document, command.operations)
+    except Rejected as refused:
+        raise ScimError.from_rejected(refused) from None
 
 
 def patch(*operations, document=DOC):
