@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
+import dataclasses
 from collections.abc import AsyncIterator, Sequence
 from datetime import timedelta
 
@@ -36,15 +35,14 @@ from gateway.http.metrics import Metrics
 from gateway.http.middleware import request_context
 from gateway.http.ratelimit import TokenBuckets
 from gateway.keys import make_cipher
+from gateway.projector import projectors
+from gateway.projector import stop as stop_projectors
 from gateway.revocations import RevocationListener
-from gateway.sealing import start_sealer
 from gateway.settings import Settings
 from gateway.shards import open_shards
 from gateway.tenancy import Tenancy
 from gateway.users import Users
-from projections.audit import AuditProjection
 from projections.groups_view import GroupsView
-from projections.runner import CatchUpRunner
 from projections.tenancy import TenancyProjection
 from projections.users_view import UsersView
 
@@ -62,22 +60,18 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
 
     def appended(envelopes: Sequence[Envelope]) -> None:
         metrics.appended(envelopes)
-        for each in background:
-            each.wake()
-        if sealer is not None:
-            sealer.wake()
+        if settings.background_projector:
+            running.wake()
 
     groups_view = GroupsView()
     shards = await open_shards(pool, settings)
     routed = pool if len(shards.pools) == 1 else RoutingPool(shards)
     cipher, _ = make_cipher(settings)
     store = EventStore(routed, [TenancyProjection(), users_view, groups_view], on_appended=appended, cipher=cipher)
-    # Requests catch up their own tenant's database; in the background, one runner per database.
-    runner = CatchUpRunner(store, "audit", AuditProjection())
-    background = [runner] if routed is pool else [
-        CatchUpRunner(EventStore(shard_pool, cipher=cipher), "audit", AuditProjection())
-        for shard_pool in shards.pools.values()]
-    sealer = start_sealer(store, settings) if settings.background_projector and settings.sealing else None
+    # Requests catch up their own tenant's database; in the background (unless `serve
+    # --no-projector` leaves it to `scim-gateway projector`), one runner per database.
+    running = projectors(store, shards, cipher, settings if settings.background_projector
+                         else dataclasses.replace(settings, sealing=False))
     app[POOL] = routed
     app[SHARDS] = shards
     app[STORE] = store
@@ -88,21 +82,12 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
         listener = RevocationListener(app[DATABASE_URL], tenancy, retry_seconds=settings.revocation_retry_seconds)
         await listener.start()
         app[REVOCATIONS] = listener
-    app[AUDIT_RUNNER] = runner
+    app[AUDIT_RUNNER] = running.audit
     app[USERS] = Users(store, users_view, settings)
     app[GROUPS] = Groups(store, groups_view, timedelta(hours=settings.create_replay_window_hours))
-    projectors = [asyncio.create_task(each.run(), name="audit-projector") for each in background] \
-        if settings.background_projector else []
-    sealing = asyncio.create_task(sealer.run(), name="sealer") if sealer is not None else None
+    tasks = running.start() if settings.background_projector else []
     yield
-    if sealing is not None:
-        sealing.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await sealing
-    for projector in projectors:
-        projector.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await projector
+    await stop_projectors(tasks)
     if listener is not None:
         await listener.close()
     await tenancy.flush_use()

@@ -6,7 +6,7 @@ accounts predate SSO). Imported users can be matched and updated by the identity
 under the ``bynder`` profile credential users cannot be deactivated through SCIM.
 
 Lines are parsed and decided first, then written a batch per transaction (one statement
-for the events, one pipelined upsert for the view), the next batch parsed while earlier
+for the events, one COPY for the view's new rows), the next batch parsed while earlier
 ones are written: a batch is in the log whole or not at all, so an interrupted import
 resumes with ``--skip-existing``.
 """

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import structlog
 
 from eventstore import EventStore
@@ -19,3 +21,12 @@ def start_sealer(store: EventStore, settings: Settings) -> SealerRunner:
             hint="keep it outside the database; print its public half with `scim-gateway keys public`")
     policy = CheckpointPolicy(settings.checkpoint_events, settings.checkpoint_seconds)
     return SealerRunner(store, Sealer(key, policy))
+
+
+def check_signing_key(settings: Settings) -> None:
+    """Before logging is configured and before anything listens: a missing or unreadable key
+    stops the start here, with its path; a key made now (the embedded default) is announced."""
+    _, created = load_signing_key(settings)
+    if created:
+        print(f"Made a checkpoint signing key under {settings.data_dir}; keep a copy of its public half "
+              "(`scim-gateway keys public`) away from the database.", file=sys.stderr, flush=True)

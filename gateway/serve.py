@@ -22,8 +22,8 @@ from gateway.app import create_app
 from gateway.database import Database, check_schema, migrate_database
 from gateway.keys import kek_path, load_keyring
 from gateway.log import configure_logging
+from gateway.sealing import check_signing_key
 from gateway.settings import Settings
-from gateway.signing_key import load_signing_key
 from gateway.tenancy import Tenancy
 from projections.tenancy import TenancyProjection
 
@@ -91,12 +91,9 @@ def serve(settings: Settings, database: Database) -> None:
     if not settings.migrate:
         asyncio.run(_check_schema(dsn))
     if settings.background_projector and settings.sealing:
-        # A missing or unreadable key stops here, with its path, before anything is migrated
-        # or listens (and before logging is configured, so a refusal leaves it as it was).
-        _, created = load_signing_key(settings)
-        if created:
-            print(f"Made a checkpoint signing key under {settings.data_dir}; keep a copy of its public half "
-                  "(`scim-gateway keys public`) away from the database.", file=sys.stderr, flush=True)
+        # Before anything is migrated or listens (and before logging is configured, so a
+        # refusal leaves it as it was).
+        check_signing_key(settings)
     configure_logging(settings.log_level)
     log = structlog.get_logger("gateway.serve")
     if settings.migrate:

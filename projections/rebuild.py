@@ -15,15 +15,19 @@ from __future__ import annotations
 import re
 import secrets
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import get_args
 
 import asyncpg
 
-from eventstore import Checkpoint, EventStore
+from domain.events import GROUP_EVENT_TYPES, TenantEvent
+from eventstore import Checkpoint, Envelope, EventStore
 from eventstore.pool import init_connection
 from eventstore.positions import tenant_heads
+from projections import users_view_rebuild
 from projections.catalog import PROJECTIONS, ProjectionSpec
+from projections.rebuild_bound import read_bound
 from projections.runner import read_whole_appends, read_whole_transactions
 
 Progress = Callable[[int, int], None]  # (events applied so far, log head position)
@@ -36,6 +40,24 @@ _SAVE_POSITIONS = """
 INSERT INTO public.projection_tenant_checkpoints (tenant_id, name, tenant_position)
 SELECT tenant_id, $3, tenant_position FROM unnest($1::uuid[], $2::bigint[]) AS p(tenant_id, tenant_position)
 ON CONFLICT (tenant_id, name) DO UPDATE SET tenant_position = EXCLUDED.tenant_position, updated_at = now()
+"""
+
+# Projections built set-based (each stream folded once, rows written with COPY) instead of by
+# replaying the log through the projection in batches; the locked catch-up is the same.
+_SET_BASED: dict[str, Callable[[asyncpg.Connection, EventStore, str, Progress | None], Awaitable[Checkpoint]]] = {
+    "users_view": users_view_rebuild.build,
+}
+# Inline projections that read a few event types of a log that is mostly user events: their
+# build reads only those, in the log's order (what their ``apply`` keeps of a batch).
+_READS: dict[str, frozenset[str]] = {
+    "tenancy": frozenset(cls.type for cls in get_args(TenantEvent)),
+    "groups": GROUP_EVENT_TYPES | {"UserErased"},  # an erased person leaves every group
+}
+_OF_TYPES = """
+SELECT position, transaction_id, event_id, tenant_id, stream_id, stream_version, type, schema_version, data,
+       metadata, recorded_at, tenant_position
+FROM public.events WHERE type = ANY($2::text[]) AND transaction_id < $1
+ORDER BY transaction_id, position
 """
 
 _SCHEMA = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
@@ -62,9 +84,39 @@ async def _build(connection: asyncpg.Connection, store: EventStore, spec: Projec
     await connection.execute(f"CREATE SCHEMA {schema}")
     for ddl in spec.ddl():
         await connection.execute(ddl)
+    if spec.name in _SET_BASED:
+        return await _SET_BASED[spec.name](connection, store, schema, progress)
+    if spec.name in _READS:
+        return await _build_of_types(connection, store, spec, _READS[spec.name], progress, batch_size)
     if spec.inline:
         return await _catch_up(connection, store, spec, Checkpoint(), progress, batch_size)
     return await _catch_up_tenants(connection, store, spec, {}, progress, batch_size)
+
+
+async def _build_of_types(connection: asyncpg.Connection, store: EventStore, spec: ProjectionSpec,
+                          types: frozenset[str], progress: Progress | None, batch_size: int) -> Checkpoint:
+    """Apply only the events of ``types``, in the catch-up reader's order, up to its bound."""
+    bound, checkpoint = await read_bound(connection)
+    if checkpoint is None:
+        return Checkpoint()
+    projection = spec.factory()
+    applied = 0
+    async with store.pool.acquire() as reader, reader.transaction():
+        cursor = await reader.cursor(_OF_TYPES, bound, sorted(types))
+        while rows := await cursor.fetch(batch_size):
+            datas = [row["data"] for row in rows]
+            if store.cipher is not None:
+                datas = await store.cipher.open(connection, [(r["tenant_id"], r["event_id"], r["type"], r["data"])
+                                                             for r in rows])
+            envelopes = [Envelope(r["position"], r["transaction_id"], r["event_id"], r["tenant_id"], r["stream_id"],
+                                  r["stream_version"], r["type"], r["schema_version"], data, r["metadata"],
+                                  r["recorded_at"], r["tenant_position"]) for r, data in zip(rows, datas, strict=True)]
+            async with connection.transaction():
+                await projection.apply(connection, envelopes)
+            applied += len(envelopes)
+            if progress is not None:
+                progress(applied, 0)  # of an unknown total: the log's other events are skipped
+    return checkpoint
 
 
 async def _catch_up_tenants(connection: asyncpg.Connection, store: EventStore, spec: ProjectionSpec,

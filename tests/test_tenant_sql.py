@@ -54,6 +54,12 @@ ALLOWED_FAN_OUT = {
     "projections/rebuild.py:_catch_up",
     "projections/rebuild.py:_compare",
     "projections/rebuild.py:rebuild",
+    # A set-based rebuild reads the whole log up to the catch-up reader's bound: every user
+    # stream in stream order, or the few event types a projection keeps, and where it ends.
+    "projections/users_view_rebuild.py:_USER_EVENTS",
+    "projections/users_view_rebuild.py:_COUNT_BELOW",
+    "projections/rebuild.py:_OF_TYPES",
+    "projections/rebuild_bound.py:_LAST_BELOW",
     # The tenant directory, read whole at start (eventstore/directory.py).
     "eventstore/directory.py:_LOAD",
     # The projection-lag gauge on /metrics: each tenant's head against its audit checkpoint.
@@ -122,6 +128,7 @@ FILLINGS: dict[tuple[str, str], list[str]] = {
     ("projections/rebuild.py", "table"): ["users_view"],
     ("projections/rebuild.py", "tables"): ["public.users_view"],
     ("projections/rebuild.py", "columns"): ["id"],
+    ("projections/users_view_rebuild.py", "STREAM_PREFIX"): ["user-"],
 }
 
 _KEYWORD = re.compile(r"\b(SELECT\s|INSERT\s+INTO\s|UPDATE\s+[\w.]+\s+SET\s|DELETE\s+FROM\s)")

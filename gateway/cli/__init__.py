@@ -17,7 +17,7 @@ from pathlib import Path
 import asyncpg
 
 from domain.errors import Rejected
-from gateway.cli import audit, db, keys, projections, replay, serve, tenant, token, users
+from gateway.cli import audit, db, keys, projections, projector, replay, serve, tenant, token, users
 from gateway.cli.output import UserError, say
 from gateway.cli.parsers import Parents
 from gateway.cli.session import CannotUseDatabase
@@ -25,7 +25,7 @@ from gateway.database import NoDatabase, SchemaNotCurrent
 from gateway.settings import SettingsError, load_settings
 
 # Command families in the order ``--help`` lists them.
-FAMILIES = (serve, db, tenant, token, users, projections, audit, replay, keys)
+FAMILIES = (serve, projector, db, tenant, token, users, projections, audit, replay, keys)
 
 
 def _version() -> str:
@@ -73,6 +73,7 @@ def main(argv: list[str] | None = None) -> int:
             console_port=getattr(args, "console_port", None),
             console_host=getattr(args, "console_host", None),
             migrate=False if getattr(args, "no_migrate", False) else None,
+            background_projector=False if getattr(args, "no_projector", False) else None,
         )
         return args.run(args, settings)
     except (UserError, SettingsError, NoDatabase, SchemaNotCurrent) as error:

@@ -1,4 +1,5 @@
-"""``scim-gateway serve``: migrate unless told not to, then serve HTTP."""
+"""``scim-gateway serve``: migrate unless told not to, then serve HTTP (and, unless
+``--no-projector``, run the background projectors in the same process)."""
 
 from __future__ import annotations
 
@@ -37,4 +38,7 @@ def add_parser(commands: Any, parents: Parents) -> None:
     serve.add_argument("--no-migrate", action="store_true",
                        help="do not touch the schema (env SCIM_GATEWAY_MIGRATE=false); refuse to start "
                             "if migrations are pending")
+    serve.add_argument("--no-projector", action="store_true",
+                       help="serve only: leave the audit projector and the sealer to `scim-gateway projector` "
+                            "processes (env SCIM_GATEWAY_BACKGROUND_PROJECTOR=false)")
     serve.set_defaults(run=cmd_serve)

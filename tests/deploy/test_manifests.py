@@ -13,6 +13,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import pytest
 import yaml
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
@@ -23,11 +24,19 @@ def documents(path: Path) -> list[dict]:
 
 
 def kubernetes() -> dict[str, dict]:
+    """Each kind's manifest; the Deployment is the API's (the projector's is ``projector()``)."""
     found = {}
     for path in sorted((DEPLOY / "kubernetes").glob("*.yaml")):
         for document in documents(path):
-            found[document["kind"]] = document
+            if document["metadata"]["name"] != "scim-gateway-projector":
+                assert document["kind"] not in found, path
+                found[document["kind"]] = document
     return found
+
+
+def projector() -> dict:
+    [deployment] = documents(DEPLOY / "kubernetes" / "projector.yaml")
+    return deployment
 
 
 def test_every_yaml_file_parses():
@@ -94,15 +103,23 @@ def healthcheck_command(text: str) -> list[str]:
     return json.loads(command)
 
 
-def test_compose_runs_two_gateways_after_a_one_shot_migration():
+def test_compose_runs_two_gateways_and_a_projector_after_a_one_shot_migration():
     compose = documents(DEPLOY / "docker-compose.yml")[0]
     services = compose["services"]
     gateways = [name for name in services if name.startswith("gateway")]
     assert len(gateways) == 2 and "postgres" in services
     assert services["migrate"]["command"] == ["db", "migrate"] and services["migrate"]["restart"] == "no"
-    for name in gateways:
+    for name in [*gateways, "projector"]:
         assert services[name]["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
         assert "SCIM_GATEWAY_DATABASE_URL" in services[name]["environment"]
+        assert services[name]["environment"]["SCIM_GATEWAY_KEK_FILE"] == "/run/secrets/kek"
+    for name in gateways:
+        assert services[name]["command"] == ["serve", "--no-projector"]
+    projector_service = services["projector"]
+    assert projector_service["command"] == ["projector"] and projector_service["restart"] == "unless-stopped"
+    assert projector_service["healthcheck"] == {"disable": True}  # no port: the image's HTTP check does not apply
+    assert projector_service["environment"]["SCIM_GATEWAY_SIGNING_KEY_FILE"] == "/run/secrets/signing-key"
+    assert set(projector_service["secrets"]) == {"kek", "signing-key"} <= set(compose["secrets"])
 
 
 def test_kubernetes_deployment_probes_and_replicas():
@@ -117,7 +134,9 @@ def test_kubernetes_deployment_probes_and_replicas():
 
 def pod_specs() -> dict[str, dict]:
     manifests = kubernetes()
-    return {kind: manifests[kind]["spec"]["template"]["spec"] for kind in ("Deployment", "Job")}
+    pods = {kind: manifests[kind]["spec"]["template"]["spec"] for kind in ("Deployment", "Job")}
+    pods["projector"] = projector()["spec"]["template"]["spec"]
+    return pods
 
 
 def test_pods_meet_pod_security_restricted():
@@ -156,6 +175,33 @@ def test_the_database_url_comes_from_the_secret_as_a_file():
         assert volume["secret"]["defaultMode"] & 0o040
 
 
+def test_the_api_serves_only_and_the_projector_deployment_projects():
+    [api] = pod_specs()["Deployment"]["containers"]
+    assert api["args"] == ["serve", "--no-projector"]
+    deployment = projector()
+    [container] = deployment["spec"]["template"]["spec"]["containers"]
+    assert container["args"] == ["projector"] and deployment["spec"]["replicas"] >= 1
+    assert "ports" not in container and "readinessProbe" not in container
+    labels = deployment["spec"]["template"]["metadata"]["labels"]
+    assert labels["app.kubernetes.io/component"] == "projector"
+    # The Service and the PodDisruptionBudget count API pods only.
+    for kind in ("Service", "PodDisruptionBudget"):
+        selector = kubernetes()[kind]["spec"]["selector"]
+        selector = selector.get("matchLabels", selector)
+        assert not all(labels.get(k) == v for k, v in selector.items()), kind
+
+
+def test_only_the_projector_mounts_the_signing_key():
+    for kind, pod in pod_specs().items():
+        keys = {item["key"] for volume in pod["volumes"] if "secret" in volume
+                for item in volume["secret"].get("items", [{"key": "(all)"}])}
+        assert ("signing-key" in keys) is (kind == "projector") and "(all)" not in keys, kind
+    [container] = pod_specs()["projector"]["containers"]
+    path = {e["name"]: e.get("value") for e in container["env"]}["SCIM_GATEWAY_SIGNING_KEY_FILE"]
+    assert any(path.startswith(m["mountPath"] + "/") and m["readOnly"] for m in container["volumeMounts"])
+    assert "signing-key" in kubernetes()["Secret"]["stringData"]
+
+
 def test_deployment_drains_before_it_stops():
     pod = pod_specs()["Deployment"]
     [container] = pod["containers"]
@@ -192,10 +238,13 @@ def test_kubernetes_service_pdb_and_migrate_job_select_the_gateway():
     assert job["restartPolicy"] in ("OnFailure", "Never")
 
 
-def systemd_unit() -> configparser.ConfigParser:
+UNITS = ("scim-gateway.service", "scim-gateway-projector.service")
+
+
+def systemd_unit(name: str = "scim-gateway.service") -> configparser.ConfigParser:
     unit = configparser.ConfigParser(strict=False, interpolation=None)
     unit.optionxform = str  # type: ignore[assignment,method-assign]
-    unit.read_string((DEPLOY / "systemd" / "scim-gateway.service").read_text())
+    unit.read_string((DEPLOY / "systemd" / name).read_text())
     return unit
 
 
@@ -203,14 +252,25 @@ def test_systemd_unit_migrates_then_serves_and_stops_gracefully():
     unit = systemd_unit()
     service = unit["Service"]
     assert service["ExecStartPre"].endswith("scim-gateway db migrate")
-    assert " serve" in service["ExecStart"]
+    assert service["ExecStart"].endswith("scim-gateway serve --workers 2 --no-projector")
     assert service["KillSignal"] == "SIGTERM" and service["User"] != "root"
     assert unit["Install"]["WantedBy"] == "multi-user.target"
 
 
-def test_systemd_unit_is_sandboxed():
+def test_systemd_projector_unit_runs_the_projector_after_the_gateway():
+    unit = systemd_unit("scim-gateway-projector.service")
+    service = unit["Service"]
+    assert service["ExecStart"].endswith("scim-gateway projector") and "ExecStartPre" not in service
+    assert "scim-gateway.service" in unit["Unit"]["After"].split()
+    assert service["Restart"] == "on-failure"  # started before migrations are in: exits 1, tried again
+    assert service["KillSignal"] == "SIGTERM" and service["User"] == systemd_unit()["Service"]["User"]
+    assert unit["Install"]["WantedBy"] == "multi-user.target"
+
+
+@pytest.mark.parametrize("name", UNITS)
+def test_systemd_unit_is_sandboxed(name):
     """What `systemd-analyze security` weighs most; the unit rates 1.1 OK there (8.5 before)."""
-    service = systemd_unit()["Service"]
+    service = systemd_unit(name)["Service"]
     expected = {
         "NoNewPrivileges": "yes", "CapabilityBoundingSet": "", "AmbientCapabilities": "", "PrivateTmp": "yes",
         "PrivateDevices": "yes", "PrivateUsers": "yes", "ProtectSystem": "strict", "ProtectHome": "yes",
@@ -221,23 +281,25 @@ def test_systemd_unit_is_sandboxed():
         "SystemCallArchitectures": "native", "UMask": "0077",
     }
     assert {k: service.get(k) for k in expected} == expected
-    filters = re.findall(r"^SystemCallFilter=(.*)$", (DEPLOY / "systemd" / "scim-gateway.service").read_text(),
-                         re.MULTILINE)
+    text = (DEPLOY / "systemd" / name).read_text()
+    filters = re.findall(r"^SystemCallFilter=(.*)$", text, re.MULTILINE)
     assert filters == ["@system-service", "~@privileged @resources"]
-    # The database URL and the key-encryption key are credential files, not environment variables.
-    text = (DEPLOY / "systemd" / "scim-gateway.service").read_text()
+    # The database URL and the keys are credential files, not environment variables; the
+    # checkpoint signing key is the projector's alone.
+    signing = ["signing-key"] if name == "scim-gateway-projector.service" else []
     assert [c.split(":")[0] for c in re.findall(r"^LoadCredential=(.*)$", text, re.MULTILINE)] == [
-        "database-url", "kek"]
+        "database-url", "kek", *signing]
     assert re.findall(r"^Environment=(.*)$", text, re.MULTILINE) == [
-        "SCIM_GATEWAY_DATABASE_URL_FILE=%d/database-url", "SCIM_GATEWAY_KEK_FILE=%d/kek"]
+        "SCIM_GATEWAY_DATABASE_URL_FILE=%d/database-url", "SCIM_GATEWAY_KEK_FILE=%d/kek",
+        *(["SCIM_GATEWAY_SIGNING_KEY_FILE=%d/signing-key"] if signing else [])]
 
 
-def test_systemd_analyze_rates_the_unit_under_3():
+@pytest.mark.parametrize("name", UNITS)
+def test_systemd_analyze_rates_the_unit_under_3(name):
     """The real rating, offline, from the unit file (systemd 252 on this machine)."""
     tool = shutil.which("systemd-analyze")
     assert tool, "systemd-analyze is needed (Debian package systemd)"
-    result = subprocess.run([tool, "security", "--offline=yes", "--no-pager",
-                             str(DEPLOY / "systemd" / "scim-gateway.service")],
+    result = subprocess.run([tool, "security", "--offline=yes", "--no-pager", str(DEPLOY / "systemd" / name)],
                             capture_output=True, text=True, timeout=60)
-    [rating] = re.findall(r"Overall exposure level for scim-gateway\.service: (\d+\.\d+) (\w+)", result.stdout)
+    [rating] = re.findall(rf"Overall exposure level for {re.escape(name)}: (\d+\.\d+) (\w+)", result.stdout)
     assert float(rating[0]) < 3.0 and rating[1] == "OK", result.stdout[-2000:]

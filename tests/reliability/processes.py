@@ -63,3 +63,32 @@ async def start_gateway(database_url: str, port: int | None = None, *args: str, 
             if time.monotonic() > deadline:
                 raise RuntimeError("gateway did not become ready in 30 s")
             await asyncio.sleep(0.05)
+
+
+@dataclass
+class Projector:
+    process: asyncio.subprocess.Process
+
+    async def stop(self) -> str:
+        """SIGTERM, then what it logged (JSON lines on stderr)."""
+        self.process.send_signal(signal.SIGTERM)
+        _, err = await asyncio.wait_for(self.process.communicate(), 30)
+        return err.decode()
+
+
+async def start_projector(database_url: str, **env: str) -> Projector:
+    """``scim-gateway projector``, returned once it logged ``projector_started``."""
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("SCIM_GATEWAY_")}
+    environment.update({f"SCIM_GATEWAY_{k.upper()}": v for k, v in env.items()})
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "gateway.cli", "projector", "--database-url", database_url,
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=environment,
+    )
+    assert process.stderr is not None
+    seen = b""
+    while b'"projector_started"' not in seen:
+        line = await asyncio.wait_for(process.stderr.readline(), 30)
+        if not line:
+            raise RuntimeError(f"projector exited: {seen.decode()[-2000:]}")
+        seen += line
+    return Projector(process)

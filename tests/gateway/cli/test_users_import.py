@@ -131,3 +131,21 @@ async def test_imported_users_match_a_rebuild_from_the_log(run_import, database_
     assert (await asyncio.to_thread(run_import, source, "--batch-size", "20"))[0] == 0
     code = await asyncio.to_thread(main, ["replay", "verify", "--database-url", database_url])
     assert code == 0, capsys.readouterr().out
+
+
+async def test_a_name_taken_after_the_check_fails_the_batch_whole_then_each_user_alone(
+        run_import, bynder, pool, tmp_path, monkeypatch):
+    """A batch of new users goes into the view by COPY; a userName taken meanwhile (here: the
+    check before the write sees nothing) fails it whole, and the batch is settled user by user."""
+    async def nothing_taken(self, parsed):
+        return parsed, None
+
+    monkeypatch.setattr(Importer, "_without_existing", nothing_taken)
+    response, _ = await bynder.post("/Users", entra_user("user7@example.com"))
+    assert response.status == 201
+    source = tmp_path / "users.jsonl"
+    source.write_bytes(lines(users(1, 40)))
+    code, err = await asyncio.to_thread(run_import, source, "--skip-existing")
+    assert code == 0 and err == "imported 39 user(s) into tenant acme, skipped 1 existing\n"
+    assert await count_users(pool) == 40
+    assert await pool.fetchval("SELECT count(*) FROM events WHERE type = 'UserCreated'") == 40
