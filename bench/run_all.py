@@ -133,17 +133,27 @@ async def gateway_figures(dsn: str, token: str, postgres_pid: int, args: argpars
                           scenarios: tuple[str, ...]) -> dict:
     port = free_port()
     env = {**os.environ, "SCIM_GATEWAY_RATE_LIMIT_PER_SECOND": "0", "SCIM_GATEWAY_POOL_MAX_SIZE": "16"}
-    process = subprocess.Popen([sys.executable, "-m", "gateway.cli", "serve", "--port", str(port),
-                                "--database-url", dsn, "--workers", str(args.workers)],
+    serve = [sys.executable, "-m", "gateway.cli", "serve", "--port", str(port), "--database-url", dsn,
+             "--workers", str(args.workers)]
+    process = subprocess.Popen(serve + (["--no-projector"] if args.no_projector else []),
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    # The deployed shape (deploy/): the audit projector and the sealer in a process of their own,
+    # on the same two cores, so their work is still done and counted.
+    projector = subprocess.Popen([sys.executable, "-m", "gateway.cli", "projector", "--database-url", dsn],
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env) \
+        if args.no_projector else None
     try:
         await wait_ready(f"http://127.0.0.1:{port}/readyz")
         load = Load(f"http://127.0.0.1:{port}/scim/v2", token, args.concurrency)
         pids = {"gateway": [process.pid], "postgres": [postgres_pid]}
+        if projector is not None:
+            pids["projector"] = [projector.pid]
         return {s: await median_runs(load, s, args.runs, args.seconds, pids) for s in scenarios}
     finally:
-        process.terminate()
-        process.wait(30)
+        for each in (process, projector):
+            if each is not None:
+                each.terminate()
+                each.wait(30)
 
 
 async def peer_figures(args: argparse.Namespace) -> dict:
@@ -267,6 +277,8 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--no-projector", action="store_true",
+                        help="serve --no-projector, with a scim-gateway projector process beside it")
     parser.add_argument("--peer-users", type=int, default=1000)
     parser.add_argument("--no-peer", action="store_true")
     args = parser.parse_args()
