@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 
@@ -252,21 +252,14 @@ class UsersView:
     async def load(self, executor: asyncpg.Pool | asyncpg.Connection, tenant_id: uuid.UUID,
                    user_id: str, *, queue: bool = False, keys: FieldCipher | None = None) -> UserState | None:
         """The user's row; with ``queue`` (inside a transaction) after the writers before us."""
-        try:
-            parsed = uuid.UUID(user_id)
-        except ValueError:
+        parsed = _user_uuid(user_id)
+        if parsed is None:
             return None
         if queue:
             # A separate statement, so the read below sees what the writer before us committed.
             await executor.execute(_QUEUE, f"{tenant_id}/{stream_id(user_id)}")
-        subject = f"user:{parsed}"
-        if keys is not None and not keys.has(tenant_id, subject):
-            row = await executor.fetchrow(_BY_ID_WITH_KEY, tenant_id, parsed)
-            if row is not None:
-                keys.offer(tenant_id, subject, row["kek_id"], row["wrapped"])
-        else:
-            row = await executor.fetchrow(_BY_ID, tenant_id, parsed)
-        return state_from_row(row) if row is not None else None
+        return await _load_by_id(tenant_id, parsed, keys, lambda with_key: executor.fetchrow(
+            _BY_ID_WITH_KEY if with_key else _BY_ID, tenant_id, parsed))
 
     async def load_by_user_name(self, executor: asyncpg.Pool | asyncpg.Connection, tenant_id: uuid.UUID,
                                 user_name: str) -> UserState | None:
@@ -289,20 +282,35 @@ class UserReads:
         return state_from_row(row) if row is not None else None
 
     async def load(self, tenant_id: uuid.UUID, user_id: str, *, keys: FieldCipher | None = None) -> UserState | None:
-        """The user's row; with ``keys``, the user's wrapped data key is offered to that cipher
-        when it has not cached it (as ``UsersView.load`` does)."""
-        try:
-            parsed = uuid.UUID(user_id)
-        except ValueError:
+        """The user's row, as ``UsersView.load`` reads it (without queueing)."""
+        parsed = _user_uuid(user_id)
+        if parsed is None:
             return None
-        subject = f"user:{parsed}"
-        if keys is not None and not keys.has(tenant_id, subject):
-            row = await self._with_key.fetch(tenant_id, parsed)
-            if row is not None:
-                keys.offer(tenant_id, subject, row["kek_id"], row["wrapped"])
-        else:
-            row = await self._plain.fetch(tenant_id, parsed)
-        return state_from_row(row) if row is not None else None
+        return await _load_by_id(tenant_id, parsed, keys, lambda with_key: (
+            self._with_key if with_key else self._plain).fetch(tenant_id, parsed))
+
+
+def _user_uuid(user_id: str) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(user_id)
+    except ValueError:
+        return None  # not an id this view can hold: no such user
+
+
+async def _load_by_id(tenant_id: uuid.UUID, user_id: uuid.UUID, keys: FieldCipher | None,
+                      fetch: Callable[[bool], Awaitable[asyncpg.Record | None]]) -> UserState | None:
+    """A user's row read by id. With ``keys``, a writer's cipher that has not cached the user's
+    data key gets it offered from the same read (``fetch(True)`` joins ``subject_keys``), so
+    the write costs no extra round trip for it."""
+    subject = f"user:{user_id}"
+    with_key = keys is not None and not keys.has(tenant_id, subject)
+    row = await fetch(with_key)
+    if row is None:
+        return None
+    if with_key:
+        assert keys is not None
+        keys.offer(tenant_id, subject, row["kek_id"], row["wrapped"])
+    return state_from_row(row)
 
 
 _TENANT_IDS = "SELECT tenant_id FROM tenants ORDER BY tenant_id"
