@@ -15,6 +15,7 @@ import uuid
 from pathlib import Path
 
 from domain.events import AttributeChanged, UserCreated
+from domain.streams import user_stream
 from eventstore import EventStore
 from eventstore.crypto import FieldCipher
 from eventstore.pool import create_pool
@@ -23,7 +24,7 @@ from gateway.settings import Settings
 from gateway.tenancy import Tenancy
 from projections.codec import encode_all
 from projections.tenancy import TenancyProjection
-from projections.users_view import UsersView, stream_id
+from projections.users_view import UsersView
 
 ACTOR = {"actor": {"token_id": "", "owner": "bench-seed", "token_description": "bench.seed"}}
 
@@ -52,7 +53,7 @@ async def seed(dsn: str, tenant: str, users: int, updates: int = 0, batch: int =
                     events = [UserCreated(user_id, str(attributes["userName"]), attributes, True, "sso", "default")]
                     events += [AttributeChanged(user_id, "name.givenName", "Seed" if i == 0 else f"Seed{i - 1}",
                                                 f"Seed{i}") for i in range(updates)]
-                    await store.append(stream_id(user_id), 0, encode_all(events), ACTOR,
+                    await store.append(user_stream(user_id), 0, encode_all(events), ACTOR,
                                        tenant_id=tenant_id, connection=connection)
 
         chunks = [(i, min(i + batch, first + users)) for i in range(first, first + users, batch)]

@@ -20,13 +20,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from domain.policy import policy_for
+from domain.streams import user_stream
 from domain.user import CreateUser, decide, fold
 from eventstore import EventStore
 from eventstore.embedded import start_embedded
 from eventstore.pool import create_pool
 from gateway.database import migrate_database
 from projections.codec import encode_all
-from projections.users_view import UNSTAMPED, stream_id, view_write
+from projections.users_view import UNSTAMPED, view_write
 
 _TENANT = "INSERT INTO tenants (tenant_id, name, profile, created_at, position) VALUES ($1, $2, 'bynder', now(), 0)"
 
@@ -47,7 +48,7 @@ async def rate(store: EventStore, tenants: list[uuid.UUID], seconds: float, conc
                 "emails": [{"type": "work", "value": name, "primary": True}]}, True), policy, datetime.now(UTC))
             state = fold([(e, UNSTAMPED) for e in events])
             assert state is not None
-            await store.append(stream_id(user_id), 0, encode_all(list(events)), {"actor": {"owner": "bench"}},
+            await store.append(user_stream(user_id), 0, encode_all(list(events)), {"actor": {"owner": "bench"}},
                                tenant_id=tenant_id, view=view_write(state, tenant_id))
             done += 1
 

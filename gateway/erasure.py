@@ -17,10 +17,10 @@ from typing import Any
 from domain.errors import Reason, Rejected
 from domain.events import UserErased
 from domain.personal import user_subject
+from domain.streams import USER_PREFIX
 from domain.user import UserState, evolve
 from eventstore import ConcurrencyError, EventStore
 from projections import codec
-from projections.users_view import STREAM_PREFIX
 
 # Queue behind the user's SCIM writers (projections/users_view.py takes the same lock).
 _QUEUE = "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))"
@@ -54,7 +54,7 @@ async def erase_user(store: EventStore, tenant_id: uuid.UUID, user_id: str, *, a
         user_id = str(uuid.UUID(user_id))
     except ValueError:
         raise Rejected(Reason.NOT_FOUND, f"no user with id {user_id}") from None
-    stream = STREAM_PREFIX + user_id
+    stream = USER_PREFIX + user_id
     for _ in range(_ATTEMPTS):
         envelopes = await store.read_stream(tenant_id, stream)
         if not envelopes:

@@ -11,6 +11,7 @@ from asyncpg import Connection
 
 from domain.events import GroupEvent
 from domain.group import CreateGroup, GroupCommand, GroupState, MemberFacts, UpdateGroup, decide, evolve
+from domain.streams import GROUP_PREFIX, group_stream
 from eventstore import EventStore
 from gateway.scim.errors import ScimError
 from gateway.scim.groups_sql import compile_group_filter
@@ -26,7 +27,7 @@ from gateway.writes import (
     record_replay,
     write,
 )
-from projections.groups_view import STREAM_PREFIX, GroupsView, state_from_row, stream_id
+from projections.groups_view import GroupsView, state_from_row
 from projections.users_view import UNSTAMPED
 
 _LIST_COLUMNS = "id, tenant_id, display_name, external_id, deleted, version, created, last_modified"
@@ -51,7 +52,7 @@ class GroupWrites:
         self.view = view
 
     def stream_id(self, target_id: str) -> str:
-        return stream_id(target_id)
+        return group_stream(target_id)
 
     def in_transaction(self, attempt: int) -> bool:
         return True
@@ -136,13 +137,13 @@ class Groups:
                       display_name: str) -> GroupState | None:
         key = create.store_key(principal)
         if key is not None and (keyed := await self.store.read_idempotent(principal.tenant_id, key)):
-            candidates = [keyed[0].stream_id.removeprefix(STREAM_PREFIX)]
+            candidates = [keyed[0].stream_id.removeprefix(GROUP_PREFIX)]
         else:
             live = await self.view.live_by_display_name(self.store.pool, principal.tenant_id, display_name)
             candidates = [g.group_id for g in live]
         now = datetime.now(UTC)
         for group_id in candidates:
-            stream = await self.store.read_stream(principal.tenant_id, stream_id(group_id))
+            stream = await self.store.read_stream(principal.tenant_id, group_stream(group_id))
             original = original_create(stream, principal, create, self.replay_window, now)
             state = await self.view.load(self.store.pool, principal.tenant_id, group_id)
             if original is not None and state is not None and not state.deleted:

@@ -26,6 +26,7 @@ from domain.errors import Reason, Rejected
 from domain.identifiers import fold
 from domain.policy import Policy
 from domain.schema import GATEWAY_USER
+from domain.streams import user_stream
 from domain.user import CREDENTIALS, SSO, CreateUser, decide
 from eventstore import ConcurrencyError, EventStore, NewEvent, ProjectionConflict
 from gateway.scim.errors import ScimError
@@ -33,7 +34,6 @@ from gateway.scim.resource import parse_user
 from gateway.tenancy import Principal
 from gateway.writes import RequestContext
 from projections.codec import encode_all
-from projections.users_view import stream_id
 
 # Names already taken in the tenant, folded as the view's unique index keys them.
 _EXISTING = """
@@ -236,7 +236,7 @@ class Importer:
                     self._reject(rejection)
 
     async def _append(self, parsed: list[_Parsed]) -> None:
-        streams = [(stream_id(p.user_id), p.events) for p in parsed]
+        streams = [(user_stream(p.user_id), p.events) for p in parsed]
         async with self.store.pool.acquire() as connection, connection.transaction():
             envelopes = await self.store.append_new_streams(
                 streams, self.context.metadata(self.principal), tenant_id=self.principal.tenant_id,

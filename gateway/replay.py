@@ -14,11 +14,11 @@ from datetime import datetime
 
 from domain.errors import Reason, Rejected
 from domain.events import USER_EVENT_TYPES
+from domain.streams import USER_PREFIX, token_stream
 from domain.user import UserState, evolve
 from eventstore import Envelope, EventStore
 from projections import codec
 from projections.audit_vocabulary import Actor, AuditEntry, Change, audit_entry
-from projections.users_view import STREAM_PREFIX
 
 # A timeline's entries are the audit trail's vocabulary (projections/audit_vocabulary.py).
 Entry = AuditEntry
@@ -73,7 +73,7 @@ class Replay:
         except ValueError:
             candidate = None
         if candidate is not None:
-            if await self.store.read_stream(tenant_id, STREAM_PREFIX + candidate):
+            if await self.store.read_stream(tenant_id, USER_PREFIX + candidate):
                 return candidate
         streams = await self.store.find_streams(tenant_id, _IDENTITY_PROBES, text)
         if self.store.cipher is not None:
@@ -82,7 +82,7 @@ class Replay:
                 # An erased person is not found by name any more: only by id.
                 if not any(e.type == "UserErased" for e in await self.store.read_stream(tenant_id, stream)):
                     streams.append(stream)
-        users = sorted({s.removeprefix(STREAM_PREFIX) for s in streams if s.startswith(STREAM_PREFIX)})
+        users = sorted({s.removeprefix(USER_PREFIX) for s in streams if s.startswith(USER_PREFIX)})
         if not users:
             raise Rejected(Reason.NOT_FOUND, f"no user {text!r} in this tenant's history")
         if len(users) > 1:
@@ -90,7 +90,7 @@ class Replay:
         return users[0]
 
     async def _stream(self, tenant_id: uuid.UUID, user_id: str) -> list[Envelope]:
-        envelopes = await self.store.read_stream(tenant_id, STREAM_PREFIX + user_id)
+        envelopes = await self.store.read_stream(tenant_id, USER_PREFIX + user_id)
         if not envelopes:
             raise Rejected(Reason.NOT_FOUND, f"no user with id {user_id} in this tenant")
         return envelopes
@@ -122,7 +122,7 @@ class Replay:
     async def token(self, tenant_id: uuid.UUID, token_id: str, *, since: datetime | None = None,
                     until: datetime | None = None) -> tuple[uuid.UUID, list[Entry]]:
         """Everything one of the tenant's tokens did, writes and refused attempts."""
-        issued = await self.store.read_stream(tenant_id, f"token-{token_id}")
+        issued = await self.store.read_stream(tenant_id, token_stream(token_id))
         if not issued:
             raise Rejected(Reason.NOT_FOUND, f"no token with id {token_id}")
         entries = []
@@ -134,7 +134,7 @@ class Replay:
         """Users created, changed, deactivated, reactivated or deleted in [start, end], by actor."""
         by_actor: dict[Actor, dict[str, UserDiff]] = {}
         names: dict[str, str] = {}
-        async for batch in self.store.history(tenant_id, until=end, stream_prefix=STREAM_PREFIX):
+        async for batch in self.store.history(tenant_id, until=end, stream_prefix=USER_PREFIX):
             for envelope in batch:
                 if envelope.type not in USER_EVENT_TYPES:
                     continue
@@ -159,7 +159,7 @@ class Replay:
         """Every user of the tenant as of ``at``, one at a time: memory holds one user."""
         current: str | None = None
         state: UserState | None = None
-        async for batch in self.store.streams(tenant_id, STREAM_PREFIX, until=at):
+        async for batch in self.store.streams(tenant_id, USER_PREFIX, until=at):
             for envelope in batch:
                 if envelope.stream_id != current:
                     if state is not None and not state.deleted:

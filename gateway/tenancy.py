@@ -15,6 +15,7 @@ import asyncpg
 from domain import tenant as domain
 from domain.errors import Reason, Rejected
 from domain.policy import Policy, policy_for
+from domain.streams import tenant_stream, token_stream
 from eventstore import EventStore, ProjectionConflict
 from projections.codec import encode_all
 
@@ -211,14 +212,14 @@ class Tenancy:
         if default_profile is not None:
             state = domain.TenantState(str(tenant_id), name, profile, {})
             events += domain.change_settings(state, {"default_profile": default_profile})
-        await self._append(f"tenant-{tenant_id}", 0, events, actor, tenant_id)
+        await self._append(tenant_stream(tenant_id), 0, events, actor, tenant_id)
         return await self.tenant(name)
 
     async def set_tenant(self, name: str, assignments: dict[str, str], actor: dict[str, str]) -> TenantRow:
         row = await self.tenant(name)
         state = domain.TenantState(str(row.tenant_id), row.name, row.profile, dict(row.settings))
         events = domain.change_settings(state, assignments)
-        await self._append(f"tenant-{row.tenant_id}", None, events, actor, row.tenant_id)
+        await self._append(tenant_stream(row.tenant_id), None, events, actor, row.tenant_id)
         self.forget()
         return await self.tenant(name)
 
@@ -239,7 +240,7 @@ class Tenancy:
             str(token_id), str(row.tenant_id), owner, description, scopes,
             hash_secret(secret).hex(), expires_at,
         )
-        await self._append(f"token-{token_id}", 0, events, actor, row.tenant_id)
+        await self._append(token_stream(token_id), 0, events, actor, row.tenant_id)
         return token_id, secret
 
     async def token(self, token_id: uuid.UUID) -> TokenRow:
@@ -257,7 +258,7 @@ class Tenancy:
         events = domain.rotate_token(
             str(parsed), row["revoked_at"] is not None, hash_secret(secret).hex(), grace,
             expires_at if expires_at is not None else row["expires_at"], datetime.now(UTC))
-        await self._append(f"token-{parsed}", None, events, actor, row["tenant_id"])
+        await self._append(token_stream(parsed), None, events, actor, row["tenant_id"])
         self.forget()
         return parsed, secret
 
@@ -274,7 +275,7 @@ class Tenancy:
         secret is never repeated in a message. Returns the token id."""
         parsed, row = await self._token_row(token)
         events = domain.revoke_token(str(parsed), row["revoked_at"] is not None)
-        await self._append(f"token-{parsed}", None, events, actor, row["tenant_id"])
+        await self._append(token_stream(parsed), None, events, actor, row["tenant_id"])
         self.forget()
         return parsed
 

@@ -14,6 +14,7 @@ from asyncpg import Connection
 
 from domain.events import UserCreated, UserEvent
 from domain.json import JsonObject
+from domain.streams import USER_PREFIX, user_stream
 from domain.user import SSO, Command, CreateUser, UserState, decide, fold
 from eventstore import EventStore, ViewWrite
 from eventstore.crypto import FieldCipher
@@ -32,16 +33,7 @@ from gateway.writes import (
     record_replay,
     write,
 )
-from projections.users_view import (
-    STREAM_PREFIX,
-    UNSTAMPED,
-    UserReads,
-    UsersView,
-    stamp,
-    state_from_row,
-    stream_id,
-    view_write,
-)
+from projections.users_view import UNSTAMPED, UserReads, UsersView, stamp, state_from_row, view_write
 
 _LIST_COLUMNS = """id, tenant_id, version, attributes, active, active_assigned, deleted, login_method,
        permission_profile, created, last_modified, deactivated_at"""
@@ -68,7 +60,7 @@ class UserWrites:
         self.cipher = cipher
 
     def stream_id(self, target_id: str) -> str:
-        return stream_id(target_id)
+        return user_stream(target_id)
 
     def in_transaction(self, attempt: int) -> bool:
         return attempt > 0
@@ -153,7 +145,7 @@ class Users:
         """The user this request created before, if it is a retry (``writes.original_create``)."""
         key = create.store_key(principal)
         if key is not None and (keyed := await self.store.read_idempotent(principal.tenant_id, key)):
-            user_id = keyed[0].stream_id.removeprefix(STREAM_PREFIX)
+            user_id = keyed[0].stream_id.removeprefix(USER_PREFIX)
         elif user_name is not None:
             existing = await self.view.load_by_user_name(self.store.pool, principal.tenant_id, user_name)
             if existing is None:
@@ -161,7 +153,7 @@ class Users:
             user_id = existing.user_id
         else:
             return None
-        stream = await self.store.read_stream(principal.tenant_id, stream_id(user_id))
+        stream = await self.store.read_stream(principal.tenant_id, user_stream(user_id))
         window = timedelta(hours=self.settings.create_replay_window_hours)
         original = original_create(stream, principal, create, window, datetime.now(UTC))
         state = await self.view.load(self.store.pool, principal.tenant_id, user_id)

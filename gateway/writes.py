@@ -15,6 +15,7 @@ from asyncpg import Connection
 
 from domain.events import DomainEvent as Event
 from domain.events import RequestRejected, RequestReplayed, RequestSkipped
+from domain.streams import request_stream
 from eventstore import ConcurrencyError, Envelope, EventStore, ProjectionConflict, ViewWrite
 from eventstore.errors import DatabaseUnavailable
 from gateway.scim.errors import ScimError
@@ -69,7 +70,7 @@ async def record_outcome(store: EventStore, principal: Principal, ctx: RequestCo
     Best effort: the answer to the client does not depend on this record.
     """
     try:
-        await store.append(f"request-{ctx.request_id}", None, [encode(event)], ctx.metadata(principal),
+        await store.append(request_stream(ctx.request_id), None, [encode(event)], ctx.metadata(principal),
                            tenant_id=principal.tenant_id)
     except (DatabaseUnavailable, ConcurrencyError, OSError, TimeoutError) as failure:
         log.warning("request_outcome_not_recorded", error=type(failure).__name__)

@@ -13,8 +13,6 @@ from domain.identifiers import fold
 from eventstore import Envelope
 from projections import codec
 
-STREAM_PREFIX = "group-"
-
 _COLUMNS = "id, tenant_id, display_name, external_id, deleted, version, created, last_modified"
 _BY_ID = f"SELECT {_COLUMNS} FROM groups_view WHERE tenant_id = $1 AND id = $2"
 # display_name_folded: the key filters and lookups compare, folded by domain.identifiers.fold.
@@ -53,10 +51,6 @@ FROM group_members m JOIN groups_view g ON g.tenant_id = m.tenant_id AND g.id = 
 WHERE m.tenant_id = $1 AND m.user_id = ANY($2::uuid[]) AND NOT g.deleted
 ORDER BY g.display_name
 """
-
-
-def stream_id(group_id: str) -> str:
-    return f"{STREAM_PREFIX}{group_id}"
 
 
 def state_from_row(row: asyncpg.Record) -> GroupState:

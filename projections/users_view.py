@@ -13,13 +13,12 @@ from domain.events import USER_EVENT_TYPES, UserCreated, UserEvent
 from domain.identifiers import fold
 from domain.json import JsonObject, JsonValue
 from domain.schema import EXTENSIONS, EXTERNAL_ID, USER_SCHEMA, Attribute
+from domain.streams import USER_PREFIX, user_stream
 from domain.user import UserState, evolve
 from eventstore import VIEW_PARAMS_START, Envelope, ViewWrite
 from eventstore.batching import PointReads
 from eventstore.crypto import ERASED, FieldCipher
 from projections import codec
-
-STREAM_PREFIX = "user-"
 
 # Attribute types compared as values, not as text: never folded.
 _TYPED = frozenset({"boolean", "integer", "decimal", "dateTime"})
@@ -97,10 +96,6 @@ _BY_USER_NAME = (f"SELECT {_COLUMNS} FROM users_view"
 # the one-statement append inserts the events before it writes the view row, and a writer
 # holding the row while it inserts events would deadlock against it.
 _QUEUE = "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))"
-
-
-def stream_id(user_id: str) -> str:
-    return f"{STREAM_PREFIX}{user_id}"
 
 
 def state_from_row(row: asyncpg.Record) -> UserState:
@@ -218,7 +213,7 @@ class UsersView:
         rows: list[tuple[object, ...]] = []
         created: list[tuple[object, ...]] = []  # streams this batch starts: no row yet
         for stream, batch in by_stream.items():
-            user_id = uuid.UUID(stream.removeprefix(STREAM_PREFIX))
+            user_id = uuid.UUID(stream.removeprefix(USER_PREFIX))
             if any(e.type == "UserErased" for e in batch):
                 await connection.execute(_ERASE, batch[0].tenant_id, user_id)
                 continue
@@ -257,7 +252,7 @@ class UsersView:
             return None
         if queue:
             # A separate statement, so the read below sees what the writer before us committed.
-            await executor.execute(_QUEUE, f"{tenant_id}/{stream_id(user_id)}")
+            await executor.execute(_QUEUE, f"{tenant_id}/{user_stream(user_id)}")
         return await _load_by_id(tenant_id, parsed, keys, lambda with_key: executor.fetchrow(
             _BY_ID_WITH_KEY if with_key else _BY_ID, tenant_id, parsed))
 

@@ -24,12 +24,13 @@ from typing import Any
 import asyncpg
 
 from domain.events import USER_EVENT_TYPES, UserEvent
+from domain.streams import USER_PREFIX
 from domain.user import UserState, evolve
 from eventstore import Checkpoint, Envelope, EventStore
 from eventstore.crypto import ERASED
 from projections import codec
 from projections.rebuild_bound import read_bound
-from projections.users_view import ROW_COLUMNS, STREAM_PREFIX, rebuilt_row
+from projections.users_view import ROW_COLUMNS, rebuilt_row
 
 Progress = Callable[[int, int], None]
 
@@ -51,7 +52,7 @@ FROM (
            lead(data -> 'attribute') OVER stream AS next_attribute,
            lead(data -> 'new') OVER stream AS next_new
     FROM public.events
-    WHERE stream_id ^@ '{STREAM_PREFIX}' AND type = ANY($2::text[]) AND transaction_id < $1
+    WHERE stream_id ^@ '{USER_PREFIX}' AND type = ANY($2::text[]) AND transaction_id < $1
     WINDOW stream AS (PARTITION BY tenant_id, stream_id ORDER BY stream_version)
 ) AS e
 WHERE next_type IS NULL  -- the stream's last event (the comparisons below would be null)

@@ -128,7 +128,7 @@ FILLINGS: dict[tuple[str, str], list[str]] = {
     ("projections/rebuild.py", "table"): ["users_view"],
     ("projections/rebuild.py", "tables"): ["public.users_view"],
     ("projections/rebuild.py", "columns"): ["id"],
-    ("projections/users_view_rebuild.py", "STREAM_PREFIX"): ["user-"],
+    ("projections/users_view_rebuild.py", "USER_PREFIX"): ["user-"],
 }
 
 _KEYWORD = re.compile(r"\b(SELECT\s|INSERT\s+INTO\s|UPDATE\s+[\w.]+\s+SET\s|DELETE\s+FROM\s)")

@@ -10,6 +10,7 @@ import uuid
 from aiohttp import web
 
 from domain.errors import Reason, Rejected
+from domain.streams import token_stream
 from domain.tenant import SCOPES
 from gateway.console.security import render, see_other
 from gateway.http.keys import PRINCIPAL, STORE, TENANCY
@@ -24,7 +25,7 @@ async def _issued_by(request: web.Request, tokens: list[TokenRow]) -> dict[uuid.
     store = request.app[STORE]
     issued_by = {}
     for token in tokens:
-        stream = await store.read_stream(request[PRINCIPAL].tenant_id, f"token-{token.token_id}")
+        stream = await store.read_stream(request[PRINCIPAL].tenant_id, token_stream(token.token_id))
         actor = (stream[0].metadata.get("actor") or {}) if stream else {}
         issued_by[token.token_id] = actor.get("owner") or "unknown"
     return issued_by
