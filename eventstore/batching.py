@@ -1,5 +1,6 @@
-"""Point reads coalesced: the single-row reads asked for in one turn of the event loop go to
-PostgreSQL as one statement.
+"""What concurrent requests ask of PostgreSQL at the same moment, sent together: point reads
+(``PointReads``: the single-row reads asked for in one turn of the event loop go as one
+statement) and one tenant's appends (``GroupAppends``: one pipeline, one commit).
 
 Under load most of a point read's cost here is not PostgreSQL's work but the round trip: a
 pool checkout, a send and a receive, and the wake-ups behind them. Thirty-two concurrent GETs
