@@ -3,9 +3,10 @@
 It knows nothing about SCIM: callers hand it typed JSON payloads and read them back.
 """
 
+from eventstore.append_sql import VIEW_PARAMS_START, ViewWrite
 from eventstore.envelope import Checkpoint, Envelope, NewEvent
 from eventstore.errors import ConcurrencyError, EventStoreError, ProjectionConflict
-from eventstore.store import VIEW_PARAMS_START, EventStore, InlineProjection, ViewWrite
+from eventstore.store import EventStore, InlineProjection
 
 __all__ = [
     "VIEW_PARAMS_START",

@@ -1,69 +1,29 @@
-"""Append and read events. SQL for the ``events`` table lives here and nowhere else."""
+"""Append and read events. SQL for the ``events`` table lives here and, for the append's
+own statement, in ``append_sql``; nowhere else."""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
-from dataclasses import dataclass, replace
-from datetime import datetime
+from dataclasses import replace
 from typing import Any, Protocol
 
 import asyncpg
 
+from eventstore.append_sql import (
+    APPEND_NEW_STREAMS,
+    EVENT_COLUMNS,
+    MOVED_TO,
+    ViewWrite,
+    append_statement,
+)
 from eventstore.batching import GroupAppends
-from eventstore.crypto import FieldCipher, insert_new_keys, new_keys_cte
+from eventstore.crypto import FieldCipher, insert_new_keys
 from eventstore.envelope import START, Checkpoint, Envelope, NewEvent
 from eventstore.errors import ConcurrencyError, TenantMoved, translate
+from eventstore.history import History
 
-_COLUMNS = """position, transaction_id, event_id, tenant_id, stream_id, stream_version,
-    type, schema_version, data, metadata, recorded_at, tenant_position"""
-
-# One statement: read the stream's head, and insert only if it is the expected version.
-# Two writers that both pass the check collide on (tenant_id, stream_id, stream_version).
-# The events take the next numbers of the tenant's own order from its head row, which stays
-# locked until this append commits or rolls back: one tenant's appends commit in
-# tenant_position order, densely (eventstore 0007). The head moves only when the version
-# check passed; a failed check inserts nothing.
-_APPEND_HEADS = """
-head AS (
-    SELECT coalesce(max(stream_version), 0) AS version FROM events WHERE tenant_id = $2 AND stream_id = $1
-), tenant_head AS (
-    INSERT INTO tenant_heads AS t (tenant_id, position)
-    SELECT $2, cardinality($3::uuid[]) FROM head WHERE $9::integer IS NULL OR head.version = $9::integer
-    ON CONFLICT (tenant_id) DO UPDATE SET position = t.position + EXCLUDED.position WHERE t.moved_to IS NULL
-    RETURNING t.position - cardinality($3::uuid[]) AS before
-)"""
-_APPEND_INSERT = f"""
-INSERT INTO events (event_id, tenant_id, stream_id, stream_version, type, schema_version,
-                    data, metadata, idempotency_key, tenant_position)
-SELECT e.event_id, $2, $1, head.version + e.ord, e.type, e.schema_version, e.data, $7, $8,
-       tenant_head.before + e.ord
-FROM head, tenant_head,
-     unnest($3::uuid[], $4::text[], $5::integer[], $6::jsonb[])
-         WITH ORDINALITY AS e(event_id, type, schema_version, data, ord)
-RETURNING {_COLUMNS}
-"""
-_APPEND = f"WITH {_APPEND_HEADS} {_APPEND_INSERT}"
-
-# Where a tenant went, when its head row refused an append (eventstore 0008).
-_MOVED_TO = "SELECT moved_to FROM tenant_heads WHERE tenant_id = $1"
-
-# Many new streams in one statement (bulk imports): versions are numbered by the caller;
-# a stream that already exists collides on (stream_id, stream_version). Tenant positions come
-# from the tenant's head row, as for every append (none when the tenant has moved).
-_APPEND_NEW_STREAMS = """
-WITH tenant_head AS (
-    INSERT INTO tenant_heads AS t (tenant_id, position) VALUES ($1, cardinality($4::uuid[]))
-    ON CONFLICT (tenant_id) DO UPDATE SET position = t.position + EXCLUDED.position WHERE t.moved_to IS NULL
-    RETURNING t.position - cardinality($4::uuid[]) AS before
-)
-INSERT INTO events (event_id, tenant_id, stream_id, stream_version, type, schema_version, data, metadata,
-                    tenant_position)
-SELECT e.event_id, $1, e.stream_id, e.stream_version, e.type, e.schema_version, e.data, $7, tenant_head.before + e.ord
-FROM tenant_head, unnest($2::text[], $3::integer[], $4::uuid[], $5::text[], $6::integer[], $8::jsonb[])
-    WITH ORDINALITY AS e(stream_id, stream_version, event_id, type, schema_version, data, ord)
-RETURNING event_id, position, transaction_id, recorded_at, tenant_position
-"""
+_COLUMNS = EVENT_COLUMNS
 
 _BY_IDEMPOTENCY_KEY = f"""
 SELECT {_COLUMNS} FROM events WHERE tenant_id = $1 AND idempotency_key = $2 ORDER BY position
@@ -117,83 +77,6 @@ LIMIT $3
 
 _HEAD = "SELECT coalesce(max(position), 0) FROM events WHERE tenant_id = $1"
 
-# History, in log order, for one tenant: optionally one stream (or a stream-id prefix), a
-# time window, a cut-off position, and one actor's token id.
-_HISTORY = f"""
-SELECT {_COLUMNS} FROM events
-WHERE tenant_id = $1 AND position > $2
-  AND ($3::text IS NULL OR stream_id = $3)
-  AND ($4::text IS NULL OR starts_with(stream_id, $4))
-  AND ($5::timestamptz IS NULL OR recorded_at >= $5)
-  AND ($6::timestamptz IS NULL OR recorded_at <= $6)
-  AND ($7::bigint IS NULL OR position <= $7)
-  AND ($8::text IS NULL OR metadata -> 'actor' ->> 'token_id' = $8)
-ORDER BY position
-LIMIT $9
-"""
-
-# One tenant's streams with a given prefix, stream by stream, each in version order.
-_STREAMS = f"""
-SELECT {_COLUMNS} FROM events
-WHERE tenant_id = $1 AND starts_with(stream_id, $2) AND (stream_id, stream_version) > ($3, $4)
-  AND ($5::timestamptz IS NULL OR recorded_at <= $5)
-ORDER BY stream_id, stream_version
-LIMIT $6
-"""
-
-# Streams with an event matching one of the probes: of that type, its data containing the
-# probe's object, and the value (any case) at the probe's dotted path.
-_FIND_STREAMS = """
-SELECT DISTINCT stream_id
-FROM events JOIN unnest($2::text[], $3::text[], $4::jsonb[]) AS probe(type, path, contains)
-  ON events.type = probe.type
-WHERE tenant_id = $1 AND data @> probe.contains
-  AND lower(data #>> string_to_array(probe.path, '.')) = lower($5)
-"""
-
-
-# The appended events' rows are the CTE ``appended``; a view write's parameters follow the
-# append's nine. See ``ViewWrite``.
-VIEW_PARAMS_START = 10
-# (PostgreSQL allows data-modifying CTEs only at the top level, so the append's own CTEs come first.)
-_APPENDED = f"WITH {_APPEND_HEADS}, appended AS ({_APPEND_INSERT})"
-_APPEND_WITH_VIEW = _APPENDED + ", view_write AS ({view}) SELECT * FROM appended"
-# A new subject's data key (eventstore/crypto.py), its parameters after the view's.
-_APPEND_WITH_KEYS = _APPENDED + ", new_keys AS ({keys}) SELECT * FROM appended"
-_APPEND_WITH_VIEW_AND_KEYS = _APPENDED + ", view_write AS ({view}), new_keys AS ({keys}) SELECT * FROM appended"
-
-
-@dataclass(frozen=True, slots=True)
-class ViewWrite:
-    """A read model's row write made in the append's own statement: one round trip for both,
-    and no transaction to open or commit around them.
-
-    ``sql`` is one data-modifying statement whose parameters are numbered from
-    ``$VIEW_PARAMS_START``. It may read ``appended`` (the new events' rows) and must do
-    nothing when ``appended`` is empty (the append lost its expected-version check). With a
-    view write the inline projections do not run: the write is those events' projection.
-    """
-
-    sql: str
-    params: tuple[object, ...]
-
-
-def _statement(view: ViewWrite | None, new_keys: Sequence[tuple[str, str, bytes, bytes]],
-               arguments: tuple[object, ...]) -> tuple[str, tuple[object, ...]]:
-    """The append's one statement: with the view write and the new subjects' keys if any."""
-    parameters = arguments + (view.params if view is not None else ())
-    keys = new_keys_cte(len(parameters) + 1) if new_keys else ""
-    if new_keys:
-        parameters += ([k[0] for k in new_keys], [k[1] for k in new_keys], [k[2] for k in new_keys])
-    if view is not None and new_keys:
-        return _APPEND_WITH_VIEW_AND_KEYS.format(view=view.sql, keys=keys), parameters
-    if view is not None:
-        return _APPEND_WITH_VIEW.format(view=view.sql), parameters
-    if new_keys:
-        return _APPEND_WITH_KEYS.format(keys=keys), parameters
-    return _APPEND, parameters
-
-
 class InlineProjection(Protocol):
     """Runs inside the append transaction, so readers see a write as soon as it is acknowledged."""
 
@@ -217,7 +100,7 @@ def _envelope(row: asyncpg.Record) -> Envelope:
     )
 
 
-class EventStore:
+class EventStore(History):
     def __init__(
         self,
         pool: asyncpg.Pool,
@@ -309,8 +192,8 @@ class EventStore:
             idempotency_key,
             expected_version,
         )
-        statement, parameters = _statement(view, new_keys, arguments)
-        return statement, parameters, new_keys
+        sql, parameters = append_statement(view, new_keys, arguments)
+        return sql, parameters, new_keys
 
     async def _append_grouped(self, stream_id: str, expected_version: int | None, events: Sequence[NewEvent],
                               metadata: dict[str, Any], tenant_id: uuid.UUID, view: ViewWrite) -> list[Envelope]:
@@ -363,7 +246,7 @@ class EventStore:
     async def _appended_or_moved(self, connection: Any, rows: list[asyncpg.Record], stream_id: str,
                                  expected_version: int | None, tenant_id: uuid.UUID,
                                  events: Sequence[NewEvent]) -> list[Envelope]:
-        if not rows and (moved_to := await connection.fetchval(_MOVED_TO, tenant_id)) is not None:
+        if not rows and (moved_to := await connection.fetchval(MOVED_TO, tenant_id)) is not None:
             raise TenantMoved(tenant_id, moved_to)
         return self._appended(rows, stream_id, expected_version, events)
 
@@ -411,11 +294,11 @@ class EventStore:
                 datas, new_keys = sealed.datas, sealed.new_keys
                 await insert_new_keys(connection, tenant_id, new_keys)
             rows = await connection.fetch(
-                _APPEND_NEW_STREAMS, tenant_id, [f[0] for f in flat], [f[1] for f in flat],
+                APPEND_NEW_STREAMS, tenant_id, [f[0] for f in flat], [f[1] for f in flat],
                 [f[2].event_id for f in flat], [f[2].type for f in flat], [f[2].schema_version for f in flat],
                 metadata, datas,
             )
-            if not rows and (moved_to := await connection.fetchval(_MOVED_TO, tenant_id)) is not None:
+            if not rows and (moved_to := await connection.fetchval(MOVED_TO, tenant_id)) is not None:
                 raise TenantMoved(tenant_id, moved_to)
             # The data is what was sent: no need to have the server send it back.
             sent = {event.event_id: (stream, version, event) for stream, version, event in flat}
@@ -499,52 +382,6 @@ class EventStore:
                 return
             yield batch
             checkpoint = batch[-1].checkpoint
-
-    async def history(
-        self,
-        tenant_id: uuid.UUID,
-        *,
-        stream_id: str | None = None,
-        stream_prefix: str | None = None,
-        since: datetime | None = None,
-        until: datetime | None = None,
-        up_to_position: int | None = None,
-        actor_token_id: str | None = None,
-        batch_size: int = 1000,
-    ) -> AsyncIterator[list[Envelope]]:
-        """A tenant's past events in log order, in batches (memory stays bounded)."""
-        after = 0
-        while True:
-            rows = await self.pool.fetch(
-                _HISTORY, tenant_id, after, stream_id, stream_prefix, since, until, up_to_position,
-                actor_token_id, batch_size,
-            )
-            if not rows:
-                return
-            yield await self._open(self.pool, rows)
-            after = rows[-1]["position"]
-
-    async def streams(
-        self, tenant_id: uuid.UUID, stream_prefix: str, *, until: datetime | None = None, batch_size: int = 5000
-    ) -> AsyncIterator[list[Envelope]]:
-        """A tenant's streams with ``stream_prefix``, one after another, each in version order."""
-        after: tuple[str, int] = ("", 0)
-        while True:
-            rows = await self.pool.fetch(_STREAMS, tenant_id, stream_prefix, *after, until, batch_size)
-            if not rows:
-                return
-            yield await self._open(self.pool, rows)
-            after = (rows[-1]["stream_id"], rows[-1]["stream_version"])
-
-    async def find_streams(
-        self, tenant_id: uuid.UUID, probes: Sequence[tuple[str, str, dict[str, Any]]], value: str
-    ) -> list[str]:
-        """Streams with an event matching a probe (type, dotted data path, data it must contain)
-        whose value at that path is ``value``, compared case-insensitively."""
-        rows = await self.pool.fetch(
-            _FIND_STREAMS, tenant_id, [p[0] for p in probes], [p[1] for p in probes], [p[2] for p in probes], value
-        )
-        return sorted(row["stream_id"] for row in rows)
 
     async def head_position(self, tenant_id: uuid.UUID) -> int:
         """The position of the tenant's latest event (0 before its first)."""

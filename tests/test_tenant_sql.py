@@ -24,8 +24,9 @@ from pglast import ast as sql_ast
 from pglast import enums, parse_sql
 from pglast.visitors import Visitor
 
+from eventstore.append_sql import APPEND, EVENT_COLUMNS
 from eventstore.crypto import new_keys_cte
-from eventstore.store import _APPEND, _READ_STREAM
+from eventstore.store import _READ_STREAM
 from projections.audit_export import KINDS, ExportQuery, _page_statement
 from projections.users_view import _UPSERT_AFTER_APPEND
 
@@ -115,11 +116,13 @@ FILLINGS: dict[tuple[str, str], list[str]] = {
     ("gateway/scim/users_sql.py", "path"): ["$9"],
     ("gateway/scim/groups_sql.py", "condition"): ["true"],
     # The one-statement append: the users view's row write.
-    ("eventstore/store.py", "view"): [_UPSERT_AFTER_APPEND],
+    ("eventstore/append_sql.py", "view"): [_UPSERT_AFTER_APPEND],
+    ("eventstore/store.py", "_COLUMNS"): [EVENT_COLUMNS],
+    ("eventstore/history.py", "EVENT_COLUMNS"): [EVENT_COLUMNS],
     # The application role's GRANTs name no rows.
     ("gateway/roles.py", "role"): ["scim_app"],
     # A new user's data key, written by the append's own statement (parameters after the view's).
-    ("eventstore/store.py", "keys"): [new_keys_cte(28)],
+    ("eventstore/append_sql.py", "keys"): [new_keys_cte(28)],
     ("eventstore/crypto.py", "first"): ["28"],
     ("eventstore/crypto.py", "first + 1"): ["29"],
     ("eventstore/crypto.py", "first + 2"): ["30"],
@@ -404,7 +407,7 @@ async def tenant_tables(database_url: str) -> frozenset[str]:
 def test_the_scan_finds_the_statements_it_must(statements):
     owners = {s.owner for s in statements}
     assert len(statements) > 60
-    assert {"eventstore/store.py:_APPEND", "eventstore/store.py:_READ_STREAM", "projections/audit.py:_IDENTITIES",
+    assert {"eventstore/append_sql.py:APPEND", "eventstore/store.py:_READ_STREAM", "projections/audit.py:_IDENTITIES",
             "gateway/scim/page_sql.py:_PAGE", "projections/audit_export.py:_page_statement",
             "gateway/scim/groups_sql.py:attribute_test"} <= owners
     assert ALLOWED_FAN_OUT <= owners, "an allow-list entry names no statement: remove it"
@@ -468,7 +471,7 @@ async def test_the_checker_refuses_unscoped_shapes(sql, tenant_tables):
 
 
 async def test_the_checker_accepts_the_store_statements(tenant_tables):
-    assert problems(_APPEND, tenant_tables) == [] and problems(_READ_STREAM, tenant_tables) == []
+    assert problems(APPEND, tenant_tables) == [] and problems(_READ_STREAM, tenant_tables) == []
 
 
 # Keys ----------------------------------------------------------------------------------
