@@ -19,7 +19,8 @@ from pathlib import Path
 
 import asyncpg
 
-from eventstore.crypto import FieldCipher, Keyring, kek_id
+from eventstore.crypto import FieldCipher
+from eventstore.keyring import Keyring, kek_id
 from gateway.settings import Settings, SettingsError
 from projections.personal import PersonalData
 

@@ -13,7 +13,8 @@ import orjson
 import pytest
 
 from eventstore import EventStore
-from eventstore.crypto import ERASED, KeyUnavailable
+from eventstore.crypto import ERASED
+from eventstore.keyring import KeyUnavailable
 from eventstore.pool import create_pool
 from gateway.app import create_app
 from gateway.cli import main
