@@ -239,7 +239,10 @@ def compile_filter(node: Filter, query: SqlQuery) -> str:
 
 def user_name_key(node: Filter) -> str | None:
     """The folded userName when ``node`` is exactly `userName eq "..."`: a read of the unique
-    key. Decided by what this compiler makes of it, so it folds and resolves as every filter."""
+    key. Decided by what this compiler makes of it, so it folds and resolves as every filter;
+    only a single comparison can be one, so any other filter is not compiled here as well."""
+    if not isinstance(node, Compare):
+        return None
     query = SqlQuery(offset=1)
     if compile_filter(node, query) == "(user_name_lower = $2)" and isinstance(query.params[0], str):
         return query.params[0]
