@@ -16,4 +16,6 @@ import unicodedata
 
 
 def fold(text: str) -> str:
+    if text.isascii():  # NFKC leaves ASCII as it is, and its case fold is lower()
+        return text.lower()
     return unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", text).casefold())
