@@ -14,6 +14,7 @@ import contextlib
 import asyncpg
 import structlog
 
+from eventstore.errors import DATABASE_ERRORS
 from eventstore.pool import connect
 from gateway.tenancy import Tenancy
 from projections.tenancy import TENANCY_CHANNEL
@@ -37,7 +38,7 @@ class RevocationListener:
         """Listen, then keep listening; a first connection that fails is retried in the background."""
         try:
             await self._connect()
-        except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
+        except DATABASE_ERRORS as error:
             log.warning("revocation_listener_down", error=type(error).__name__, retry_in=self.retry_seconds)
             self._lost.set()
         self._task = asyncio.create_task(self._keep_listening(), name="revocation-listener")
@@ -85,7 +86,7 @@ class RevocationListener:
                 await asyncio.sleep(delay)
                 try:
                     await self._connect()
-                except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
+                except DATABASE_ERRORS as error:
                     delay = min(delay * 2, self.max_retry_seconds)
                     log.warning("revocation_listener_down", error=type(error).__name__, retry_in=delay)
                     continue
