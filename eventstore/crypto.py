@@ -66,6 +66,10 @@ FROM subject_keys k JOIN unnest($1::uuid[], $2::text[]) AS w(tenant_id, subject)
   ON k.tenant_id = w.tenant_id AND k.subject = w.subject
 """
 _DESTROY = "DELETE FROM subject_keys WHERE tenant_id = $1 AND subject = $2 RETURNING subject"
+# A shredded key is announced here, at the shredding's commit, so every process that listens
+# drops its cached copy at once rather than when its cache entry expires.
+KEYS_CHANNEL = "scim_gateway_keys"
+_ANNOUNCE = f"SELECT pg_notify('{KEYS_CHANNEL}', $1::uuid::text || ' ' || $2)"
 # Rolling keys for refusals with no subject yet: shredded once older than the retention.
 _SHRED_ROLLING = """
 DELETE FROM subject_keys
@@ -252,7 +256,19 @@ class FieldCipher:
     async def destroy(self, connection: asyncpg.Connection, tenant_id: uuid.UUID, subject: str) -> bool:
         """Shred ``subject``'s data key (in the caller's transaction); False if there was none."""
         self.forget(tenant_id, subject)
-        return await connection.fetchval(_DESTROY, tenant_id, subject) is not None
+        if await connection.fetchval(_DESTROY, tenant_id, subject) is None:
+            return False
+        await connection.execute(_ANNOUNCE, tenant_id, subject)
+        return True
+
+    def heard(self, _connection: object, _pid: int, _channel: str, payload: str) -> None:
+        """A key shredded by another process (a ``KEYS_CHANNEL`` notice): drop this one's copy."""
+        tenant_id, _, subject = payload.partition(" ")
+        self.forget(uuid.UUID(tenant_id), subject)
+
+    def forget_all(self) -> None:
+        """Drop every cached key: shreddings may have gone unannounced to this process."""
+        self._cache.clear()
 
     async def rotate(self, pool: asyncpg.Pool, new: Keyring) -> int:
         """Re-wrap every data key not yet under ``new``'s current KEK; returns how many."""

@@ -77,19 +77,19 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
     app[STORE] = store
     tenancy = Tenancy(store, cache_seconds=settings.token_cache_seconds)
     app[TENANCY] = tenancy
-    listener = None
-    if tenancy.cache_seconds > 0:  # without a cache there is nothing to clear
-        listener = RevocationListener(app[DATABASE_URL], tenancy, retry_seconds=settings.revocation_retry_seconds)
-        await listener.start()
-        app[REVOCATIONS] = listener
+    # Clears the token cache on a revocation and the cipher's cached key on an erasure, made
+    # in any process.
+    listener = RevocationListener(app[DATABASE_URL], tenancy, cipher=cipher,
+                                  retry_seconds=settings.revocation_retry_seconds)
+    await listener.start()
+    app[REVOCATIONS] = listener
     app[AUDIT_RUNNER] = running.audit
     app[USERS] = Users(store, users_view, settings)
     app[GROUPS] = Groups(store, groups_view, timedelta(hours=settings.create_replay_window_hours))
     tasks = running.start() if settings.background_projector else []
     yield
     await stop_projectors(tasks)
-    if listener is not None:
-        await listener.close()
+    await listener.close()
     await tenancy.flush_use()
     await shards.close()
 
