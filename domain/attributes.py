@@ -7,8 +7,6 @@ Objects are descended into; lists and scalars are leaves.
 
 from __future__ import annotations
 
-import copy
-
 from domain.json import JsonObject, JsonValue
 
 
@@ -30,9 +28,15 @@ def get(document: JsonObject, path: str) -> JsonValue:
 
 
 def with_value(document: JsonObject, path: str, value: JsonValue) -> JsonObject:
-    """A copy of ``document`` with ``path`` set to ``value`` (None removes it, and empty parents)."""
-    result = copy.deepcopy(document)
+    """``document`` with ``path`` set to ``value`` (None removes it, and empty parents).
+
+    Copies on write, as ``domain.patch.apply`` does: only the objects along ``path`` are new;
+    the rest is shared with ``document`` and ``value``, and nothing reachable from either is
+    changed. (A state's document is never changed in place, so sharing is safe, and a deep
+    copy of the whole document per changed attribute was most of a PATCH's fold.)
+    """
     keys = split(path)
+    result = dict(document)
     parents: list[JsonObject] = [result]
     for key in keys[:-1]:
         child = parents[-1].get(key)
@@ -40,7 +44,9 @@ def with_value(document: JsonObject, path: str, value: JsonValue) -> JsonObject:
             if value is None:
                 return result
             child = {}
-            parents[-1][key] = child
+        else:
+            child = dict(child)
+        parents[-1][key] = child
         parents.append(child)
     if value is None:
         parents[-1].pop(keys[-1], None)
@@ -48,7 +54,7 @@ def with_value(document: JsonObject, path: str, value: JsonValue) -> JsonObject:
             if parent.get(key) == {}:
                 parent.pop(key)
     else:
-        parents[-1][keys[-1]] = copy.deepcopy(value)
+        parents[-1][keys[-1]] = value
     return result
 
 
