@@ -30,7 +30,7 @@ log = structlog.get_logger("gateway.revocations")
 
 
 class RevocationListener:
-    def __init__(self, dsn: str, tenancy: Tenancy, *, cipher: FieldCipher | None = None,
+    def __init__(self, dsn: str, tenancy: Tenancy | None, *, cipher: FieldCipher | None = None,
                  retry_seconds: float = 0.1, max_retry_seconds: float = 5.0) -> None:
         self.dsn = dsn
         self.tenancy = tenancy
@@ -51,9 +51,15 @@ class RevocationListener:
             self._lost.set()
         self._task = asyncio.create_task(self._keep_listening(), name="revocation-listener")
 
-    def _forget_keys(self) -> None:
+    def _forget(self) -> None:
+        if self.tenancy is not None:
+            self.tenancy.forget()
         if self.cipher is not None:
             self.cipher.forget_all()
+
+    def _tokens_listening(self, listening: bool) -> None:
+        if self.tenancy is not None:
+            self.tenancy.listening = listening
 
     async def close(self) -> None:
         if self._task is not None:
@@ -64,12 +70,13 @@ class RevocationListener:
         if connection is not None:
             connection.remove_termination_listener(self._terminated)
             await connection.close()
-        self.tenancy.listening = False
+        self._tokens_listening(False)
 
     async def _connect(self) -> None:
         connection = await connect(self.dsn)
         try:
-            await connection.add_listener(TENANCY_CHANNEL, self.tenancy.forget)
+            if self.tenancy is not None:
+                await connection.add_listener(TENANCY_CHANNEL, self.tenancy.forget)
             if self.cipher is not None:
                 await connection.add_listener(KEYS_CHANNEL, self.cipher.heard)
         except BaseException:
@@ -80,16 +87,14 @@ class RevocationListener:
         self._lost.clear()
         # A revocation committed while nobody listened was never announced: drop what the
         # caches hold, now that every later one will be.
-        self.tenancy.forget()
-        self._forget_keys()
-        self.tenancy.listening = True
+        self._forget()
+        self._tokens_listening(True)
 
     def _terminated(self, connection: asyncpg.Connection) -> None:
         if connection is not self._connection:
             return
-        self.tenancy.listening = False
-        self.tenancy.forget()
-        self._forget_keys()
+        self._tokens_listening(False)
+        self._forget()
         self._connection = None
         self._lost.set()
         log.warning("revocation_listener_lost", retry_in=self.retry_seconds)
