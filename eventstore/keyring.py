@@ -30,12 +30,6 @@ class Keyring:
                 raise KeyUnavailable("a key-encryption key is 32 bytes")
         self.current_id = kek_id(current)
         self._keys = {kek_id(key): AESGCM(key) for key in (current, *older)}
-        self._raw = (current, *older)
-
-    def __reduce__(self) -> tuple[type[Keyring], tuple[bytes, tuple[bytes, ...]]]:
-        # A process this one starts to share its work (a rebuild's workers) gets the keyring
-        # through the pipe that starts it: the AES-GCM objects themselves do not pickle.
-        return Keyring, (self._raw[0], self._raw[1:])
 
     @staticmethod
     def _aad(tenant_id: uuid.UUID, subject: str) -> bytes:

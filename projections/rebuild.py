@@ -43,10 +43,8 @@ ON CONFLICT (tenant_id, name) DO UPDATE SET tenant_position = EXCLUDED.tenant_po
 """
 
 # Projections built set-based (each stream folded once, rows written with COPY) instead of by
-# replaying the log through the projection in batches; the locked catch-up is the same. They
-# get the database's address too, to fold in worker processes of their own.
-_SET_BASED: dict[str, Callable[[asyncpg.Connection, EventStore, str, Progress | None, str],
-                               Awaitable[Checkpoint]]] = {
+# replaying the log through the projection in batches; the locked catch-up is the same.
+_SET_BASED: dict[str, Callable[[asyncpg.Connection, EventStore, str, Progress | None], Awaitable[Checkpoint]]] = {
     "users_view": users_view_rebuild.build,
 }
 # Inline projections that read a few event types of a log that is mostly user events: their
@@ -80,14 +78,14 @@ async def _scratch_connection(dsn: str, schema: str) -> asyncpg.Connection:
     return connection
 
 
-async def _build(connection: asyncpg.Connection, dsn: str, store: EventStore, spec: ProjectionSpec, schema: str,
+async def _build(connection: asyncpg.Connection, store: EventStore, spec: ProjectionSpec, schema: str,
                  progress: Progress | None, batch_size: int = 5000) -> Checkpoint | Positions:
     await connection.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
     await connection.execute(f"CREATE SCHEMA {schema}")
     for ddl in spec.ddl():
         await connection.execute(ddl)
     if spec.name in _SET_BASED:
-        return await _SET_BASED[spec.name](connection, store, schema, progress, dsn)
+        return await _SET_BASED[spec.name](connection, store, schema, progress)
     if spec.name in _READS:
         return await _build_of_types(connection, store, spec, _READS[spec.name], progress, batch_size)
     if spec.inline:
@@ -221,7 +219,7 @@ async def verify(dsn: str, store: EventStore, name: str, progress: Progress | No
     schema = f"verify_{name}_{secrets.token_hex(4)}"
     connection = await _scratch_connection(dsn, schema)
     try:
-        built = await _build(connection, dsn, store, spec, schema, progress)
+        built = await _build(connection, store, spec, schema, progress)
         async with connection.transaction():
             live = await _lock_live(connection, spec)
             if isinstance(built, Checkpoint):
@@ -242,7 +240,7 @@ async def rebuild(dsn: str, store: EventStore, name: str, progress: Progress | N
     schema = f"rebuild_{name}_{secrets.token_hex(4)}"
     connection = await _scratch_connection(dsn, schema)
     try:
-        built = await _build(connection, dsn, store, spec, schema, progress)
+        built = await _build(connection, store, spec, schema, progress)
         async with connection.transaction():
             await _lock_live(connection, spec)
             if isinstance(built, Checkpoint):

@@ -17,10 +17,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
-import multiprocessing
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -30,9 +28,7 @@ from domain.events import USER_EVENT_TYPES, UserEvent
 from domain.streams import USER_PREFIX
 from domain.user import UserState, evolve
 from eventstore import Checkpoint, EventStore
-from eventstore.crypto import ERASED, Classifier, FieldCipher
-from eventstore.keyring import Keyring
-from eventstore.pool import create_pool
+from eventstore.crypto import ERASED
 from projections import codec
 from projections.rebuild_bound import read_bound
 from projections.users_view import ROW_COLUMNS, rebuilt_row
@@ -58,7 +54,6 @@ FROM (
            lead(data -> 'new') OVER stream AS next_new
     FROM public.events
     WHERE stream_id ^@ '{USER_PREFIX}' AND type = ANY($2::text[]) AND transaction_id < $1
-      AND ($3::int = 1 OR (hashtext(stream_id) & 2147483647) % $3 = $4)  -- part $4 of $3
     WINDOW stream AS (PARTITION BY tenant_id, stream_id ORDER BY stream_version)
 ) AS e
 WHERE next_type IS NULL  -- the stream's last event (the comparisons below would be null)
@@ -113,86 +108,54 @@ def _without_cycle_collector() -> Iterator[None]:
             gc.enable()
 
 
-@dataclass(frozen=True, slots=True)
-class _Part:
-    """One share of the user streams (by a hash of the stream id) and how to read and write it."""
-
-    schema: str
-    bound: int
-    part: int
-    parts: int
-    fetch: int  # records per cursor round trip
-    copy: int  # rows per COPY
-
-
 async def build(connection: asyncpg.Connection, store: EventStore, schema: str,
-                progress: Progress | None = None, dsn: str | None = None) -> Checkpoint:
-    """Fill ``schema``.users_view from the log; return the catch-up checkpoint it reached.
+                progress: Progress | None = None) -> Checkpoint:
+    """Fill ``schema``.users_view from the log; return the catch-up checkpoint it reached."""
+    with _without_cycle_collector():
+        return await _build(connection, store, schema, progress)
 
-    With ``dsn``, a log of ``_PARALLEL_FROM`` events or more is folded by ``_PARTS`` worker
-    processes, each its share of the streams on connections of its own, writing into the fresh
-    table (created and committed by the caller, so theirs see it): the fold is CPU-bound Python.
-    """
+
+async def _build(connection: asyncpg.Connection, store: EventStore, schema: str,
+                 progress: Progress | None) -> Checkpoint:
     bound, checkpoint = await read_bound(connection)
     if checkpoint is None:
         return Checkpoint()
     total = await connection.fetchval(_COUNT_BELOW, bound) if progress is not None else 0
     for index in await connection.fetch(_SECONDARY_INDEXES, schema):
         await connection.execute(f"DROP INDEX {index[0]}")
-    done = 0
-
-    def advance(records: int) -> None:
-        nonlocal done
-        done += records
-        if progress is not None:
-            progress(done, total)
-
-    if dsn is not None and _PARTS > 1 and checkpoint.position >= _PARALLEL_FROM:
-        await _fold_in_workers(dsn, store, schema, bound, advance)
-    else:
-        with _without_cycle_collector():
-            await _fold_part(store.pool, connection, store.cipher, _Part(schema, bound, 0, 1, _FETCH, _COPY),
-                             advance)
-    if progress is not None:
-        progress(total, total)  # the other events are the other projections'
-    return checkpoint
-
-
-async def _fold_part(pool: asyncpg.Pool, writer: asyncpg.Connection, cipher: FieldCipher | None, part: _Part,
-                     advance: Callable[[int], None]) -> None:
-    """Read ``part``'s user streams on a connection of ``pool``, fold them and COPY the rows on ``writer``."""
     rows: list[tuple[object, ...]] = []
     pending: list[tuple[asyncpg.Record, dict[str, Any]]] = []  # the stream still being read
     tenant_id, stream_id = None, None  # the pending stream's
+    done = 0
     copying: asyncio.Future[str] | None = None  # the COPY of the rows folded before
 
     async def flush(final: bool) -> None:
-        # A COPY runs while the next page is folded; one at a time on ``writer``.
+        # A COPY runs while the next page is folded; one at a time on ``connection``.
         nonlocal rows, copying
-        if rows and (final or len(rows) >= part.copy):
+        if rows and (final or len(rows) >= _COPY):
             if copying is not None:
                 await copying
-            copying = asyncio.ensure_future(writer.copy_records_to_table(
-                "users_view", records=rows, columns=ROW_COLUMNS, schema_name=part.schema))
+            copying = asyncio.ensure_future(connection.copy_records_to_table(
+                "users_view", records=rows, columns=ROW_COLUMNS, schema_name=schema))
             rows = []
         if final and copying is not None:
             await copying
 
-    # The log is read on a connection of the pool, a page ahead of the fold, and the COPY on
-    # ``writer`` runs behind it: PostgreSQL produces the next page and writes the last one
-    # while Python folds this one. Keys come through a third connection of the pool.
-    async with pool.acquire() as reader, reader.transaction():
-        cursor = await reader.cursor(_USER_EVENTS, part.bound, sorted(USER_EVENT_TYPES), part.parts, part.part)
-        ahead = asyncio.ensure_future(cursor.fetch(part.fetch))
+    # The log is read on a connection of the store's pool, a page ahead of the fold, and the
+    # COPY on ``connection`` runs behind it: PostgreSQL produces the next page and writes the
+    # last one while Python folds this one. Keys come through a third connection of the pool.
+    async with store.pool.acquire() as reader, reader.transaction():
+        cursor = await reader.cursor(_USER_EVENTS, bound, sorted(USER_EVENT_TYPES))
+        ahead = asyncio.ensure_future(cursor.fetch(_FETCH))
         try:
             while records := await ahead:
-                ahead = asyncio.ensure_future(cursor.fetch(part.fetch))
+                ahead = asyncio.ensure_future(cursor.fetch(_FETCH))
                 datas = [r["data"] for r in records]
-                if cipher is not None:
+                if store.cipher is not None:
                     # Each data was decoded for this read alone: opened where it is, not copied.
-                    datas = await cipher.open(pool, [(r["tenant_id"], r["event_id"], r["type"], data)
-                                                     for r, data in zip(records, datas, strict=True)],
-                                              in_place=True)
+                    datas = await store.cipher.open(store.pool, [(r["tenant_id"], r["event_id"], r["type"], data)
+                                                                 for r, data in zip(records, datas, strict=True)],
+                                                    in_place=True)
                 for n, (record, data) in enumerate(zip(records, datas, strict=True)):
                     if n % _YIELD_EVERY == 0:
                         # Let the loop run the read ahead and the COPY behind (the socket
@@ -205,65 +168,22 @@ async def _fold_part(pool: asyncpg.Pool, writer: asyncpg.Connection, cipher: Fie
                         tenant_id, stream_id = record["tenant_id"], record["stream_id"]
                     pending.append((record, data))
                 await flush(False)
-                advance(len(records))
+                done += len(records)
+                if progress is not None:
+                    progress(done, total)
         finally:
             if not ahead.done():
                 ahead.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await ahead
             if copying is not None and not copying.done():
-                # Failing mid-build: the COPY ends before ``writer`` is used again (the
+                # Failing mid-build: the COPY ends before ``connection`` is used again (the
                 # caller drops the schema on it). On success ``flush`` awaits it again.
                 with contextlib.suppress(Exception):
                     await copying
         if pending and (row := _fold(pending)) is not None:
             rows.append(row)
         await flush(True)
-
-
-# Worker processes ----------------------------------------------------------------------------
-
-_PARTS = 2  # the machines this runs on have two cores or more; PostgreSQL uses them too
-_PARALLEL_FROM = 50_000  # log positions below which starting processes costs more than it saves
-_progress: Any = None  # a worker's queue of records read, set when its process starts
-
-
-def _start_worker(progress: Any) -> None:
-    global _progress
-    _progress = progress
-
-
-def _fold_in_worker(dsn: str, keys: tuple[Keyring, Classifier] | None, part: _Part) -> None:
-    """A worker process's share: its own pool, cipher (from the caller's keyring) and loop."""
-    gc.disable()  # the process lives for this one fold (see ``_without_cycle_collector``)
-
-    async def run() -> None:
-        pool = await create_pool(dsn, min_size=1, max_size=3)
-        try:
-            cipher = FieldCipher(*keys) if keys is not None else None
-            async with pool.acquire() as writer:
-                await _fold_part(pool, writer, cipher, part, _progress.put)
-        finally:
-            await pool.close()
-
-    asyncio.run(run())
-
-
-async def _fold_in_workers(dsn: str, store: EventStore, schema: str, bound: int,
-                           advance: Callable[[int], None]) -> None:
-    # Spawned, not forked: a fork would copy this process's loop and open connections.
-    context = multiprocessing.get_context("spawn")
-    queue = context.SimpleQueue()
-    keys = (store.cipher.keyring, store.cipher.classifier) if store.cipher is not None else None
-    loop = asyncio.get_running_loop()
-    with ProcessPoolExecutor(_PARTS, mp_context=context, initializer=_start_worker, initargs=(queue,)) as workers:
-        folds = [loop.run_in_executor(workers, _fold_in_worker, dsn, keys,
-                                      _Part(schema, bound, part, _PARTS, _FETCH, _COPY))
-                 for part in range(_PARTS)]
-        running = set(folds)
-        while running:
-            _, running = await asyncio.wait(running, timeout=0.2)
-            while not queue.empty():
-                advance(queue.get())
-        for fold in folds:
-            fold.result()  # a worker's failure, raised here
+    if progress is not None:
+        progress(total, total)  # the other events are the other projections'
+    return checkpoint
