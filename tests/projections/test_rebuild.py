@@ -186,6 +186,11 @@ async def test_a_rebuild_whose_pages_split_streams_equals_the_live_view(bynder: 
     monkeypatch.setattr(users_view_rebuild, "_FETCH", 3)
     monkeypatch.setattr(users_view_rebuild, "_COPY", 2)
     monkeypatch.setattr(users_view_rebuild, "_YIELD_EVERY", 2)
+    seen = []
     assert await verify(database_url, app[STORE], "users_view") == []
-    assert await rebuild(database_url, app[STORE], "users_view") == len(before)
+    assert await rebuild(database_url, app[STORE], "users_view", progress=lambda done, _: seen.append(done)) \
+        == len(before)
     assert await snapshot(app[POOL], "users_view") == before
+    # Every user event was read (none here is overwritten by the next), 3 a page, then the whole log.
+    user_events = await app[POOL].fetchval("SELECT count(*) FROM events WHERE stream_id LIKE 'user-%'")
+    assert seen == [*range(3, user_events, 3), user_events, await app[POOL].fetchval("SELECT count(*) FROM events")]
