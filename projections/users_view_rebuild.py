@@ -18,7 +18,6 @@ import asyncio
 import contextlib
 import gc
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -90,8 +89,7 @@ def _fold(stream: Sequence[tuple[asyncpg.Record, dict[str, Any]]]) -> tuple[obje
         return None
     last = stream[-1][0]
     # One per user event, the overwritten ones left out of the read included.
-    state = replace(state, version=last["ordinal"])
-    return rebuilt_row(state, last["tenant_id"], last["position"])
+    return rebuilt_row(state, last["tenant_id"], last["position"], last["ordinal"])
 
 
 @contextlib.contextmanager
