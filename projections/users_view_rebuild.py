@@ -10,6 +10,10 @@ an erased user (a ``UserErased``, or values whose key is gone) gets no row, as i
 It reads what the gap-free catch-up reader would return now (transactions below the oldest
 running one) and returns that reader's checkpoint, so the caller's locked catch-up continues
 exactly after it.
+
+It is bound by Python's CPU (docs/benchmarks.md, "Rebuild, rebuild-fast branch"), so it keeps
+PostgreSQL busy beside it: the next page is read and the last rows are COPYed while a page is
+folded, and the cyclic garbage collector is paused while it allocates.
 """
 
 from __future__ import annotations
