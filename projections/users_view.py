@@ -145,13 +145,13 @@ _ABOVE_FOLDED = frozenset(path[:i] for path in _FOLDED_PATHS for i, c in enumera
 def _fold_value(path: str, value: JsonValue) -> JsonValue:
     if isinstance(value, str):
         return fold(value) if path in _FOLDED_PATHS else value
-    if path not in _ABOVE_FOLDED:
-        return value  # case-exact, typed, or not in the schema: compared as stored
     if isinstance(value, list):
-        return [_fold_value(path, item) for item in value]
-    if isinstance(value, dict):
+        # A list's items sit at its own path.
+        if path in _FOLDED_PATHS or path in _ABOVE_FOLDED:
+            return [_fold_value(path, item) for item in value]
+    elif isinstance(value, dict) and path in _ABOVE_FOLDED:
         return {key: _fold_value(f"{path}.{key.lower()}", item) for key, item in value.items()}
-    return value
+    return value  # case-exact, typed, or not in the schema: compared as stored
 
 
 def folded_document(attributes: JsonObject) -> JsonObject:
