@@ -7,6 +7,8 @@ Objects are descended into; lists and scalars are leaves.
 
 from __future__ import annotations
 
+import copy
+
 from domain.json import JsonObject, JsonValue
 
 
@@ -28,12 +30,11 @@ def get(document: JsonObject, path: str) -> JsonValue:
 
 
 def with_value(document: JsonObject, path: str, value: JsonValue) -> JsonObject:
-    """``document`` with ``path`` set to ``value`` (None removes it, and empty parents).
+    """A copy of ``document`` with ``path`` set to ``value`` (None removes it, and empty parents).
 
-    Copies on write, as ``domain.patch.apply`` does: only the objects along ``path`` are new;
-    the rest is shared with ``document`` and ``value``, and nothing reachable from either is
-    changed. (A state's document is never changed in place, so sharing is safe, and a deep
-    copy of the whole document per changed attribute was most of a PATCH's fold.)
+    Copies on write, as ``patch.apply`` does: the objects along the path are new, the rest is
+    shared with ``document``, which is never changed. (A deep copy of the whole document per
+    change was most of the cost of folding a long stream.)
     """
     keys = split(path)
     result = dict(document)
@@ -54,7 +55,7 @@ def with_value(document: JsonObject, path: str, value: JsonValue) -> JsonObject:
             if parent.get(key) == {}:
                 parent.pop(key)
     else:
-        parents[-1][keys[-1]] = value
+        parents[-1][keys[-1]] = copy.deepcopy(value)
     return result
 
 

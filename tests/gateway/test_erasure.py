@@ -408,3 +408,20 @@ async def test_when_the_listener_drops_every_cached_key_is_dropped(rfc: Scim, da
     finally:
         await admin.close()
     await _until(lambda: not cipher.has(principal.tenant_id, user_subject(user["id"])), "the cache was dropped")
+
+
+async def test_opening_in_place_gives_what_a_copy_gives(bynder: Scim):
+    """``FieldCipher.open`` copies the data it is given unless the caller hands it over
+    (``in_place``, as a rebuild does with rows decoded for it alone); both open alike."""
+    app = bynder.client.app
+    response, user = await bynder.post("/Users", person())
+    assert response.status == 201
+    await bynder.patch(f"/Users/{user['id']}", ops({"op": "replace", "path": "name.givenName", "value": "Zelda"}))
+    query = "SELECT tenant_id, event_id, type, data FROM events WHERE stream_id = $1 ORDER BY stream_version"
+    rows = [tuple(r) for r in await app[POOL].fetch(query, f"user-{user['id']}")]
+    stored = [orjson.dumps(r[3]) for r in rows]
+    cipher = app[STORE].cipher
+    copied = await cipher.open(app[POOL], rows)
+    assert [orjson.dumps(r[3]) for r in rows] == stored
+    assert copied[0]["attributes"]["userName"] == USER_NAME.lower() and copied[1]["new"] == "Zelda"
+    assert await cipher.open(app[POOL], rows, in_place=True) == copied
