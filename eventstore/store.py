@@ -273,7 +273,9 @@ class EventStore(History):
         envelopes = [_envelope(row) for row in rows]
         if self.cipher is None or not envelopes:
             return envelopes
-        datas = await self.cipher.open(executor, [(e.tenant_id, e.event_id, e.type, e.data) for e in envelopes])
+        # The rows were decoded for this read alone: their data is opened where it is.
+        datas = await self.cipher.open(executor, [(e.tenant_id, e.event_id, e.type, e.data) for e in envelopes],
+                                       in_place=True)
         return [replace(e, data=d) if d is not e.data else e for e, d in zip(envelopes, datas, strict=True)]
 
     async def append_new_streams(
