@@ -202,6 +202,42 @@ def stamp(state: UserState, recorded_at: datetime) -> UserState:
     )
 
 
+def new_user_row(state: UserState, tenant_id: uuid.UUID) -> tuple[object, ...]:
+    """A new user's row before its event is stored: ``state`` folded at UNSTAMPED, no
+    position yet. ``stamped_row`` completes it once the append returned both."""
+    return _row_values(state, tenant_id, 0)
+
+
+_CREATED, _LAST_MODIFIED, _DEACTIVATED_AT, _POSITION = (
+    ROW_COLUMNS.index(name) for name in ("created", "last_modified", "deactivated_at", "position"))
+
+
+def stamped_row(row: tuple[object, ...], recorded_at: datetime, position: int) -> tuple[object, ...]:
+    """A ``new_user_row`` with its event's time and position: the row ``UsersView`` folds."""
+    stamped = list(row)
+    for index in (_CREATED, _LAST_MODIFIED, _DEACTIVATED_AT):
+        if stamped[index] == UNSTAMPED:
+            stamped[index] = recorded_at
+    stamped[_POSITION] = position
+    return tuple(stamped)
+
+
+async def write_rows(connection: asyncpg.Connection, rows: list[tuple[object, ...]],
+                     created: list[tuple[object, ...]]) -> None:
+    """Upsert ``rows``, and insert ``created`` (users no row exists for yet)."""
+    if len(created) >= _COPY_FROM:
+        # A bulk import's batch of new users: COPY, the cheapest insert PostgreSQL has. A
+        # taken userName fails it as the upsert would (unique index on the folded name).
+        await connection.copy_records_to_table("users_view", records=created, columns=ROW_COLUMNS)
+    else:
+        rows = rows + created
+    if len(rows) == 1:
+        await connection.execute(_UPSERT, *rows[0])
+    elif rows:
+        # asyncpg pipelines these, one round trip for all.
+        await connection.executemany(_UPSERT, rows)
+
+
 class UsersView:
     async def apply(self, connection: asyncpg.Connection, envelopes: Sequence[Envelope]) -> None:
         user_envelopes = [e for e in envelopes if e.type in USER_EVENT_TYPES]
@@ -232,17 +268,7 @@ class UsersView:
                 continue
             (created if isinstance(events[0], UserCreated) else rows).append(
                 _row_values(state, batch[-1].tenant_id, batch[-1].position))
-        if len(created) >= _COPY_FROM:
-            # A bulk import's batch of new users: COPY, the cheapest insert PostgreSQL has. A
-            # taken userName fails it as the upsert would (unique index on the folded name).
-            await connection.copy_records_to_table("users_view", records=created, columns=ROW_COLUMNS)
-        else:
-            rows += created
-        if len(rows) == 1:
-            await connection.execute(_UPSERT, *rows[0])
-        elif rows:
-            # asyncpg pipelines these, one round trip for all.
-            await connection.executemany(_UPSERT, rows)
+        await write_rows(connection, rows, created)
 
     async def load(self, executor: asyncpg.Pool | asyncpg.Connection, tenant_id: uuid.UUID,
                    user_id: str, *, queue: bool = False, keys: FieldCipher | None = None) -> UserState | None:
