@@ -12,6 +12,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import NamedTuple
 
 import orjson
 
@@ -39,20 +40,25 @@ class Rejection:
     text: bytes
 
 
-@dataclass(frozen=True, slots=True)
-class Prepared:
+class Prepared(NamedTuple):
     """One line's new user, ready to append: its event (personal values sealed), its data key
-    as ``subject_keys`` stores it, and its view row before the append stamps it."""
+    as ``subject_keys`` stores it, and its view row before the append stamps it. Plain values
+    only, cheap to send from a worker process (pickling objects would cost what it saves)."""
 
     line: int
-    text: bytes
     user_id: str
     user_name: str
     # The userName as the view's unique index keys it (``identifiers.fold``).
     user_name_key: str
-    event: NewEvent
+    event_type: str
+    schema_version: int
+    event_id: bytes  # uuid.UUID(bytes=...)
+    data: bytes  # the event's data, sealed, as JSON
     key: tuple[str, str, bytes] | None
-    row: tuple[object, ...]
+    row: tuple[object, ...]  # users_view.new_user_row
+
+    def event(self) -> NewEvent:
+        return NewEvent(self.event_type, orjson.loads(self.data), self.schema_version, uuid.UUID(bytes=self.event_id))
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,11 +127,10 @@ def prepare(cipher: FieldCipher | None, batch: Batch, lines: list[tuple[int, byt
         # leaves this process).
         by_subject = {subject: (subject, kek_id, wrapped) for subject, kek_id, wrapped, _ in sealed.new_keys}
         keys = [by_subject.get(user_subject(user.user_id)) for _, _, user, _ in created]
-    for (number, text, user, event), data, key in zip(created, datas, keys, strict=True):
-        state = evolve(None, user, UNSTAMPED)
-        results.append(Prepared(number, text, user.user_id, user.user_name, fold(user.user_name),
-                                NewEvent(event.type, data, event.schema_version, event.event_id), key,
-                                new_user_row(state, batch.tenant_id)))
+    for (number, _, user, event), data, key in zip(created, datas, keys, strict=True):
+        results.append(Prepared(number, user.user_id, user.user_name, fold(user.user_name), event.type,
+                                event.schema_version, event.event_id.bytes, orjson.dumps(data), key,
+                                new_user_row(evolve(None, user, UNSTAMPED), batch.tenant_id)))
     results.sort(key=lambda result: result.line)
     return results
 

@@ -74,11 +74,12 @@ class _PreparedRows:
     its line was prepared; here it only takes its event's time and position."""
 
     def __init__(self) -> None:
-        # By event id; a batch's rows stay until it committed (its retry user by user needs them).
-        self.rows: dict[uuid.UUID, tuple[object, ...]] = {}
+        # By event id (its 16 bytes); a batch's rows stay until it committed (its retry user by
+        # user needs them).
+        self.rows: dict[bytes, tuple[object, ...]] = {}
 
     async def apply(self, connection: asyncpg.Connection, envelopes: Sequence[Envelope]) -> None:
-        await write_rows(connection, [], [stamped_row(self.rows[e.event_id], e.recorded_at, e.position)
+        await write_rows(connection, [], [stamped_row(self.rows[e.event_id.bytes], e.recorded_at, e.position)
                                           for e in envelopes])
 
 
@@ -107,6 +108,8 @@ class Importer:
         # The folded userNames of the batches being written, by last line: a later line with
         # one of them is a duplicate even before that batch commits (the database can't say).
         self._writing: dict[int, set[str]] = {}
+        # The lines of the batches being checked or written, by last line: a refusal quotes its line.
+        self._lines: dict[int, dict[int, bytes]] = {}
         self._progress: Callable[[int], None] = lambda _line: None
         self._batch_info: Batch | None = None
         self.context = RequestContext(f"import-{uuid.uuid4()}", "IMPORT", source, None, "scim-gateway users import")
@@ -115,12 +118,13 @@ class Importer:
         """Prepare batches ahead while the ones before them are written (up to ``writers`` at once)."""
         self._progress = progress
         in_flight: set[asyncio.Task[None]] = set()
-        pending: deque[tuple[int, Callable[[], Awaitable[list[Prepared | Rejection]]]]] = deque()
+        pending: deque[tuple[list[tuple[int, bytes]], int, Callable[[], Awaitable[list[Prepared | Rejection]]]]] = (
+            deque())
         ahead = _AHEAD if self.workers is not None else 0
         try:
             self._batch_info = await self._describe()
             for batch, last_line in self._batches(lines, lambda: not in_flight and not self._order and not pending):
-                pending.append((last_line, self._prepare(batch)))
+                pending.append((batch, last_line, self._prepare(batch)))
                 if len(pending) > ahead:
                     await self._settle(*pending.popleft(), in_flight)
             while pending:
@@ -169,8 +173,10 @@ class Importer:
         future = asyncio.wrap_future(self.workers.submit(prepare_in_worker, batch, lines, self._cipher is not None))
         return lambda: future
 
-    async def _settle(self, last_line: int, prepared: Callable[[], Awaitable[list[Prepared | Rejection]]],
+    async def _settle(self, lines: list[tuple[int, bytes]], last_line: int,
+                      prepared: Callable[[], Awaitable[list[Prepared | Rejection]]],
                       in_flight: set[asyncio.Task[None]]) -> None:
+        self._lines[last_line] = dict(lines)
         parsed: list[Prepared] = []
         stop: Rejection | None = None
         for result in await prepared():
@@ -208,6 +214,7 @@ class Importer:
             await self._write(parsed)
         finally:
             del self._writing[last_line]
+            del self._lines[last_line]
         # Batches may commit out of order; what is settled is the prefix committed whole.
         self._committed.add(last_line)
         while self._order and self._order[0] in self._committed:
@@ -229,7 +236,7 @@ class Importer:
             elif self.options.skip_existing:
                 self.report.skipped += 1
             else:
-                rejection = Rejection(item.line, f"a user with userName {item.user_name!r} already exists", item.text)
+                rejection = self._taken(item)
                 if not self.options.continue_on_error:
                     return kept, rejection
                 self._reject(rejection)
@@ -239,7 +246,7 @@ class Importer:
         if not parsed:
             return
         for item in parsed:
-            self._rows.rows[item.event.event_id] = item.row
+            self._rows.rows[item.event_id] = item.row
         try:
             await self._append(parsed)
         except (ProjectionConflict, ConcurrencyError):
@@ -251,17 +258,16 @@ class Importer:
                     if self.options.skip_existing:
                         self.report.skipped += 1
                         continue
-                    rejection = Rejection(item.line, f"a user with userName {item.user_name!r} already exists",
-                                          item.text)
+                    rejection = self._taken(item)
                     if not self.options.continue_on_error:
                         raise ImportStopped(rejection) from None
                     self._reject(rejection)
         finally:
             for item in parsed:
-                self._rows.rows.pop(item.event.event_id, None)
+                self._rows.rows.pop(item.event_id, None)
 
     async def _append(self, parsed: list[Prepared]) -> None:
-        streams = [(user_stream(p.user_id), [p.event]) for p in parsed]
+        streams = [(user_stream(p.user_id), [p.event()]) for p in parsed]
         keys = [p.key for p in parsed if p.key is not None]
         async with self.store.pool.acquire() as connection, connection.transaction():
             # As the store's sealing append does: the keys first, then the sealed events. (The
@@ -272,6 +278,10 @@ class Importer:
                 connection=connection)
         self.store.committed(envelopes)
         self.report.imported += len(parsed)
+
+    def _taken(self, item: Prepared) -> Rejection:
+        text = next(lines[item.line] for lines in self._lines.values() if item.line in lines)
+        return Rejection(item.line, f"a user with userName {item.user_name!r} already exists", text)
 
     def _reject(self, rejection: Rejection) -> None:
         self.report.rejected += 1

@@ -8,6 +8,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 
 import asyncpg
+import orjson
 
 from domain.events import USER_EVENT_TYPES, UserCreated, UserEvent
 from domain.identifiers import fold
@@ -203,21 +204,30 @@ def stamp(state: UserState, recorded_at: datetime) -> UserState:
 
 
 def new_user_row(state: UserState, tenant_id: uuid.UUID) -> tuple[object, ...]:
-    """A new user's row before its event is stored: ``state`` folded at UNSTAMPED, no
-    position yet. ``stamped_row`` completes it once the append returned both."""
-    return _row_values(state, tenant_id, 0)
+    """A new user's row before its event is stored (no time nor position yet), in a form that
+    is cheap to send to another process: ids as text, the two documents as JSON. ``stamped_row``
+    completes it once the append returned its event."""
+    row = list(_row_values(state, tenant_id, 0))
+    row[_ID], row[_TENANT_ID] = state.user_id, str(tenant_id)
+    row[_ATTRIBUTES], row[_FOLDED] = orjson.dumps(row[_ATTRIBUTES]), orjson.dumps(row[_FOLDED])
+    row[_CREATED] = row[_LAST_MODIFIED] = None  # UNSTAMPED: a new user's times are its event's
+    return tuple(row)
 
 
-_CREATED, _LAST_MODIFIED, _DEACTIVATED_AT, _POSITION = (
-    ROW_COLUMNS.index(name) for name in ("created", "last_modified", "deactivated_at", "position"))
+_ID, _TENANT_ID, _CREATED, _LAST_MODIFIED, _DEACTIVATED_AT, _ATTRIBUTES, _POSITION, _FOLDED = (
+    ROW_COLUMNS.index(name) for name in ("id", "tenant_id", "created", "last_modified", "deactivated_at",
+                                         "attributes", "position", "attributes_folded"))
 
 
 def stamped_row(row: tuple[object, ...], recorded_at: datetime, position: int) -> tuple[object, ...]:
-    """A ``new_user_row`` with its event's time and position: the row ``UsersView`` folds."""
+    """A ``new_user_row`` with its event's time and position: the row ``UsersView`` folds
+    from that event (the documents go to the jsonb codec as the JSON they are)."""
     stamped = list(row)
-    for index in (_CREATED, _LAST_MODIFIED, _DEACTIVATED_AT):
-        if stamped[index] == UNSTAMPED:
-            stamped[index] = recorded_at
+    stamped[_CREATED] = stamped[_LAST_MODIFIED] = recorded_at
+    if stamped[_DEACTIVATED_AT] == UNSTAMPED:  # created inactive
+        stamped[_DEACTIVATED_AT] = recorded_at
+    stamped[_ATTRIBUTES] = orjson.Fragment(stamped[_ATTRIBUTES])
+    stamped[_FOLDED] = orjson.Fragment(stamped[_FOLDED])
     stamped[_POSITION] = position
     return tuple(stamped)
 
