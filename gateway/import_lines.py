@@ -9,6 +9,7 @@ append through the store's cipher writes.
 
 from __future__ import annotations
 
+import signal
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -145,6 +146,9 @@ def start_worker(settings: Settings) -> None:
     """A worker process's initializer (its imports, the slow part, are done by now)."""
     global _worker_settings
     _worker_settings = settings
+    # Ctrl-C reaches the whole process group: the importing process answers it (keeps what is
+    # written, says how to resume) and stops its workers.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def prepare_in_worker(batch: Batch, lines: list[tuple[int, bytes]], sealed: bool) -> list[Prepared | Rejection]:

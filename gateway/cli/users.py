@@ -9,6 +9,7 @@ import os
 import shlex
 import uuid
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -136,6 +137,11 @@ def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
         say(f"interrupted: {_summary(report, args, rejects)}{_done(report)}; "
             f"resume with: {_resume_hint(args)}")
         return 130
+    except BrokenProcessPool:
+        bar.close()
+        say(f"scim-gateway: a worker process preparing the lines stopped (killed, or out of memory?): "
+            f"{_summary(report, args, rejects)}{_done(report)}; resume with: {_resume_hint(args)}")
+        return 1
     finally:
         rejects.close()
         if workers is not None:

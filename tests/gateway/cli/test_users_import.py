@@ -4,6 +4,7 @@ file, and a summary on error or interrupt that says how to resume (issue 15)."""
 from __future__ import annotations
 
 import asyncio
+import os
 import shlex
 import uuid
 from datetime import UTC, datetime
@@ -12,6 +13,7 @@ from pathlib import Path
 import orjson
 import pytest
 
+import gateway.cli.users
 from domain.policy import policy_for
 from domain.streams import user_stream
 from eventstore import EventStore
@@ -280,3 +282,20 @@ async def test_a_later_duplicate_is_refused_even_while_the_first_is_still_being_
     assert code == 0 and err == f"imported 3 user(s) into tenant acme, rejected 1 (see {rejects})\n"
     assert [orjson.loads(line)["line"] for line in rejects.read_bytes().splitlines()] == [4]
     assert await count_users(pool) == 3
+
+
+def _dies(settings) -> None:
+    os._exit(3)  # a worker killed as it starts (imported by name in the spawned process)
+
+
+async def test_a_worker_process_that_dies_stops_the_import_with_the_resume_hint(run_import, pool, tmp_path,
+                                                                              monkeypatch):
+    source = tmp_path / "users.jsonl"
+    source.write_bytes(lines(users(1, 5)))
+    monkeypatch.setattr(gateway.cli.users, "start_worker", _dies)
+    code, err = await asyncio.to_thread(run_import, source, "--jobs", "1")
+    assert code == 1 and err == (
+        "scim-gateway: a worker process preparing the lines stopped (killed, or out of memory?): imported 0 "
+        f"user(s) into tenant acme; resume with: scim-gateway users import {shlex.quote(str(source))} "
+        "--tenant acme --skip-existing\n")
+    assert await count_users(pool) == 0
