@@ -16,4 +16,8 @@ import unicodedata
 
 
 def fold(text: str) -> str:
+    if text.isascii():
+        # The same result for ASCII (NFKC leaves it as it is; its case fold is lower()), at a
+        # fraction of the cost: most identifiers are ASCII.
+        return text.lower()
     return unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", text).casefold())

@@ -19,7 +19,6 @@ import orjson
 
 from domain.errors import Reason, Rejected
 from domain.events import UserCreated
-from domain.identifiers import fold
 from domain.personal import user_subject
 from domain.policy import Policy
 from domain.schema import GATEWAY_USER
@@ -31,7 +30,7 @@ from gateway.scim.errors import ScimError
 from gateway.scim.resource import parse_user
 from gateway.settings import Settings
 from projections.codec import encode
-from projections.users_view import UNSTAMPED, new_user_row
+from projections.users_view import ROW_COLUMNS, UNSTAMPED, new_user_row
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,7 +48,7 @@ class Prepared(NamedTuple):
     line: int
     user_id: str
     user_name: str
-    # The userName as the view's unique index keys it (``identifiers.fold``).
+    # The userName as the view's unique index keys it (its row's, ``identifiers.fold``).
     user_name_key: str
     event_type: str
     schema_version: int
@@ -60,6 +59,9 @@ class Prepared(NamedTuple):
 
     def event(self) -> NewEvent:
         return NewEvent(self.event_type, orjson.loads(self.data), self.schema_version, uuid.UUID(bytes=self.event_id))
+
+
+_USER_NAME_KEY = ROW_COLUMNS.index("user_name_lower")
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,9 +131,9 @@ def prepare(cipher: FieldCipher | None, batch: Batch, lines: list[tuple[int, byt
         by_subject = {subject: (subject, kek_id, wrapped) for subject, kek_id, wrapped, _ in sealed.new_keys}
         keys = [by_subject.get(user_subject(user.user_id)) for _, _, user, _ in created]
     for (number, _, user, event), data, key in zip(created, datas, keys, strict=True):
-        results.append(Prepared(number, user.user_id, user.user_name, fold(user.user_name), event.type,
-                                event.schema_version, event.event_id.bytes, orjson.dumps(data), key,
-                                new_user_row(evolve(None, user, UNSTAMPED), batch.tenant_id)))
+        row = new_user_row(evolve(None, user, UNSTAMPED), batch.tenant_id)
+        results.append(Prepared(number, user.user_id, user.user_name, str(row[_USER_NAME_KEY]), event.type,
+                                event.schema_version, event.event_id.bytes, orjson.dumps(data), key, row))
     results.sort(key=lambda result: result.line)
     return results
 
