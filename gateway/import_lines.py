@@ -13,7 +13,7 @@ import signal
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import orjson
 
@@ -53,12 +53,14 @@ class Prepared(NamedTuple):
     event_type: str
     schema_version: int
     event_id: bytes  # uuid.UUID(bytes=...)
-    data: bytes  # the event's data, sealed, as JSON
+    # The event's data, sealed; as JSON when sent from a worker process (cheaper than pickling it).
+    data: dict[str, Any] | bytes
     key: tuple[str, str, bytes] | None
     row: tuple[object, ...]  # users_view.new_user_row
 
     def event(self) -> NewEvent:
-        return NewEvent(self.event_type, orjson.loads(self.data), self.schema_version, uuid.UUID(bytes=self.event_id))
+        data = orjson.loads(self.data) if isinstance(self.data, bytes) else self.data
+        return NewEvent(self.event_type, data, self.schema_version, uuid.UUID(bytes=self.event_id))
 
 
 _USER_NAME_KEY = ROW_COLUMNS.index("user_name_lower")
@@ -104,9 +106,10 @@ def parse_line(number: int, text: bytes, policy: Policy, now: datetime) -> UserC
     return created
 
 
-def prepare(cipher: FieldCipher | None, batch: Batch, lines: list[tuple[int, bytes]]) -> list[Prepared | Rejection]:
+def prepare(cipher: FieldCipher | None, batch: Batch, lines: list[tuple[int, bytes]], *,
+            to_send: bool = False) -> list[Prepared | Rejection]:
     """Each line's ``Prepared`` user or its ``Rejection``, in line order; with
-    ``stop_at_first``, nothing after the first rejection."""
+    ``stop_at_first``, nothing after the first rejection. ``to_send``: for another process."""
     now = datetime.now(UTC)
     results: list[Prepared | Rejection] = []
     created: list[tuple[int, bytes, UserCreated, NewEvent]] = []
@@ -133,7 +136,8 @@ def prepare(cipher: FieldCipher | None, batch: Batch, lines: list[tuple[int, byt
     for (number, _, user, event), data, key in zip(created, datas, keys, strict=True):
         row = new_user_row(evolve(None, user, UNSTAMPED), batch.tenant_id)
         results.append(Prepared(number, user.user_id, user.user_name, str(row[_USER_NAME_KEY]), event.type,
-                                event.schema_version, event.event_id.bytes, orjson.dumps(data), key, row))
+                                event.schema_version, event.event_id.bytes,
+                                orjson.dumps(data) if to_send else data, key, row))
     results.sort(key=lambda result: result.line)
     return results
 
@@ -159,4 +163,4 @@ def prepare_in_worker(batch: Batch, lines: list[tuple[int, bytes]], sealed: bool
     if sealed and _worker_cipher is None:
         assert _worker_settings is not None
         _worker_cipher = make_cipher(_worker_settings)[0]
-    return prepare(_worker_cipher if sealed else None, batch, lines)
+    return prepare(_worker_cipher if sealed else None, batch, lines, to_send=True)
