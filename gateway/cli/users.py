@@ -73,14 +73,16 @@ def _done(report: ImportReport) -> str:
 
 
 # From this size on (about 8,000 users) a worker process pays for its start (a fresh
-# interpreter's imports) on a machine with a core to spare; docs/benchmarks.md.
+# interpreter's imports), and only with a core to spare: on a busy machine the hand-over
+# costs more than the overlap gains (docs/benchmarks.md, "Import, import-fast branch").
 _WORKER_FROM_BYTES = 2 << 20
 
 
-def _workers(args: argparse.Namespace, path: Path) -> int:
+def _jobs(args: argparse.Namespace, path: Path) -> int:
     if args.jobs is not None:
         return args.jobs
-    return 1 if (os.cpu_count() or 1) >= 2 and path.stat().st_size >= _WORKER_FROM_BYTES else 0
+    spare = (os.cpu_count() or 1) - os.getloadavg()[0]
+    return 1 if spare >= 1 and path.stat().st_size >= _WORKER_FROM_BYTES else 0
 
 
 def _start_workers(count: int, settings: Settings) -> ProcessPoolExecutor | None:
@@ -111,7 +113,7 @@ def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
     report = ImportReport()
     bar = ProgressBar("importing users")
     total = _count_lines(path) if bar.enabled else None
-    workers = _start_workers(_workers(args, path), settings)
+    workers = _start_workers(_jobs(args, path), settings)
 
     async def run() -> None:
         async with open_store(settings) as session:
@@ -193,7 +195,7 @@ def add_parser(commands: Any, parents: Parents) -> None:
     uimport.add_argument("--batch-size", type=int, default=1000, help="users per transaction (default 1000)")
     uimport.add_argument("--jobs", type=int, metavar="N",
                          help="processes preparing batches while this one writes (default: 1 for a file "
-                              "of 2 MiB or more with 2 cores or more, else 0: this process prepares them)")
+                              "of 2 MiB or more when a core is idle, else 0: this process prepares them)")
     uimport.set_defaults(run=cmd_import)
     erase = users.add_parser("erase", parents=[parents.common],
                              help="erase a person for good (crypto-shredding); never done through SCIM")
