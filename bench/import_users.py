@@ -58,7 +58,10 @@ def run_sampling_postgres(data_dir: Path, command: list[str],
 
     sample()
     before = dict(seen)
-    child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=_environment(checkout))
+    # In the checkout's own directory: ``python -m`` puts the working directory first on the
+    # path, ahead of PYTHONPATH, so run from ours the baseline would be our code again.
+    child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=_environment(checkout),
+                             cwd=checkout)
     while child.poll() is None:
         sample()
         time.sleep(0.05)
