@@ -112,6 +112,8 @@ class Importer:
         self._lines: dict[int, dict[int, bytes]] = {}
         self._progress: Callable[[int], None] = lambda _line: None
         self._batch_info: Batch | None = None
+        # Batches handed to the workers and not yet taken back.
+        self._ahead: set[asyncio.Future[list[Prepared | Rejection]]] = set()
         self.context = RequestContext(f"import-{uuid.uuid4()}", "IMPORT", source, None, "scim-gateway users import")
 
     async def run(self, lines: Iterable[bytes], progress: Callable[[int], None]) -> ImportReport:
@@ -133,7 +135,9 @@ class Importer:
         except BaseException:
             for task in in_flight:
                 task.cancel()
-            await asyncio.gather(*in_flight, return_exceptions=True)
+            for future in self._ahead:
+                future.cancel()  # prepared for nothing: the import stops here
+            await asyncio.gather(*in_flight, *self._ahead, return_exceptions=True)
             raise
         return self.report
 
@@ -171,7 +175,14 @@ class Importer:
                 return prepare(self._cipher, batch, lines)
             return here
         future = asyncio.wrap_future(self.workers.submit(prepare_in_worker, batch, lines, self._cipher is not None))
-        return lambda: future
+        self._ahead.add(future)
+
+        async def there() -> list[Prepared | Rejection]:
+            try:
+                return await future
+            finally:
+                self._ahead.discard(future)
+        return there
 
     async def _settle(self, lines: list[tuple[int, bytes]], last_line: int,
                       prepared: Callable[[], Awaitable[list[Prepared | Rejection]]],

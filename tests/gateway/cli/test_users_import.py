@@ -178,6 +178,14 @@ async def test_a_worker_process_prepares_the_batches_with_the_same_outcome(run_i
     code, err = await asyncio.to_thread(run_import, source, "--jobs", "1")
     assert code == 1 and err.splitlines()[0] == (
         f"scim-gateway: {source}: line 1: a user with userName 'user1@example.com' already exists")
+    # Stopped with batches still being prepared ahead: they are dropped, nothing else is said.
+    source.write_bytes(lines(users(101, 110)) + b"not json\n" + lines(users(111, 200)))
+    code, err = await asyncio.to_thread(run_import, source, "--jobs", "1", "--batch-size", "4")
+    assert code == 1 and err.splitlines() == [
+        f"scim-gateway: {source}: line 11: invalid JSON: invalid literal, expected 'null': line 1 column 1 (char 0)",
+        f"imported 10 user(s) into tenant acme (lines 1-10 are done); fix line 11 (or add --continue-on-error) "
+        f"and resume with: scim-gateway users import {shlex.quote(str(source))} --tenant acme --skip-existing"]
+    assert await count_users(pool) == 55
 
 
 def _comparable(value: object, user_ids: dict[str, str]) -> object:
