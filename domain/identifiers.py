@@ -16,8 +16,6 @@ import unicodedata
 
 
 def fold(text: str) -> str:
-    if text.isascii():
-        # The same result for ASCII (NFKC leaves it as it is; its case fold is lower()), at a
-        # fraction of the cost: most identifiers are ASCII.
+    if text.isascii():  # NFKC leaves ASCII as it is, and its case fold is lower()
         return text.lower()
     return unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", text).casefold())
