@@ -7,7 +7,7 @@ Scenarios: post, patch, get, filter (userName eq), mixed (an Entra-like cycle: f
 then create or patch). ``patch``, ``get`` and ``filter`` need existing users (``seed``
 creates them over HTTP; ``bench.seed`` appends them in bulk). Reports req/s,
 p50/p90/p99/max, error counts, and CPU seconds of the client and of any processes named
-with ``--gateway-pid``/``--postgres-pid``.
+with ``--gateway-pid``/``--postgres-pid``/``--projector-pid``.
 """
 
 from __future__ import annotations
@@ -203,8 +203,9 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=20.0, help="and at most this long")
     parser.add_argument("--gateway-pid", type=int, action="append", default=[])
     parser.add_argument("--postgres-pid", type=int, action="append", default=[])
+    parser.add_argument("--projector-pid", type=int, action="append", default=[])
     args = parser.parse_args()
-    pids = {"gateway": args.gateway_pid, "postgres": args.postgres_pid}
+    pids = {"gateway": args.gateway_pid, "postgres": args.postgres_pid, "projector": args.projector_pid}
     if args.scenario == "seed":
         result = asyncio.run(seed_over_http(args.url, args.token, args.requests, args.concurrency))
     else:

@@ -30,9 +30,14 @@ def get(document: JsonObject, path: str) -> JsonValue:
 
 
 def with_value(document: JsonObject, path: str, value: JsonValue) -> JsonObject:
-    """A copy of ``document`` with ``path`` set to ``value`` (None removes it, and empty parents)."""
-    result = copy.deepcopy(document)
+    """A copy of ``document`` with ``path`` set to ``value`` (None removes it, and empty parents).
+
+    Copies on write, as ``patch.apply`` does: the objects along the path are new, the rest is
+    shared with ``document``, which is never changed. (A deep copy of the whole document per
+    change was most of the cost of folding a long stream.)
+    """
     keys = split(path)
+    result = dict(document)
     parents: list[JsonObject] = [result]
     for key in keys[:-1]:
         child = parents[-1].get(key)
@@ -40,7 +45,9 @@ def with_value(document: JsonObject, path: str, value: JsonValue) -> JsonObject:
             if value is None:
                 return result
             child = {}
-            parents[-1][key] = child
+        else:
+            child = dict(child)
+        parents[-1][key] = child
         parents.append(child)
     if value is None:
         parents[-1].pop(keys[-1], None)

@@ -272,29 +272,34 @@ def evolve(state: UserState | None, event: UserEvent, at: datetime) -> UserState
         )
     if state is None:
         raise ValueError(f"{event.type} before UserCreated")
-    bumped = replace(state, version=state.version + 1)
+    # One ``replace`` per event (each costs a whole ``__init__``): the version bump goes with
+    # the event's own changes.
+    version = state.version + 1
     match event:
         case AttributeChanged() if event.attribute == "active":
             assigned = event.new is not None
-            return replace(bumped, active_assigned=assigned, last_modified=at,
+            return replace(state, version=version, active_assigned=assigned, last_modified=at,
                            active=bool(event.new) if assigned else state.active)
         case AttributeChanged():
             return replace(
-                bumped,
+                state,
+                version=version,
                 attributes=attributes.with_value(state.attributes, event.attribute, event.new),
                 last_modified=at,
             )
         case AttributeIgnored():
-            return bumped
+            return replace(state, version=version)
         case UserDeactivated():
-            return replace(bumped, active=False, active_assigned=True, deactivated_at=at, last_modified=at)
+            return replace(state, version=version, active=False, active_assigned=True, deactivated_at=at,
+                           last_modified=at)
         case UserReactivated():
-            return replace(bumped, active=True, active_assigned=True, deactivated_at=None, last_modified=at)
+            return replace(state, version=version, active=True, active_assigned=True, deactivated_at=None,
+                           last_modified=at)
         case UserDeleted():
-            return replace(bumped, deleted=True, last_modified=at)
+            return replace(state, version=version, deleted=True, last_modified=at)
         case UserErased():
             # Gone for good: no view row, no SCIM answer but 404; the history stays, [erased].
-            return replace(bumped, deleted=True, active=False, last_modified=at)
+            return replace(state, version=version, deleted=True, active=False, last_modified=at)
     raise ValueError(f"unknown user event {event!r}")
 
 

@@ -10,9 +10,12 @@ from dataclasses import dataclass
 
 from eventstore.crypto import new_keys_cte
 
-# What a read of ``events`` returns, and what an append returns of the rows it wrote.
+# What a read of ``events`` returns.
 EVENT_COLUMNS = """position, transaction_id, event_id, tenant_id, stream_id, stream_version,
     type, schema_version, data, metadata, recorded_at, tenant_position"""
+# What an append returns of the rows it wrote: only what the server chose. The caller has the
+# rest, and sending the (sealed) data back would cost both sides a JSON encoding and a decoding.
+APPENDED_COLUMNS = "event_id, position, transaction_id, stream_version, recorded_at, tenant_position"
 
 # One statement: read the stream's head, and insert only if it is the expected version.
 # Two writers that both pass the check collide on (tenant_id, stream_id, stream_version).
@@ -37,7 +40,7 @@ SELECT e.event_id, $2, $1, head.version + e.ord, e.type, e.schema_version, e.dat
 FROM head, tenant_head,
      unnest($3::uuid[], $4::text[], $5::integer[], $6::jsonb[])
          WITH ORDINALITY AS e(event_id, type, schema_version, data, ord)
-RETURNING {EVENT_COLUMNS}
+RETURNING {APPENDED_COLUMNS}
 """
 APPEND = f"WITH {_APPEND_HEADS} {_APPEND_INSERT}"
 
@@ -47,7 +50,7 @@ MOVED_TO = "SELECT moved_to FROM tenant_heads WHERE tenant_id = $1"
 # Many new streams in one statement (bulk imports): versions are numbered by the caller;
 # a stream that already exists collides on (stream_id, stream_version). Tenant positions come
 # from the tenant's head row, as for every append (none when the tenant has moved).
-APPEND_NEW_STREAMS = """
+APPEND_NEW_STREAMS = f"""
 WITH tenant_head AS (
     INSERT INTO tenant_heads AS t (tenant_id, position) VALUES ($1, cardinality($4::uuid[]))
     ON CONFLICT (tenant_id) DO UPDATE SET position = t.position + EXCLUDED.position WHERE t.moved_to IS NULL
@@ -58,7 +61,7 @@ INSERT INTO events (event_id, tenant_id, stream_id, stream_version, type, schema
 SELECT e.event_id, $1, e.stream_id, e.stream_version, e.type, e.schema_version, e.data, $7, tenant_head.before + e.ord
 FROM tenant_head, unnest($2::text[], $3::integer[], $4::uuid[], $5::text[], $6::integer[], $8::jsonb[])
     WITH ORDINALITY AS e(stream_id, stream_version, event_id, type, schema_version, data, ord)
-RETURNING event_id, position, transaction_id, recorded_at, tenant_position
+RETURNING {APPENDED_COLUMNS}
 """
 
 

@@ -22,6 +22,7 @@ import hmac
 import os
 import time
 import uuid
+from binascii import a2b_base64
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -66,6 +67,10 @@ FROM subject_keys k JOIN unnest($1::uuid[], $2::text[]) AS w(tenant_id, subject)
   ON k.tenant_id = w.tenant_id AND k.subject = w.subject
 """
 _DESTROY = "DELETE FROM subject_keys WHERE tenant_id = $1 AND subject = $2 RETURNING subject"
+# A shredded key is announced here, at the shredding's commit, so every process that listens
+# drops its cached copy at once rather than when its cache entry expires.
+KEYS_CHANNEL = "scim_gateway_keys"
+_ANNOUNCE = f"SELECT pg_notify('{KEYS_CHANNEL}', $1::uuid::text || ' ' || $2)"
 # Rolling keys for refusals with no subject yet: shredded once older than the retention.
 _SHRED_ROLLING = """
 DELETE FROM subject_keys
@@ -140,13 +145,13 @@ def _get(data: Any, path: Path) -> Any:
     return data
 
 
-def _set(data: Any, path: Path, value: Any) -> None:
+def _set(data: Any, path: Sequence[str | int], value: Any) -> None:
     for step in path[:-1]:
         data = data[step]
     data[path[-1]] = value
 
 
-def _aad_head(tenant_id: uuid.UUID, subject: str, event_id: uuid.UUID) -> bytes:
+def _aad_head(tenant_id: uuid.UUID | str, subject: str, event_id: uuid.UUID) -> bytes:
     """Associated data up to the path (the same for every value of one subject in one event)."""
     return f"{tenant_id}\x1f{subject}\x1f{event_id}\x1f".encode()
 
@@ -252,7 +257,19 @@ class FieldCipher:
     async def destroy(self, connection: asyncpg.Connection, tenant_id: uuid.UUID, subject: str) -> bool:
         """Shred ``subject``'s data key (in the caller's transaction); False if there was none."""
         self.forget(tenant_id, subject)
-        return await connection.fetchval(_DESTROY, tenant_id, subject) is not None
+        if await connection.fetchval(_DESTROY, tenant_id, subject) is None:
+            return False
+        await connection.execute(_ANNOUNCE, tenant_id, subject)
+        return True
+
+    def heard(self, _connection: object, _pid: int, _channel: str, payload: str) -> None:
+        """A key shredded by another process (a ``KEYS_CHANNEL`` notice): drop this one's copy."""
+        tenant_id, _, subject = payload.partition(" ")
+        self.forget(uuid.UUID(tenant_id), subject)
+
+    def forget_all(self) -> None:
+        """Drop every cached key: shreddings may have gone unannounced to this process."""
+        self._cache.clear()
 
     async def rotate(self, pool: asyncpg.Pool, new: Keyring) -> int:
         """Re-wrap every data key not yet under ``new``'s current KEK; returns how many."""
@@ -354,9 +371,14 @@ class FieldCipher:
         return sealed_all
 
     async def open(self, executor: asyncpg.Pool | asyncpg.Connection,
-                   rows: Sequence[tuple[uuid.UUID, uuid.UUID, str, dict[str, Any]]]) -> list[dict[str, Any]]:
+                   rows: Sequence[tuple[uuid.UUID, uuid.UUID, str, dict[str, Any]]],
+                   *, in_place: bool = False) -> list[dict[str, Any]]:
         """Each (tenant, event id, type, data) with its sealed values opened, or ``[erased]``
-        where the subject's key is gone."""
+        where the subject's key is gone.
+
+        ``in_place``: the caller hands its ``data`` over (decoded for this call, read by no one
+        else), so a sealed one is opened where it is instead of in a copy.
+        """
         for tenant_id, _, kind, data in rows:
             erased = self.classifier.erased_subject(kind, data)
             if erased is not None:
@@ -379,26 +401,36 @@ class FieldCipher:
                 key = self.keyring.unwrap(row["kek_id"], row["wrapped"], row["tenant_id"], row["subject"])
                 keys[row["tenant_id"], row["subject"]] = self._remember(row["tenant_id"], row["subject"], key)[0]
         opened = []
+        tenants: dict[uuid.UUID, str] = {}  # str(uuid) is slow, and a batch has few tenants
         for tenant_id, event_id, _, data in rows:
             if SEALED not in data:
                 opened.append(data)
                 continue
-            plain = {k: v for k, v in data.items() if k not in (SEALED, LOOKUP)}
-            plain = orjson.loads(orjson.dumps(plain))
-            for entry in data[SEALED]:
+            if in_place:
+                plain = data
+                entries = plain.pop(SEALED)
+                plain.pop(LOOKUP, None)
+            else:
+                entries = data[SEALED]
+                plain = {k: v for k, v in data.items() if k not in (SEALED, LOOKUP)}
+                plain = orjson.loads(orjson.dumps(plain))
+            tenant = tenants.get(tenant_id)
+            if tenant is None:
+                tenant = tenants[tenant_id] = str(tenant_id)
+            for entry in entries:
                 subject, paths = entry["s"], entry["p"]
                 key = keys.get((tenant_id, subject))
                 values: list[Any] = [ERASED] * len(paths)
                 if key is not None:
-                    raw = base64.b64decode(entry["c"])
+                    raw = a2b_base64(entry["c"])
                     try:
                         opened_values = orjson.loads(key.decrypt(
-                            raw[:12], raw[12:], _aad(_aad_head(tenant_id, subject, event_id), paths)))
+                            raw[:12], raw[12:], _aad(_aad_head(tenant, subject, event_id), paths)))
                         if len(opened_values) == len(paths):
                             values = opened_values
                     except InvalidTag:
                         pass
                 for path, value in zip(paths, values, strict=True):
-                    _set(plain, tuple(path), value)
+                    _set(plain, path, value)
             opened.append(plain)
         return opened

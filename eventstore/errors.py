@@ -52,6 +52,13 @@ _UNAVAILABLE: tuple[type[BaseException], ...] = (
 )
 
 
+# Anything a database call can fail with, the driver's and ours: what a caller that must carry
+# on whatever the database did (a metrics scrape, a health page, a background listener, a
+# best-effort write) catches, so nobody above the store names the driver's errors.
+DRIVER_ERRORS: tuple[type[BaseException], ...] = (asyncpg.PostgresError, asyncpg.InterfaceError)
+DATABASE_ERRORS: tuple[type[BaseException], ...] = (OSError, TimeoutError, *DRIVER_ERRORS, DatabaseUnavailable)
+
+
 def translate(error: BaseException, stream_id: str = "", expected_version: int | None = None) -> Exception | None:
     """The store's error for a driver error, or None when it is none of the store's to name."""
     if isinstance(error, asyncpg.UniqueViolationError):

@@ -100,6 +100,14 @@ def _envelope(row: asyncpg.Record) -> Envelope:
     )
 
 
+def _sent_envelope(row: asyncpg.Record, event: NewEvent, stream_id: str, metadata: dict[str, Any],
+                   tenant_id: uuid.UUID) -> Envelope:
+    """An appended event's envelope: what the caller sent, with what the append returned."""
+    return Envelope(row["position"], row["transaction_id"], event.event_id, tenant_id, stream_id,
+                    row["stream_version"], event.type, event.schema_version, event.data, metadata,
+                    row["recorded_at"], tenant_position=row["tenant_position"])
+
+
 class EventStore(History):
     def __init__(
         self,
@@ -203,7 +211,7 @@ class EventStore(History):
             self.pool, stream_id, expected_version, events, metadata, tenant_id, None, view)
         rows = await self._group.append(tenant_id, statement, parameters, frozenset(e.event_id for e in events))
         return self._stored(tenant_id, new_keys, await self._appended_or_moved(
-            self.pool, rows, stream_id, expected_version, tenant_id, events))
+            self.pool, rows, stream_id, expected_version, tenant_id, events, metadata))
 
     async def _append(
         self,
@@ -223,7 +231,7 @@ class EventStore(History):
             # caller's connection (in its transaction, if it opened one).
             rows = await connection.fetch(statement, *parameters)
             return self._stored(tenant_id, new_keys, await self._appended_or_moved(
-                connection, rows, stream_id, expected_version, tenant_id, events))
+                connection, rows, stream_id, expected_version, tenant_id, events, metadata))
         async with connection.transaction():
             if idempotency_key is not None:
                 earlier = await connection.fetch(_BY_IDEMPOTENCY_KEY, tenant_id, idempotency_key)
@@ -231,7 +239,7 @@ class EventStore(History):
                     return await self._open(connection, earlier)
             envelopes = await self._appended_or_moved(
                 connection, await connection.fetch(statement, *parameters), stream_id, expected_version, tenant_id,
-                events)
+                events, metadata)
             if view is None:
                 for projection in self.inline_projections:
                     await projection.apply(connection, envelopes)
@@ -245,19 +253,19 @@ class EventStore(History):
 
     async def _appended_or_moved(self, connection: Any, rows: list[asyncpg.Record], stream_id: str,
                                  expected_version: int | None, tenant_id: uuid.UUID,
-                                 events: Sequence[NewEvent]) -> list[Envelope]:
+                                 events: Sequence[NewEvent], metadata: dict[str, Any]) -> list[Envelope]:
         if not rows and (moved_to := await connection.fetchval(MOVED_TO, tenant_id)) is not None:
             raise TenantMoved(tenant_id, moved_to)
-        return self._appended(rows, stream_id, expected_version, events)
+        return self._appended(rows, stream_id, expected_version, events, metadata, tenant_id)
 
     @staticmethod
     def _appended(rows: list[asyncpg.Record], stream_id: str, expected_version: int | None,
-                  events: Sequence[NewEvent]) -> list[Envelope]:
+                  events: Sequence[NewEvent], metadata: dict[str, Any], tenant_id: uuid.UUID) -> list[Envelope]:
         if not rows:
             raise ConcurrencyError(stream_id, expected_version)
         # The caller's plaintext, not the sealed row: nothing above the store sees ciphertext.
-        plain = {event.event_id: event.data for event in events}
-        return sorted((replace(_envelope(row), data=plain.get(row["event_id"], row["data"])) for row in rows),
+        sent = {event.event_id: event for event in events}
+        return sorted((_sent_envelope(row, sent[row["event_id"]], stream_id, metadata, tenant_id) for row in rows),
                       key=lambda e: e.position)
 
     async def _open(self, executor: asyncpg.Pool | asyncpg.Connection,
@@ -300,15 +308,9 @@ class EventStore(History):
             )
             if not rows and (moved_to := await connection.fetchval(MOVED_TO, tenant_id)) is not None:
                 raise TenantMoved(tenant_id, moved_to)
-            # The data is what was sent: no need to have the server send it back.
-            sent = {event.event_id: (stream, version, event) for stream, version, event in flat}
-            envelopes = []
-            for row in rows:
-                stream, version, event = sent[row["event_id"]]
-                envelopes.append(Envelope(row["position"], row["transaction_id"], event.event_id, tenant_id, stream,
-                                          version, event.type, event.schema_version, event.data, metadata,
-                                          row["recorded_at"], tenant_position=row["tenant_position"]))
-            envelopes.sort(key=lambda e: e.position)
+            sent = {event.event_id: (stream, event) for stream, _, event in flat}
+            envelopes = sorted((_sent_envelope(row, sent[row["event_id"]][1], sent[row["event_id"]][0], metadata,
+                                               tenant_id) for row in rows), key=lambda e: e.position)
             for projection in self.inline_projections:
                 await projection.apply(connection, envelopes)
         except Exception as error:

@@ -9,7 +9,7 @@ from datetime import timedelta
 from aiohttp import web
 
 from eventstore import Envelope, EventStore
-from eventstore.directory import RoutingPool
+from eventstore.directory import RoutingPool, parse_shards
 from eventstore.pool import create_pool
 from gateway.console.routes import add_console
 from gateway.console.security import console_guard
@@ -77,19 +77,24 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
     app[STORE] = store
     tenancy = Tenancy(store, cache_seconds=settings.token_cache_seconds)
     app[TENANCY] = tenancy
-    listener = None
-    if tenancy.cache_seconds > 0:  # without a cache there is nothing to clear
-        listener = RevocationListener(app[DATABASE_URL], tenancy, retry_seconds=settings.revocation_retry_seconds)
-        await listener.start()
-        app[REVOCATIONS] = listener
+    # Clears the token cache on a revocation and the cipher's cached key on an erasure, made
+    # in any process. An erasure announces itself on the tenant's own database: each shard
+    # has a listener of its own, for keys only (tokens live on the home database).
+    retry = settings.revocation_retry_seconds
+    listener = RevocationListener(app[DATABASE_URL], tenancy, cipher=cipher, retry_seconds=retry)
+    listeners = [listener, *(RevocationListener(dsn, None, cipher=cipher, retry_seconds=retry)
+                             for dsn in parse_shards(settings.shards).values())]
+    for each in listeners:
+        await each.start()
+    app[REVOCATIONS] = listener
     app[AUDIT_RUNNER] = running.audit
     app[USERS] = Users(store, users_view, settings)
     app[GROUPS] = Groups(store, groups_view, timedelta(hours=settings.create_replay_window_hours))
     tasks = running.start() if settings.background_projector else []
     yield
     await stop_projectors(tasks)
-    if listener is not None:
-        await listener.close()
+    for each in listeners:
+        await each.close()
     await tenancy.flush_use()
     await shards.close()
 

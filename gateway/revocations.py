@@ -1,9 +1,15 @@
-"""The connection that hears token revocations and policy changes from every gateway process.
+"""The connection that hears token revocations, policy changes and shredded data keys from
+every gateway process.
 
 While it listens, ``Tenancy`` may answer from its token cache: a revocation anywhere clears
 the cache through NOTIFY. While it is down nothing would clear it, so the cache is bypassed
 (fail closed: every request is authenticated against the database) and the connection is
 re-established with exponential backoff. A restart of PostgreSQL drops it (issue 12, item 6).
+
+An erasure anywhere makes the cipher drop that user's cached data key at once (NOTIFY on
+``KEYS_CHANNEL``). When the connection drops or comes back the cipher's whole cache is
+dropped, since a shredding may have gone unheard; while it is down, a cached key lives
+until its cache entry expires, as in a process that does not listen.
 """
 
 from __future__ import annotations
@@ -14,6 +20,8 @@ import contextlib
 import asyncpg
 import structlog
 
+from eventstore.crypto import KEYS_CHANNEL, FieldCipher
+from eventstore.errors import DATABASE_ERRORS
 from eventstore.pool import connect
 from gateway.tenancy import Tenancy
 from projections.tenancy import TENANCY_CHANNEL
@@ -22,10 +30,11 @@ log = structlog.get_logger("gateway.revocations")
 
 
 class RevocationListener:
-    def __init__(self, dsn: str, tenancy: Tenancy, *, retry_seconds: float = 0.1,
-                 max_retry_seconds: float = 5.0) -> None:
+    def __init__(self, dsn: str, tenancy: Tenancy | None, *, cipher: FieldCipher | None = None,
+                 retry_seconds: float = 0.1, max_retry_seconds: float = 5.0) -> None:
         self.dsn = dsn
         self.tenancy = tenancy
+        self.cipher = cipher
         self.retry_seconds = retry_seconds
         self.max_retry_seconds = max(max_retry_seconds, retry_seconds)
         self.reconnects = 0
@@ -37,10 +46,20 @@ class RevocationListener:
         """Listen, then keep listening; a first connection that fails is retried in the background."""
         try:
             await self._connect()
-        except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
+        except DATABASE_ERRORS as error:
             log.warning("revocation_listener_down", error=type(error).__name__, retry_in=self.retry_seconds)
             self._lost.set()
         self._task = asyncio.create_task(self._keep_listening(), name="revocation-listener")
+
+    def _forget(self) -> None:
+        if self.tenancy is not None:
+            self.tenancy.forget()
+        if self.cipher is not None:
+            self.cipher.forget_all()
+
+    def _tokens_listening(self, listening: bool) -> None:
+        if self.tenancy is not None:
+            self.tenancy.listening = listening
 
     async def close(self) -> None:
         if self._task is not None:
@@ -51,12 +70,15 @@ class RevocationListener:
         if connection is not None:
             connection.remove_termination_listener(self._terminated)
             await connection.close()
-        self.tenancy.listening = False
+        self._tokens_listening(False)
 
     async def _connect(self) -> None:
         connection = await connect(self.dsn)
         try:
-            await connection.add_listener(TENANCY_CHANNEL, self.tenancy.forget)
+            if self.tenancy is not None:
+                await connection.add_listener(TENANCY_CHANNEL, self.tenancy.forget)
+            if self.cipher is not None:
+                await connection.add_listener(KEYS_CHANNEL, self.cipher.heard)
         except BaseException:
             await connection.close()
             raise
@@ -64,15 +86,15 @@ class RevocationListener:
         self._connection = connection
         self._lost.clear()
         # A revocation committed while nobody listened was never announced: drop what the
-        # cache holds, now that every later one will be.
-        self.tenancy.forget()
-        self.tenancy.listening = True
+        # caches hold, now that every later one will be.
+        self._forget()
+        self._tokens_listening(True)
 
     def _terminated(self, connection: asyncpg.Connection) -> None:
         if connection is not self._connection:
             return
-        self.tenancy.listening = False
-        self.tenancy.forget()
+        self._tokens_listening(False)
+        self._forget()
         self._connection = None
         self._lost.set()
         log.warning("revocation_listener_lost", retry_in=self.retry_seconds)
@@ -85,7 +107,7 @@ class RevocationListener:
                 await asyncio.sleep(delay)
                 try:
                     await self._connect()
-                except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
+                except DATABASE_ERRORS as error:
                     delay = min(delay * 2, self.max_retry_seconds)
                     log.warning("revocation_listener_down", error=type(error).__name__, retry_in=delay)
                     continue

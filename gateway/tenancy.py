@@ -17,6 +17,7 @@ from domain.errors import Reason, Rejected
 from domain.policy import Policy, policy_for
 from domain.streams import tenant_stream, token_stream
 from eventstore import EventStore, ProjectionConflict
+from eventstore.errors import DATABASE_ERRORS
 from projections.codec import encode_all
 
 TOKEN_PREFIX = "scgw_"
@@ -174,7 +175,7 @@ class Tenancy:
     async def _write_use(self, token_id: uuid.UUID) -> None:
         try:
             await self.pool.execute(_TOKEN_USED, token_id)
-        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
+        except DATABASE_ERRORS:
             self._use_noted.pop(token_id, None)
 
     async def flush_use(self) -> None:

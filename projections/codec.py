@@ -52,12 +52,25 @@ def upcast(event_type: str, schema_version: int, data: dict[str, Any]) -> dict[s
     return data
 
 
+# Each event class's field names, and those of them held as tuples (JSON has only lists):
+# looked up once, not on every decode.
+_FIELDS = {name: frozenset(f.name for f in dataclasses.fields(cls)) for name, cls in EVENT_TYPES.items()}
+_TUPLES = {name: tuple(f for f in ("scopes", "member_ids", "displays") if f in fields)
+           for name, fields in _FIELDS.items()}
+
+
 def decode(envelope: Envelope) -> DomainEvent:
-    cls = EVENT_TYPES[envelope.type]
-    data = upcast(envelope.type, envelope.schema_version, envelope.data)
-    names = {f.name for f in dataclasses.fields(cls)}
+    return decode_data(envelope.type, envelope.schema_version, envelope.data)
+
+
+def decode_data(kind: str, schema_version: int, data: dict[str, Any]) -> DomainEvent:
+    """The event of type ``kind`` stored as ``data`` at ``schema_version`` (a reader holding no envelope)."""
+    cls = EVENT_TYPES[kind]
+    if schema_version < cls.schema_version:
+        data = upcast(kind, schema_version, data)
+    names = _FIELDS[kind]
     values = {k: v for k, v in data.items() if k in names}
-    for name in ("scopes", "member_ids", "displays"):
+    for name in _TUPLES[kind]:
         if name in values:
             values[name] = tuple(values[name])
     return cls(**values)

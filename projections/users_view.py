@@ -137,15 +137,21 @@ def _folded_paths() -> frozenset[str]:
 
 
 _FOLDED_PATHS = _folded_paths()
+# Paths some folded path lies below (``emails``, ``name``, ``urn:...:user:manager``): every
+# prefix of a folded path that ends where a ``.`` follows. A value at any other path that is
+# not folded itself has nothing to fold anywhere inside it.
+_ABOVE_FOLDED = frozenset(path[:i] for path in _FOLDED_PATHS for i, c in enumerate(path) if c == ".")
 
 
 def _fold_value(path: str, value: JsonValue) -> JsonValue:
+    if isinstance(value, str):
+        return fold(value) if path in _FOLDED_PATHS else value
     if isinstance(value, list):
-        return [_fold_value(path, item) for item in value]
-    if isinstance(value, dict):
+        # A list's items sit at its own path.
+        if path in _FOLDED_PATHS or path in _ABOVE_FOLDED:
+            return [_fold_value(path, item) for item in value]
+    elif isinstance(value, dict) and path in _ABOVE_FOLDED:
         return {key: _fold_value(f"{path}.{key.lower()}", item) for key, item in value.items()}
-    if isinstance(value, str) and path in _FOLDED_PATHS:
-        return fold(value)
     return value  # case-exact, typed, or not in the schema: compared as stored
 
 
@@ -176,13 +182,14 @@ def _folded_keys(state: UserState) -> tuple[str, list[str], str | None, str | No
             display if isinstance(display, str) else None, folded)
 
 
-def _row_values(state: UserState, tenant_id: uuid.UUID, position: int) -> tuple[object, ...]:
+def _row_values(state: UserState, tenant_id: uuid.UUID, position: int,
+                version: int | None = None) -> tuple[object, ...]:
     attributes = state.attributes
     user_name_key, emails, given, family, display, folded = _folded_keys(state)
     return (
         uuid.UUID(state.user_id), tenant_id, state.user_name, user_name_key, attributes.get("externalId"),
         emails, given, family, display, state.active, state.deleted, state.permission_profile,
-        state.login_method, state.version, state.created, state.last_modified,
+        state.login_method, state.version if version is None else version, state.created, state.last_modified,
         state.deactivated_at, attributes, position, state.active_assigned, folded,
     )
 
@@ -375,6 +382,7 @@ async def refold(connection: asyncpg.Connection, batch_size: int = 1000) -> list
     return collisions
 
 
-def rebuilt_row(state: UserState, tenant_id: uuid.UUID, position: int) -> tuple[object, ...]:
-    """The view row of a user folded from its whole stream (``position``: its last event's)."""
-    return _row_values(state, tenant_id, position)
+def rebuilt_row(state: UserState, tenant_id: uuid.UUID, position: int, version: int) -> tuple[object, ...]:
+    """The view row of a user folded from its whole stream (``position``: its last event's;
+    ``version``: its count of user events, which a fold that skipped some has not counted)."""
+    return _row_values(state, tenant_id, position, version)

@@ -10,14 +10,18 @@ an erased user (a ``UserErased``, or values whose key is gone) gets no row, as i
 It reads what the gap-free catch-up reader would return now (transactions below the oldest
 running one) and returns that reader's checkpoint, so the caller's locked catch-up continues
 exactly after it.
+
+It is bound by Python's CPU (docs/benchmarks.md, "Rebuild, rebuild-fast branch"), so it keeps
+PostgreSQL busy beside it: the next page is read and the last rows are COPYed while a page is
+folded, and the cyclic garbage collector is paused while it allocates.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable, Sequence
-from dataclasses import replace
+import gc
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -26,7 +30,7 @@ import asyncpg
 from domain.events import USER_EVENT_TYPES, UserEvent
 from domain.streams import USER_PREFIX
 from domain.user import UserState, evolve
-from eventstore import Checkpoint, Envelope, EventStore
+from eventstore import Checkpoint, EventStore
 from eventstore.crypto import ERASED
 from projections import codec
 from projections.rebuild_bound import read_bound
@@ -61,54 +65,94 @@ WHERE next_type IS NULL  -- the stream's last event (the comparisons below would
            AND data -> 'new' <> 'null'::jsonb AND next_new <> 'null'::jsonb)
 ORDER BY tenant_id, stream_id, stream_version
 """
-_FETCH = 20_000  # rows per cursor round trip
+# The fresh table's indexes but its primary key (which the locked catch-up's upsert names):
+# nothing reads the fresh table by them, and PostgreSQL would keep five of them (one GIN) up
+# through every COPY. The live table keeps all of its own, and checks the rows against them
+# when they are copied in.
+_SECONDARY_INDEXES = """
+SELECT format('%I.%I', n.nspname, c.relname)
+FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE i.indrelid = to_regclass(format('%I.users_view', $1::text)) AND NOT i.indisprimary
+"""
+_FETCH = 5_000  # rows per cursor round trip (the first page is awaited with nothing to fold)
 _COPY = 20_000  # rows per COPY
+_YIELD_EVERY = 500  # records folded between turns of the event loop
 
 
-def _envelope(row: asyncpg.Record, data: dict[str, Any]) -> Envelope:
-    # Without metadata: the view does not read it, and decoding it is a large part of a read.
-    # ``stream_version`` carries the ordinal among the stream's user events (what ``version`` counts).
-    return Envelope(position=row["position"], transaction_id=0, event_id=row["event_id"],
-                    tenant_id=row["tenant_id"], stream_id=row["stream_id"], stream_version=row["ordinal"],
-                    type=row["type"], schema_version=row["schema_version"], data=data, metadata={},
-                    recorded_at=row["recorded_at"])
-
-
-def _fold(stream: Sequence[Envelope]) -> tuple[object, ...] | None:
-    """The stream's view row, or None for a user erased (or never created: a refused create)."""
-    if any(e.type == "UserErased" for e in stream):
+def _fold(stream: Sequence[tuple[asyncpg.Record, dict[str, Any]]]) -> tuple[object, ...] | None:
+    """The view row of one stream's (record, opened data) pairs, or None for a user erased (or
+    never created: a refused create)."""
+    if any(record["type"] == "UserErased" for record, _ in stream):
         return None
     state: UserState | None = None
-    for envelope in stream:
-        event: UserEvent = codec.decode(envelope)  # type: ignore[assignment]
-        at: datetime = envelope.recorded_at
+    for record, data in stream:
+        event: UserEvent = codec.decode_data(record["type"], record["schema_version"], data)  # type: ignore[assignment]
+        at: datetime = record["recorded_at"]
         state = evolve(state, event, at)
     if state is None or state.user_name == ERASED:
         return None
+    last = stream[-1][0]
     # One per user event, the overwritten ones left out of the read included.
-    state = replace(state, version=stream[-1].stream_version)
-    return rebuilt_row(state, stream[-1].tenant_id, stream[-1].position)
+    return rebuilt_row(state, last["tenant_id"], last["position"], last["ordinal"])
+
+
+@contextlib.contextmanager
+def _without_cycle_collector() -> Iterator[None]:
+    """The cyclic garbage collector paused: a build allocates millions of objects (records,
+    decoded documents, states, rows) that reference counting frees, and the collector would
+    otherwise walk the page being folded again and again (about a third of the build's CPU).
+
+    The pause is the whole process's. Whatever cyclic garbage the process made meanwhile (a
+    server's, when a verify runs inside one) is collected as soon as the build ends, not left
+    for a later moment: left, it made tests/gateway/test_shards.py's requests fail right after
+    a shard was stopped.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+            gc.collect()
 
 
 async def build(connection: asyncpg.Connection, store: EventStore, schema: str,
                 progress: Progress | None = None) -> Checkpoint:
     """Fill ``schema``.users_view from the log; return the catch-up checkpoint it reached."""
+    with _without_cycle_collector():
+        return await _build(connection, store, schema, progress)
+
+
+async def _build(connection: asyncpg.Connection, store: EventStore, schema: str,
+                 progress: Progress | None) -> Checkpoint:
     bound, checkpoint = await read_bound(connection)
     if checkpoint is None:
         return Checkpoint()
     total = await connection.fetchval(_COUNT_BELOW, bound) if progress is not None else 0
+    for index in await connection.fetch(_SECONDARY_INDEXES, schema):
+        await connection.execute(f"DROP INDEX {index[0]}")
     rows: list[tuple[object, ...]] = []
-    pending: list[Envelope] = []  # the stream still being read
+    pending: list[tuple[asyncpg.Record, dict[str, Any]]] = []  # the stream still being read
+    tenant_id, stream_id = None, None  # the pending stream's
     done = 0
+    copying: asyncio.Future[str] | None = None  # the COPY of the rows folded before
 
     async def flush(final: bool) -> None:
+        # A COPY runs while the next page is folded; one at a time on ``connection``.
+        nonlocal rows, copying
         if rows and (final or len(rows) >= _COPY):
-            await connection.copy_records_to_table("users_view", records=rows, columns=ROW_COLUMNS,
-                                                   schema_name=schema)
-            rows.clear()
+            if copying is not None:
+                await copying
+            copying = asyncio.ensure_future(connection.copy_records_to_table(
+                "users_view", records=rows, columns=ROW_COLUMNS, schema_name=schema))
+            rows = []
+        if final and copying is not None:
+            await copying
 
-    # The log is read on a connection of the store's pool, a page ahead of the fold and the
-    # COPY on ``connection``: PostgreSQL produces the next page while Python folds this one.
+    # The log is read on a connection of the store's pool, a page ahead of the fold, and the
+    # COPY on ``connection`` runs behind it: PostgreSQL produces the next page and writes the
+    # last one while Python folds this one. Keys come through a third connection of the pool.
     async with store.pool.acquire() as reader, reader.transaction():
         cursor = await reader.cursor(_USER_EVENTS, bound, sorted(USER_EVENT_TYPES))
         ahead = asyncio.ensure_future(cursor.fetch(_FETCH))
@@ -117,16 +161,21 @@ async def build(connection: asyncpg.Connection, store: EventStore, schema: str,
                 ahead = asyncio.ensure_future(cursor.fetch(_FETCH))
                 datas = [r["data"] for r in records]
                 if store.cipher is not None:
-                    datas = await store.cipher.open(connection, [(r["tenant_id"], r["event_id"], r["type"], r["data"])
-                                                                 for r in records])
-                for record, data in zip(records, datas, strict=True):
-                    envelope = _envelope(record, data)
-                    if pending and (envelope.stream_id != pending[0].stream_id
-                                    or envelope.tenant_id != pending[0].tenant_id):
-                        if (row := _fold(pending)) is not None:
+                    # Each data was decoded for this read alone: opened where it is, not copied.
+                    datas = await store.cipher.open(store.pool, [(r["tenant_id"], r["event_id"], r["type"], data)
+                                                                 for r, data in zip(records, datas, strict=True)],
+                                                    in_place=True)
+                for n, (record, data) in enumerate(zip(records, datas, strict=True)):
+                    if n % _YIELD_EVERY == 0:
+                        # Let the loop run the read ahead and the COPY behind (the socket
+                        # reads and writes they wait on): without it they only move here.
+                        await asyncio.sleep(0)
+                    if record["stream_id"] != stream_id or record["tenant_id"] != tenant_id:
+                        if pending and (row := _fold(pending)) is not None:
                             rows.append(row)
                         pending = []
-                    pending.append(envelope)
+                        tenant_id, stream_id = record["tenant_id"], record["stream_id"]
+                    pending.append((record, data))
                 await flush(False)
                 done += len(records)
                 if progress is not None:
@@ -136,6 +185,11 @@ async def build(connection: asyncpg.Connection, store: EventStore, schema: str,
                 ahead.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await ahead
+            if copying is not None and not copying.done():
+                # Failing mid-build: the COPY ends before ``connection`` is used again (the
+                # caller drops the schema on it). On success ``flush`` awaits it again.
+                with contextlib.suppress(Exception):
+                    await copying
         if pending and (row := _fold(pending)) is not None:
             rows.append(row)
         await flush(True)

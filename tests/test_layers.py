@@ -59,3 +59,27 @@ def test_the_check_sees_imports_anywhere_in_a_module() -> None:
 def test_relative_imports_stay_inside_their_package() -> None:
     # A relative import cannot leave its top-level package, so it never crosses a layer.
     assert imported_packages("from . import codec\nfrom .. import x\n") == set()
+
+
+def driver_errors_caught(source: str) -> list[int]:
+    """Lines of ``except`` clauses that name one of asyncpg's classes."""
+    lines = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.ExceptHandler) and node.type is not None:
+            names = [n for n in ast.walk(node.type) if isinstance(n, ast.Name) and n.id == "asyncpg"]
+            if names:
+                lines.append(node.lineno)
+    return lines
+
+
+def test_the_gateway_catches_database_errors_by_the_stores_names() -> None:
+    # The driver's errors are translated in eventstore (eventstore/errors.py) and nowhere else:
+    # the gateway catches DATABASE_ERRORS, DRIVER_ERRORS or the store's own errors.
+    found = [f"{module.relative_to(ROOT)}:{line}" for module in sorted((ROOT / "gateway").rglob("*.py"))
+             for line in driver_errors_caught(module.read_text())]
+    assert found == []
+
+
+def test_the_driver_error_check_sees_tuples_and_attributes() -> None:
+    source = "try:\n    pass\nexcept (OSError, asyncpg.PostgresError):\n    pass\nexcept KeyError:\n    pass\n"
+    assert driver_errors_caught(source) == [3]

@@ -13,9 +13,8 @@ import os
 import sys
 from pathlib import Path
 
-import asyncpg
-
 from domain.errors import Rejected
+from eventstore.errors import DRIVER_ERRORS
 from gateway.cli import audit, db, keys, projections, projector, replay, serve, tenant, token, users
 from gateway.cli.output import UserError, say
 from gateway.cli.parsers import Parents
@@ -95,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     except BrokenPipeError:
         return _quiet_broken_pipe()
-    except (CannotUseDatabase, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
+    except (CannotUseDatabase, *DRIVER_ERRORS) as error:
         say(f"scim-gateway: cannot use the database: {error}")
         return 1
     except OSError as error:

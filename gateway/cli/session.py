@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import asyncpg
 
 from eventstore import EventStore, InlineProjection
+from eventstore.errors import DATABASE_ERRORS
 from eventstore.pool import create_pool
 from gateway.cli.output import say
 from gateway.database import Database, check_schema, open_database
@@ -48,7 +49,7 @@ def reaching_the_database() -> Iterator[None]:
     """Around connecting only: a failure there is the database's, and says so."""
     try:
         yield
-    except (TimeoutError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
+    except DATABASE_ERRORS as error:
         raise CannotUseDatabase(str(error) or type(error).__name__) from error
 
 

@@ -8,6 +8,7 @@ import time
 import asyncpg
 from aiohttp import web
 
+from eventstore.errors import DATABASE_ERRORS
 from gateway.console.security import render
 from gateway.http.keys import POOL, PRINCIPAL, SETTINGS
 from projections import sealer
@@ -46,7 +47,7 @@ async def health_page(request: web.Request) -> web.Response:
                              "sealed": await request.app[POOL].fetchval(_SEALED, principal.tenant_id)}
             counts = {**await request.app[POOL].fetchrow(_COUNTS, principal.tenant_id),
                       "tokens": await request.app[POOL].fetchval(_TOKEN_COUNT, principal.tenant_id)}
-    except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
+    except DATABASE_ERRORS as error:
         database = {"ok": False, "error": type(error).__name__}
     return render(request, "health.html", {
         "section": "health", "database": database, "checkpoints": checkpoints, "counts": counts,

@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-import asyncpg
 from aiohttp import web
 
+from eventstore.errors import DATABASE_ERRORS
 from gateway.http import admin_handlers as admin
 from gateway.http import audit_handlers as audit
 from gateway.http import group_handlers as groups
@@ -63,7 +63,7 @@ async def metrics(request: web.Request) -> web.Response:
         async with asyncio.timeout(request.app[SETTINGS].db_timeout):
             lag = await pool.fetchval(_AUDIT_LAG)
         registry.projection_lag.labels("audit").set(lag)
-    except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError):
+    except DATABASE_ERRORS:
         pass  # the scrape still answers; the gauge keeps its last value
     return registry.render()
 

@@ -8,6 +8,8 @@ disagree on non-ASCII letters: an IdP matching on userName saw "not found", then
 
 from __future__ import annotations
 
+import unicodedata
+
 import pytest
 
 from domain.identifiers import fold
@@ -30,6 +32,12 @@ def test_the_rule_itself():
     assert fold("ΟΔΟΣ") == fold("οδος") == fold("οδοσ")
     assert fold("\uff21\uff22\uff23") == "abc"  # full-width ABC
     assert fold(fold("ǅemal")) == fold("ǅemal")  # idempotent
+
+
+def test_the_ascii_shortcut_agrees_with_the_full_rule():
+    every_ascii = "".join(map(chr, range(128)))
+    full = unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", every_ascii).casefold())
+    assert fold(every_ascii) == full == every_ascii.lower()
 
 
 async def test_turkish_dotted_capital_i_is_found_and_unique_in_bynder(bynder: Scim):

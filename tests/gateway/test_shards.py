@@ -8,6 +8,7 @@ tenant's SCIM writes, audit rows and replay live on its own server.
 from __future__ import annotations
 
 import asyncio
+import os
 import uuid
 import warnings
 from pathlib import Path
@@ -15,16 +16,20 @@ from pathlib import Path
 import asyncpg
 import pytest
 
+from domain.personal import user_subject
 from eventstore import EventStore, NewEvent
+from eventstore.crypto import FieldCipher
 from eventstore.directory import HOME, Shards
 from eventstore.embedded import start_embedded
 from eventstore.errors import TenantMoved
+from eventstore.keyring import Keyring
 from eventstore.pool import create_pool
 from gateway.app import create_app
 from gateway.database import migrate_database
 from gateway.http.keys import SHARDS, STORE, TENANCY
 from gateway.settings import Settings
 from projections.moves import move_tenant
+from projections.personal import PersonalData
 from projections.rebuild import verify
 from tests.conftest import ACTOR, SCOPES
 from tests.scim_client import Scim, entra_user
@@ -225,3 +230,31 @@ async def test_a_tenant_moves_to_another_database_with_its_writers_running(three
     for shard in (HOME, "s1"):
         for projection in ("users_view", "audit"):
             assert await verify(three_servers[shard], EventStore(shards.pools[shard], cipher=client.app[STORE].cipher), projection) == [], shard
+
+
+async def test_an_erasure_on_a_shard_drops_the_cached_key_in_every_serving_process(three_servers, aiohttp_client):
+    """The shredding's NOTIFY is sent on the tenant's own server; each process hears every shard."""
+    three_servers, _ = three_servers
+    for dsn in three_servers.values():
+        await migrate_database(dsn)
+    others = ";".join(f"{name}={dsn}" for name, dsn in three_servers.items() if name != HOME)
+    client = await aiohttp_client(create_app(Settings(access_log=False, shards=others, pool_min_size=1,
+                                                      pool_max_size=4), three_servers[HOME]))
+    (tenant_id, scim), = (await _tenants(client, ["far-away"])).values()
+    await client.app[SHARDS].place(tenant_id, "s2")
+    response, user = await scim.post("/Users", entra_user("far@example.com", "far"))
+    assert response.status == 201
+    cipher = client.app[STORE].cipher
+    assert cipher.has(tenant_id, user_subject(user["id"]))
+    shard = await asyncpg.connect(three_servers["s2"])  # another process, on the tenant's server
+    try:
+        async with shard.transaction():
+            assert await FieldCipher(Keyring(os.urandom(32)), PersonalData()).destroy(
+                shard, tenant_id, user_subject(user["id"])) is True
+    finally:
+        await shard.close()
+    for _ in range(1000):
+        if not cipher.has(tenant_id, user_subject(user["id"])):
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("the shard's notice did not reach the process")
