@@ -1,6 +1,6 @@
 """``scim-gateway users import`` throughput, run as an admin runs it.
 
-    python -m bench.import_users [--users 20000] [--runs 3] [--batch-size 1000] [--baseline ../main]
+    python -m bench.import_users [--users 20000] [--runs 3] [--batch-size 1000] [--jobs N] [--baseline ../main]
 
 A fresh embedded PostgreSQL (fsync and synchronous_commit on) in a temporary directory, one
 ``bynder`` tenant per run, a JSON-lines file of Entra-shaped users; each run is the real
@@ -58,7 +58,10 @@ def run_sampling_postgres(data_dir: Path, command: list[str],
 
     sample()
     before = dict(seen)
-    child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=_environment(checkout))
+    # In the checkout's own directory: ``python -m`` puts the working directory first on the
+    # path, ahead of PYTHONPATH, so run from ours the baseline would be our code again.
+    child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=_environment(checkout),
+                             cwd=checkout)
     while child.poll() is None:
         sample()
         time.sleep(0.05)
@@ -87,8 +90,11 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--batch-size", type=int, default=1000)
     parser.add_argument("--baseline", type=Path, help="another checkout whose import runs in turn with ours")
-    parser.add_argument("--baseline-users", type=int, default=5000)
+    parser.add_argument("--baseline-users", type=int, help="users in the baseline's file (default --users)")
+    parser.add_argument("--jobs", type=int, help="pass --jobs N to our import (default: the command's own choice)")
     args = parser.parse_args()
+    if args.baseline_users is None:
+        args.baseline_users = args.users
     with tempfile.TemporaryDirectory(prefix="scimgw-import-") as temporary:
         root = Path(temporary)
         data_dir = root / "data"
@@ -103,18 +109,22 @@ def main() -> None:
         for run in range(args.runs):
             if args.baseline is not None:
                 cli(data_dir, "tenant", "create", f"baseline{run}")
-                started = time.perf_counter()
-                run_sampling_postgres(data_dir, [
+                started, cpu = time.perf_counter(), children_cpu()
+                _, pg_cpu = run_sampling_postgres(data_dir, [
                     sys.executable, "-m", "gateway.cli", "users", "import", str(baseline_source), "--tenant",
                     f"baseline{run}", "--data-dir", str(data_dir)], args.baseline)
                 baseline_rates.append(args.baseline_users / (time.perf_counter() - started))
-                print(f"run {run + 1}: baseline {args.baseline}: {baseline_rates[-1]:,.0f} users/s")
+                cpu = children_cpu() - cpu
+                print(f"run {run + 1}: baseline {args.baseline}: {baseline_rates[-1]:,.0f} users/s; CPU per user: "
+                      f"command {cpu / args.baseline_users * 1e6:.0f} us, "
+                      f"PostgreSQL >= {pg_cpu / args.baseline_users * 1e6:.0f} us")
             tenant = f"bench{run}"
             cli(data_dir, "tenant", "create", tenant)
             started, cpu = time.perf_counter(), children_cpu()
             result, pg_cpu = run_sampling_postgres(data_dir, [
                 sys.executable, "-m", "gateway.cli", "users", "import", str(source), "--tenant", tenant,
-                "--batch-size", str(args.batch_size), "--data-dir", str(data_dir)])
+                "--batch-size", str(args.batch_size), "--data-dir", str(data_dir),
+                *(["--jobs", str(args.jobs)] if args.jobs is not None else [])])
             seconds = time.perf_counter() - started
             cpu = children_cpu() - cpu
             rates.append(args.users / seconds)

@@ -19,6 +19,14 @@ SEARCH_REQUEST = "urn:ietf:params:scim:api:messages:2.0:SearchRequest"
 IDENTIFIER_MAX = 256
 
 
+def _by_name(attributes: tuple[Attribute, ...]) -> dict[str, Attribute]:
+    """Attributes by lower-cased name, the first one where two names differ only in case."""
+    index: dict[str, Attribute] = {}
+    for attribute in attributes:
+        index.setdefault(attribute.name.lower(), attribute)
+    return index
+
+
 @dataclass(frozen=True, slots=True)
 class Attribute:
     name: str
@@ -34,13 +42,14 @@ class Attribute:
     canonical_values: tuple[str, ...] = ()
     reference_types: tuple[str, ...] = ()
     max_length: int | None = None  # characters; None means bounds.TEXT_MAX
+    # Sub-attributes by lower-cased name: every incoming value looks its keys up here.
+    _subs: dict[str, Attribute] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_subs", _by_name(self.sub_attributes))
 
     def sub(self, name: str) -> Attribute | None:
-        lowered = name.lower()
-        for attribute in self.sub_attributes:
-            if attribute.name.lower() == lowered:
-                return attribute
-        return None
+        return self._subs.get(name.lower())
 
     def document(self) -> dict[str, object]:
         doc: dict[str, object] = {
@@ -77,13 +86,13 @@ class Schema:
     name: str
     description: str
     attributes: tuple[Attribute, ...] = field(default=())
+    _attributes: dict[str, Attribute] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_attributes", _by_name(self.attributes))
 
     def attribute(self, name: str) -> Attribute | None:
-        lowered = name.lower()
-        for attribute in self.attributes:
-            if attribute.name.lower() == lowered:
-                return attribute
-        return None
+        return self._attributes.get(name.lower())
 
     def document(self, base_url: str) -> dict[str, object]:
         return {

@@ -296,6 +296,37 @@ class FieldCipher:
         if not any(plan.fields for plan in plans):
             return Sealed([data for _, _, data in events])
         rolling = ROLLING_PREFIX + datetime.now(UTC).date().isoformat()
+        subjects, born, new_keys = self._born(tenant_id, plans, rolling)
+        keys = born | await self._keys(connection, tenant_id, subjects - born.keys())
+        return Sealed(self._sealed(tenant_id, events, plans, keys, rolling), new_keys)
+
+    def seal_held(self, tenant_id: uuid.UUID, events: Sequence[tuple[uuid.UUID, str, dict[str, Any]]]) -> Sealed:
+        """``seal`` with no database: every key is born in these events or held (``hold``), so
+        it can run in another process (a bulk import's workers). A key not held is a KeyError."""
+        plans = [self.classifier.plan(kind, data) for _, kind, data in events]
+        rolling = ROLLING_PREFIX + datetime.now(UTC).date().isoformat()
+        subjects, born, new_keys = self._born(tenant_id, plans, rolling)
+        held = {}
+        for subject in subjects - born.keys():
+            cached = self._cached(tenant_id, subject)
+            if cached is None:
+                raise KeyError(subject)
+            held[subject] = cached
+        return Sealed(self._sealed(tenant_id, events, plans, born | held, rolling), new_keys)
+
+    async def held_keys(self, connection: asyncpg.Connection, tenant_id: uuid.UUID,
+                        subjects: set[str]) -> dict[str, bytes]:
+        """The data keys of ``subjects`` (made where missing), for a process that seals with
+        ``seal_held``: the blind index's key (``INDEX_SUBJECT``) for a bulk import."""
+        return {subject: key for subject, (_, key) in (await self._keys(connection, tenant_id, subjects)).items()}
+
+    def hold(self, tenant_id: uuid.UUID, subject: str, key: bytes) -> None:
+        """Cache a data key another process read (``held_keys``)."""
+        self._remember(tenant_id, subject, key)
+
+    def _born(self, tenant_id: uuid.UUID, plans: list[Plan], rolling: str,
+              ) -> tuple[set[str], dict[str, tuple[AESGCM, bytes]], list[tuple[str, str, bytes, bytes]]]:
+        """The subjects ``plans`` seal under, and fresh keys for those they begin."""
         subjects = {subject or rolling for plan in plans for subject, _ in plan.fields}
         if any(plan.lookups for plan in plans):
             subjects.add(INDEX_SUBJECT)
@@ -306,7 +337,10 @@ class FieldCipher:
                 key = os.urandom(32)
                 new_keys.append((plan.born, *self.keyring.wrap(key, tenant_id, plan.born), key))
                 born[plan.born] = (AESGCM(key), key)
-        keys = born | await self._keys(connection, tenant_id, subjects - born.keys())
+        return subjects, born, new_keys
+
+    def _sealed(self, tenant_id: uuid.UUID, events: Sequence[tuple[uuid.UUID, str, dict[str, Any]]],
+                plans: list[Plan], keys: Mapping[str, tuple[AESGCM, bytes]], rolling: str) -> list[dict[str, Any]]:
         sealed_all = []
         for (event_id, _, data), plan in zip(events, plans, strict=True):
             if not plan.fields:
@@ -334,7 +368,7 @@ class FieldCipher:
                 index_key = keys[INDEX_SUBJECT][1]
                 sealed[LOOKUP] = {name: self._digest(index_key, value) for name, value in plan.lookups.items()}
             sealed_all.append(sealed)
-        return Sealed(sealed_all, new_keys)
+        return sealed_all
 
     async def open(self, executor: asyncpg.Pool | asyncpg.Connection,
                    rows: Sequence[tuple[uuid.UUID, uuid.UUID, str, dict[str, Any]]],

@@ -16,8 +16,6 @@ from eventstore.pool import connect
 from gateway.roles import EMBEDDED_APP, EMBEDDED_OWNER, grant_app_role, prepare_embedded_roles
 from gateway.settings import Settings, SettingsError
 from projections import MIGRATIONS as PROJECTION_MIGRATIONS
-from projections import audit
-from projections.refold import CASE_FOLD_MIGRATION, refold_views
 
 MIGRATION_SOURCES = [
     MigrationSource("eventstore", EVENTSTORE_MIGRATIONS),
@@ -98,6 +96,10 @@ def _require_embedded() -> None:
 
 async def migrate_database(dsn: str, app_role: str | None = None) -> list[str]:
     """Apply pending migrations as ``dsn``'s role (the owner); then grant ``app_role`` its share."""
+    # Imported here: only a migration needs them, and every command's start-up would pay.
+    from projections import audit
+    from projections.refold import CASE_FOLD_MIGRATION, refold_views
+
     connection: asyncpg.Connection = await connect(dsn)
     try:
         applied = await migrate(connection, MIGRATION_SOURCES)

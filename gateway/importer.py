@@ -5,10 +5,11 @@ the gateway extension says how the person signs in (default ``credentials``: imp
 accounts predate SSO). Imported users can be matched and updated by the identity provider;
 under the ``bynder`` profile credential users cannot be deactivated through SCIM.
 
-Lines are parsed and decided first, then written a batch per transaction (one statement
-for the events, one COPY for the view's new rows), the next batch parsed while earlier
-ones are written: a batch is in the log whole or not at all, so an interrupted import
-resumes with ``--skip-existing``.
+Lines are prepared first (``gateway.import_lines``: parsed, decided, sealed, each view row
+folded), in worker processes when there are any, then written a batch per transaction
+(the new users' keys, one statement for the events, one COPY for the view's new rows) while
+the next batches are prepared: a batch is in the log whole or not at all, so an interrupted
+import resumes with ``--skip-existing``.
 """
 
 from __future__ import annotations
@@ -16,24 +17,21 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Executor
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
-import orjson
+import asyncpg
 
-from domain.errors import Reason, Rejected
-from domain.identifiers import fold
-from domain.policy import Policy
-from domain.schema import GATEWAY_USER
 from domain.streams import user_stream
-from domain.user import CREDENTIALS, SSO, CreateUser, decide
-from eventstore import ConcurrencyError, EventStore, NewEvent, ProjectionConflict
-from gateway.scim.errors import ScimError
-from gateway.scim.resource import parse_user
+from eventstore import ConcurrencyError, Envelope, EventStore, ProjectionConflict
+from eventstore.crypto import INDEX_SUBJECT, insert_new_keys
+from gateway.import_lines import Batch, Prepared, Rejection, prepare, prepare_in_worker
 from gateway.tenancy import Principal
 from gateway.writes import RequestContext
-from projections.codec import encode_all
+from projections.users_view import stamped_row, write_rows
+
+__all__ = ["ImportOptions", "ImportReport", "ImportStopped", "Importer", "Rejection"]
 
 # Names already taken in the tenant, folded as the view's unique index keys them.
 _EXISTING = """
@@ -46,17 +44,10 @@ WHERE EXISTS (SELECT 1 FROM users_view v
 @dataclass(frozen=True, slots=True)
 class ImportOptions:
     batch_size: int = 1000
-    # Batches written at once, each in its own transaction: the next is parsed meanwhile.
+    # Batches written at once, each in its own transaction: the next is prepared meanwhile.
     writers: int = 2
     skip_existing: bool = False
     continue_on_error: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class Rejection:
-    line: int
-    error: str
-    text: bytes
 
 
 @dataclass(slots=True)
@@ -78,87 +69,128 @@ class ImportStopped(Exception):
         self.rejection = rejection
 
 
-@dataclass(frozen=True, slots=True)
-class _Parsed:
-    line: int
-    text: bytes
-    user_id: str
-    user_name: str
-    events: list[NewEvent]
+class _PreparedRows:
+    """The users view's inline projection for an import: each new user's row was folded when
+    its line was prepared; here it only takes its event's time and position."""
+
+    def __init__(self) -> None:
+        # By event id (its 16 bytes); a batch's rows stay until it committed (its retry user by
+        # user needs them).
+        self.rows: dict[bytes, tuple[object, ...]] = {}
+
+    async def apply(self, connection: asyncpg.Connection, envelopes: Sequence[Envelope]) -> None:
+        await write_rows(connection, [], [stamped_row(self.rows[e.event_id.bytes], e.recorded_at, e.position)
+                                          for e in envelopes])
 
 
-def _login_method(body: dict) -> str:
-    extension = body.get(GATEWAY_USER) if isinstance(body.get(GATEWAY_USER), dict) else {}
-    method = body.get("loginMethod") or extension.get("loginMethod") or CREDENTIALS
-    if method not in (SSO, CREDENTIALS):
-        raise Rejected(Reason.INVALID_VALUE, f"loginMethod must be {SSO} or {CREDENTIALS}")
-    return str(method)
-
-
-def parse_line(number: int, text: bytes, policy: Policy, now: datetime) -> _Parsed | Rejection:
-    """One line to the events that create its user, or the reason it cannot be imported."""
-    try:
-        body = orjson.loads(text)
-        if not isinstance(body, dict):
-            raise ScimError.invalid_syntax("not a JSON object")
-        method = _login_method(body)
-        attributes, active = parse_user(body)
-        user_id = str(uuid.uuid4())
-        events = decide(None, CreateUser(user_id, attributes, active, method), policy, now)
-    except orjson.JSONDecodeError as error:
-        return Rejection(number, f"invalid JSON: {error}", text)
-    except ScimError as error:
-        return Rejection(number, error.detail, text)
-    except Rejected as error:
-        return Rejection(number, error.detail, text)
-    user_name = getattr(events[0], "user_name", "")
-    return _Parsed(number, text, user_id, user_name, encode_all(list(events)))
+# Batches handed to the worker processes before the one being written: enough to keep them busy.
+_AHEAD = 2
 
 
 class Importer:
     def __init__(self, store: EventStore, principal: Principal, source: str, options: ImportOptions,
-                 on_reject: Callable[[Rejection], None], report: ImportReport) -> None:
-        self.store = store
+                 on_reject: Callable[[Rejection], None], report: ImportReport,
+                 workers: Executor | None = None) -> None:
         self.principal = principal
         self.options = options
         self.on_reject = on_reject
         self.report = report
+        # Prepares the batches (``import_lines.prepare_in_worker``); None: this process does.
+        self.workers = workers
+        self._cipher = store.cipher
+        self._rows = _PreparedRows()
+        # Events come sealed from ``import_lines``, view rows folded: the store seals nothing
+        # and runs the one projection that stamps those rows.
+        self.store = EventStore(store.pool, [self._rows], on_appended=store.on_appended)
         # Last lines of the batches handed to writers, in file order, and those committed.
         self._order: deque[int] = deque()
         self._committed: set[int] = set()
+        # The folded userNames of the batches being written, by last line: a later line with
+        # one of them is a duplicate even before that batch commits (the database can't say).
+        self._writing: dict[int, set[str]] = {}
+        # The lines of the batches being checked or written, by last line: a refusal quotes its line.
+        self._lines: dict[int, dict[int, bytes]] = {}
         self._progress: Callable[[int], None] = lambda _line: None
+        self._batch_info: Batch | None = None
+        # Batches handed to the workers and not yet taken back.
+        self._ahead: set[asyncio.Future[list[Prepared | Rejection]]] = set()
         self.context = RequestContext(f"import-{uuid.uuid4()}", "IMPORT", source, None, "scim-gateway users import")
 
     async def run(self, lines: Iterable[bytes], progress: Callable[[int], None]) -> ImportReport:
-        """Parse a batch while the batches before it are being written (up to ``writers`` at once)."""
+        """Prepare batches ahead while the ones before them are written (up to ``writers`` at once)."""
         self._progress = progress
         in_flight: set[asyncio.Task[None]] = set()
+        pending: deque[tuple[list[tuple[int, bytes]], int, Callable[[], Awaitable[list[Prepared | Rejection]]]]] = (
+            deque())
+        ahead = _AHEAD if self.workers is not None else 0
         try:
-            batch: list[tuple[int, bytes]] = []
-            for number, text in enumerate(lines, start=1):
-                if text.strip():
-                    batch.append((number, text))
-                if len(batch) >= self.options.batch_size:
-                    await self._batch(batch, number, in_flight)
-                    batch = []
-                elif not batch and not in_flight and not self._order:
-                    self.report.settled_through = number
-            if batch:
-                await self._batch(batch, batch[-1][0], in_flight)
+            self._batch_info = await self._describe()
+            for batch, last_line in self._batches(lines, lambda: not in_flight and not self._order and not pending):
+                pending.append((batch, last_line, self._prepare(batch)))
+                if len(pending) > ahead:
+                    await self._settle(*pending.popleft(), in_flight)
+            while pending:
+                await self._settle(*pending.popleft(), in_flight)
             await self._drain(in_flight, 0)
         except BaseException:
             for task in in_flight:
                 task.cancel()
-            await asyncio.gather(*in_flight, return_exceptions=True)
+            for future in self._ahead:
+                future.cancel()  # prepared for nothing: the import stops here
+            await asyncio.gather(*in_flight, *self._ahead, return_exceptions=True)
             raise
         return self.report
 
-    async def _batch(self, lines: list[tuple[int, bytes]], last_line: int, in_flight: set[asyncio.Task[None]]) -> None:
-        now = datetime.now(UTC)
-        parsed: list[_Parsed] = []
+    def _batches(self, lines: Iterable[bytes],
+                 idle: Callable[[], bool]) -> Iterator[tuple[list[tuple[int, bytes]], int]]:
+        """The non-blank lines in batches, each with the file's line number it ends at."""
+        batch: list[tuple[int, bytes]] = []
+        for number, text in enumerate(lines, start=1):
+            if text.strip():
+                batch.append((number, text))
+            if len(batch) >= self.options.batch_size:
+                yield batch, number
+                batch = []
+            elif not batch and idle():
+                self.report.settled_through = number
+        if batch:
+            yield batch, batch[-1][0]
+
+    async def _describe(self) -> Batch:
+        index_key = None
+        if self._cipher is not None:
+            async with self.store.pool.acquire() as connection:
+                keys = await self._cipher.held_keys(connection, self.principal.tenant_id, {INDEX_SUBJECT})
+            index_key = keys[INDEX_SUBJECT]
+        return Batch(self.principal.tenant_id, self.principal.policy, index_key,
+                     stop_at_first=not self.options.continue_on_error)
+
+    def _prepare(self, lines: list[tuple[int, bytes]]) -> Callable[[], Awaitable[list[Prepared | Rejection]]]:
+        """Start preparing ``lines``; the callable waits for the result. In a worker process
+        the work starts now; in this one, when it is waited for (between writes)."""
+        batch = self._batch_info
+        assert batch is not None
+        if self.workers is None:
+            async def here() -> list[Prepared | Rejection]:
+                return prepare(self._cipher, batch, lines)
+            return here
+        future = asyncio.wrap_future(self.workers.submit(prepare_in_worker, batch, lines, self._cipher is not None))
+        self._ahead.add(future)
+
+        async def there() -> list[Prepared | Rejection]:
+            try:
+                return await future
+            finally:
+                self._ahead.discard(future)
+        return there
+
+    async def _settle(self, lines: list[tuple[int, bytes]], last_line: int,
+                      prepared: Callable[[], Awaitable[list[Prepared | Rejection]]],
+                      in_flight: set[asyncio.Task[None]]) -> None:
+        self._lines[last_line] = dict(lines)
+        parsed: list[Prepared] = []
         stop: Rejection | None = None
-        for number, text in lines:
-            result = parse_line(number, text, self.principal.policy, now)
+        for result in await prepared():
             if isinstance(result, Rejection):
                 if not self.options.continue_on_error:
                     stop = result
@@ -177,6 +209,7 @@ class Importer:
             raise ImportStopped(stop)
         await self._drain(in_flight, self.options.writers - 1)
         self._order.append(last_line)
+        self._writing[last_line] = {p.user_name_key for p in parsed}
         in_flight.add(asyncio.create_task(self._write_batch(parsed, last_line)))
 
     async def _drain(self, in_flight: set[asyncio.Task[None]], keep: int) -> None:
@@ -187,37 +220,44 @@ class Importer:
                 in_flight.discard(task)
                 task.result()
 
-    async def _write_batch(self, parsed: list[_Parsed], last_line: int) -> None:
-        await self._write(parsed)
+    async def _write_batch(self, parsed: list[Prepared], last_line: int) -> None:
+        try:
+            await self._write(parsed)
+        finally:
+            del self._writing[last_line]
+            del self._lines[last_line]
         # Batches may commit out of order; what is settled is the prefix committed whole.
         self._committed.add(last_line)
         while self._order and self._order[0] in self._committed:
             self.report.settled_through = self._order.popleft()
         self._progress(self.report.settled_through)
 
-    async def _without_existing(self, parsed: list[_Parsed]) -> tuple[list[_Parsed], Rejection | None]:
+    async def _without_existing(self, parsed: list[Prepared]) -> tuple[list[Prepared], Rejection | None]:
         """Drop (skip or reject) lines whose userName is taken; without --continue-on-error the
         first such line is returned instead, with the lines before it."""
-        rows = await self.store.pool.fetch(_EXISTING, self.principal.tenant_id, [fold(p.user_name) for p in parsed])
-        taken = {row["n"] for row in rows}
-        kept: list[_Parsed] = []
+        # Taken before the query: a batch that commits meanwhile is then in one or the other.
+        taken = set().union(*self._writing.values())
+        rows = await self.store.pool.fetch(_EXISTING, self.principal.tenant_id, [p.user_name_key for p in parsed])
+        taken.update(row["n"] for row in rows)
+        kept: list[Prepared] = []
         for item in parsed:
-            key = fold(item.user_name)
-            if key not in taken:
-                taken.add(key)  # a second line with the same userName in this file
+            if item.user_name_key not in taken:
+                taken.add(item.user_name_key)  # a second line with the same userName in this file
                 kept.append(item)
             elif self.options.skip_existing:
                 self.report.skipped += 1
             else:
-                rejection = Rejection(item.line, f"a user with userName {item.user_name!r} already exists", item.text)
+                rejection = self._taken(item)
                 if not self.options.continue_on_error:
                     return kept, rejection
                 self._reject(rejection)
         return kept, None
 
-    async def _write(self, parsed: list[_Parsed]) -> None:
+    async def _write(self, parsed: list[Prepared]) -> None:
         if not parsed:
             return
+        for item in parsed:
+            self._rows.rows[item.event_id] = item.row
         try:
             await self._append(parsed)
         except (ProjectionConflict, ConcurrencyError):
@@ -229,20 +269,30 @@ class Importer:
                     if self.options.skip_existing:
                         self.report.skipped += 1
                         continue
-                    rejection = Rejection(item.line, f"a user with userName {item.user_name!r} already exists",
-                                          item.text)
+                    rejection = self._taken(item)
                     if not self.options.continue_on_error:
                         raise ImportStopped(rejection) from None
                     self._reject(rejection)
+        finally:
+            for item in parsed:
+                self._rows.rows.pop(item.event_id, None)
 
-    async def _append(self, parsed: list[_Parsed]) -> None:
-        streams = [(user_stream(p.user_id), p.events) for p in parsed]
+    async def _append(self, parsed: list[Prepared]) -> None:
+        streams = [(user_stream(p.user_id), [p.event()]) for p in parsed]
+        keys = [p.key for p in parsed if p.key is not None]
         async with self.store.pool.acquire() as connection, connection.transaction():
+            # As the store's sealing append does: the keys first, then the sealed events. (The
+            # data keys themselves stayed where they sealed: only their wrapped form is stored.)
+            await insert_new_keys(connection, self.principal.tenant_id, [(*key, b"") for key in keys])
             envelopes = await self.store.append_new_streams(
                 streams, self.context.metadata(self.principal), tenant_id=self.principal.tenant_id,
                 connection=connection)
         self.store.committed(envelopes)
         self.report.imported += len(parsed)
+
+    def _taken(self, item: Prepared) -> Rejection:
+        text = next(lines[item.line] for lines in self._lines.values() if item.line in lines)
+        return Rejection(item.line, f"a user with userName {item.user_name!r} already exists", text)
 
     def _reject(self, rejection: Rejection) -> None:
         self.report.rejected += 1

@@ -28,8 +28,15 @@ def _deactivation_reason(data: dict[str, Any]) -> dict[str, Any]:
     return {**data, "reason": data.get("reason", "patch")}
 
 
+# Field names per event class: ``dataclasses.fields`` costs more than the encoding itself.
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
+
+
 def encode(event: DomainEvent) -> NewEvent:
-    data = {f.name: getattr(event, f.name) for f in dataclasses.fields(event)}
+    names = _FIELD_NAMES.get(type(event))
+    if names is None:
+        names = _FIELD_NAMES[type(event)] = tuple(f.name for f in dataclasses.fields(event))
+    data = {name: getattr(event, name) for name in names}
     return NewEvent(type=event.type, data=data, schema_version=event.schema_version)
 
 

@@ -8,6 +8,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 
 import asyncpg
+import orjson
 
 from domain.events import USER_EVENT_TYPES, UserCreated, UserEvent
 from domain.identifiers import fold
@@ -209,6 +210,51 @@ def stamp(state: UserState, recorded_at: datetime) -> UserState:
     )
 
 
+def new_user_row(state: UserState, tenant_id: uuid.UUID) -> tuple[object, ...]:
+    """A new user's row before its event is stored (no time nor position yet), in a form that
+    is cheap to send to another process: ids as text, the two documents as JSON. ``stamped_row``
+    completes it once the append returned its event."""
+    row = list(_row_values(state, tenant_id, 0))
+    row[_ID], row[_TENANT_ID] = state.user_id, str(tenant_id)
+    row[_ATTRIBUTES], row[_FOLDED] = orjson.dumps(row[_ATTRIBUTES]), orjson.dumps(row[_FOLDED])
+    row[_CREATED] = row[_LAST_MODIFIED] = None  # UNSTAMPED: a new user's times are its event's
+    return tuple(row)
+
+
+_ID, _TENANT_ID, _CREATED, _LAST_MODIFIED, _DEACTIVATED_AT, _ATTRIBUTES, _POSITION, _FOLDED = (
+    ROW_COLUMNS.index(name) for name in ("id", "tenant_id", "created", "last_modified", "deactivated_at",
+                                         "attributes", "position", "attributes_folded"))
+
+
+def stamped_row(row: tuple[object, ...], recorded_at: datetime, position: int) -> tuple[object, ...]:
+    """A ``new_user_row`` with its event's time and position: the row ``UsersView`` folds
+    from that event (the documents go to the jsonb codec as the JSON they are)."""
+    stamped = list(row)
+    stamped[_CREATED] = stamped[_LAST_MODIFIED] = recorded_at
+    if stamped[_DEACTIVATED_AT] == UNSTAMPED:  # created inactive
+        stamped[_DEACTIVATED_AT] = recorded_at
+    stamped[_ATTRIBUTES] = orjson.Fragment(stamped[_ATTRIBUTES])
+    stamped[_FOLDED] = orjson.Fragment(stamped[_FOLDED])
+    stamped[_POSITION] = position
+    return tuple(stamped)
+
+
+async def write_rows(connection: asyncpg.Connection, rows: list[tuple[object, ...]],
+                     created: list[tuple[object, ...]]) -> None:
+    """Upsert ``rows``, and insert ``created`` (users no row exists for yet)."""
+    if len(created) >= _COPY_FROM:
+        # A bulk import's batch of new users: COPY, the cheapest insert PostgreSQL has. A
+        # taken userName fails it as the upsert would (unique index on the folded name).
+        await connection.copy_records_to_table("users_view", records=created, columns=ROW_COLUMNS)
+    else:
+        rows = rows + created
+    if len(rows) == 1:
+        await connection.execute(_UPSERT, *rows[0])
+    elif rows:
+        # asyncpg pipelines these, one round trip for all.
+        await connection.executemany(_UPSERT, rows)
+
+
 class UsersView:
     async def apply(self, connection: asyncpg.Connection, envelopes: Sequence[Envelope]) -> None:
         user_envelopes = [e for e in envelopes if e.type in USER_EVENT_TYPES]
@@ -239,17 +285,7 @@ class UsersView:
                 continue
             (created if isinstance(events[0], UserCreated) else rows).append(
                 _row_values(state, batch[-1].tenant_id, batch[-1].position))
-        if len(created) >= _COPY_FROM:
-            # A bulk import's batch of new users: COPY, the cheapest insert PostgreSQL has. A
-            # taken userName fails it as the upsert would (unique index on the folded name).
-            await connection.copy_records_to_table("users_view", records=created, columns=ROW_COLUMNS)
-        else:
-            rows += created
-        if len(rows) == 1:
-            await connection.execute(_UPSERT, *rows[0])
-        elif rows:
-            # asyncpg pipelines these, one round trip for all.
-            await connection.executemany(_UPSERT, rows)
+        await write_rows(connection, rows, created)
 
     async def load(self, executor: asyncpg.Pool | asyncpg.Connection, tenant_id: uuid.UUID,
                    user_id: str, *, queue: bool = False, keys: FieldCipher | None = None) -> UserState | None:

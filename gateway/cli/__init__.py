@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 from domain.errors import Rejected
@@ -28,10 +27,22 @@ FAMILIES = (serve, projector, db, tenant, token, users, projections, audit, repl
 
 
 def _version() -> str:
+    # Imported here: reading package metadata costs every command ~40 ms of start-up.
+    from importlib.metadata import PackageNotFoundError, version
+
     try:
         return version("scim-gateway")
     except PackageNotFoundError:  # run from a source tree without installing
         return "unknown"
+
+
+class _Version(argparse.Action):
+    """``--version``, looked up only when asked for."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: object,
+                 option_string: str | None = None) -> None:
+        print(f"scim-gateway {_version()}")  # on stdout, as argparse's own version action
+        parser.exit()
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -44,7 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
     json.add_argument("--json", action="store_true", help="machine-readable output on stdout")
 
     parser = argparse.ArgumentParser(prog="scim-gateway", description="Event-sourced SCIM 2.0 gateway")
-    parser.add_argument("--version", action="version", version=f"scim-gateway {_version()}")
+    parser.add_argument("--version", action=_Version, nargs=0, help="show program's version number and exit")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     parents = Parents(common, json)
     for family in FAMILIES:

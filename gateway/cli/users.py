@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import multiprocessing
+import os
 import shlex
 import uuid
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -15,6 +19,7 @@ from domain.policy import policy_for
 from gateway.cli.output import UserError, cli_actor, say
 from gateway.cli.parsers import Parents
 from gateway.cli.session import open_store
+from gateway.import_lines import start_worker
 from gateway.importer import Importer, ImportOptions, ImportReport, ImportStopped, Rejection
 from gateway.progress import ProgressBar
 from gateway.settings import Settings
@@ -67,6 +72,32 @@ def _done(report: ImportReport) -> str:
     return f" (lines 1-{report.settled_through:,} are done)" if report.settled_through else ""
 
 
+# From this size on (about 8,000 users) a worker process pays for its start (a fresh
+# interpreter's imports), and only with two cores to spare, its own and PostgreSQL's: on
+# a 2-core machine the hand-over cost more than the overlap gained (docs/benchmarks.md,
+# "Import, import-fast branch").
+_WORKER_FROM_BYTES = 2 << 20
+
+
+def _jobs(args: argparse.Namespace, path: Path) -> int:
+    if args.jobs is not None:
+        return args.jobs
+    spare = (os.cpu_count() or 1) - os.getloadavg()[0]
+    return 1 if spare >= 2 and path.stat().st_size >= _WORKER_FROM_BYTES else 0
+
+
+def _start_workers(count: int, settings: Settings) -> ProcessPoolExecutor | None:
+    """Worker processes that prepare batches, started now so their start-up overlaps ours.
+    Spawned, not forked: this process has threads (asyncio's) by the time they are needed."""
+    if count == 0:
+        return None
+    pool = ProcessPoolExecutor(count, mp_context=multiprocessing.get_context("spawn"),
+                               initializer=start_worker, initargs=(settings,))
+    for _ in range(count):
+        pool.submit(os.getpid)  # start them all now (a spawn pool starts its processes at a first task)
+    return pool
+
+
 def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
     path = Path(args.file)
     if not path.is_file():
@@ -76,11 +107,14 @@ def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
         raise UserError(f"cannot write {rejects.path}: directory {rejects.path.parent} does not exist")
     if args.batch_size < 1:
         raise UserError("--batch-size must be at least 1")
+    if args.jobs is not None and args.jobs < 0:
+        raise UserError("--jobs must be 0 or more")
     options = ImportOptions(batch_size=args.batch_size, skip_existing=args.skip_existing,
                             continue_on_error=args.continue_on_error)
     report = ImportReport()
     bar = ProgressBar("importing users")
     total = _count_lines(path) if bar.enabled else None
+    workers = _start_workers(_jobs(args, path), settings)
 
     async def run() -> None:
         async with open_store(settings) as session:
@@ -89,7 +123,7 @@ def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
             principal = Principal(row.tenant_id, row.name, uuid.UUID(int=0), actor["owner"],
                                   actor["token_description"], frozenset({"admin"}),
                                   policy_for(row.profile, row.settings))  # type: ignore[arg-type]
-            importer = Importer(session.store, principal, str(path), options, rejects.write, report)
+            importer = Importer(session.store, principal, str(path), options, rejects.write, report, workers)
             with path.open("rb") as lines:  # noqa: ASYNC230 - read a batch at a time between awaits
                 await importer.run(lines, lambda line: bar.update(line, total))
 
@@ -106,8 +140,15 @@ def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
         say(f"interrupted: {_summary(report, args, rejects)}{_done(report)}; "
             f"resume with: {_resume_hint(args)}")
         return 130
+    except BrokenProcessPool:
+        bar.close()
+        say(f"scim-gateway: a worker process preparing the lines stopped (killed, or out of memory?): "
+            f"{_summary(report, args, rejects)}{_done(report)}; resume with: {_resume_hint(args)}")
+        return 1
     finally:
         rejects.close()
+        if workers is not None:
+            workers.shutdown(cancel_futures=True)
     bar.update(report.settled_through, report.settled_through)
     bar.close()
     say(_summary(report, args, rejects))
@@ -153,6 +194,9 @@ def add_parser(commands: Any, parents: Parents) -> None:
                          help="write refused lines to the rejects file and go on")
     uimport.add_argument("--rejects", metavar="FILE", help="where refused lines go (default FILE.rejects.jsonl)")
     uimport.add_argument("--batch-size", type=int, default=1000, help="users per transaction (default 1000)")
+    uimport.add_argument("--jobs", type=int, metavar="N",
+                         help="processes preparing batches while this one writes (default: 1 for a file "
+                              "of 2 MiB or more when two cores are idle, else 0: this process prepares them)")
     uimport.set_defaults(run=cmd_import)
     erase = users.add_parser("erase", parents=[parents.common],
                              help="erase a person for good (crypto-shredding); never done through SCIM")

@@ -3,15 +3,29 @@ file, and a summary on error or interrupt that says how to resume (issue 15)."""
 
 from __future__ import annotations
 
+import argparse
 import asyncio
+import os
 import shlex
+import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 
 import orjson
 import pytest
 
+import gateway.cli.users
+from domain.policy import policy_for
+from domain.streams import user_stream
+from eventstore import EventStore
+from eventstore.crypto import FieldCipher
 from gateway.cli import main
+from gateway.import_lines import parse_line
 from gateway.importer import Importer
+from gateway.keys import make_cipher
+from gateway.settings import load_settings
+from projections.codec import encode
+from projections.users_view import UsersView
 from tests.scim_client import Scim, entra_user
 
 
@@ -149,3 +163,161 @@ async def test_a_name_taken_after_the_check_fails_the_batch_whole_then_each_user
     assert code == 0 and err == "imported 39 user(s) into tenant acme, skipped 1 existing\n"
     assert await count_users(pool) == 40
     assert await pool.fetchval("SELECT count(*) FROM events WHERE type = 'UserCreated'") == 40
+
+
+async def test_a_worker_process_prepares_the_batches_with_the_same_outcome(run_import, pool, tmp_path):
+    """``--jobs 1``: lines parsed, decided and sealed in a worker process; refusals, the
+    rejects file, the summary and the view are as when this process prepares them."""
+    source = tmp_path / "users.jsonl"
+    source.write_bytes(lines(users(1, 30)) + b"not json\n" + lines([*users(31, 45), "user3@example.com"]))
+    code, err = await asyncio.to_thread(run_import, source, "--jobs", "1", "--batch-size", "7",
+                                        "--continue-on-error")
+    rejects = source.with_name("users.jsonl.rejects.jsonl")
+    assert code == 0 and err == f"imported 45 user(s) into tenant acme, rejected 2 (see {rejects})\n"
+    assert [orjson.loads(line)["line"] for line in rejects.read_bytes().splitlines()] == [31, 47]
+    assert await count_users(pool) == 45
+    code, err = await asyncio.to_thread(run_import, source, "--jobs", "1")
+    assert code == 1 and err.splitlines()[0] == (
+        f"scim-gateway: {source}: line 1: a user with userName 'user1@example.com' already exists")
+    # Stopped with batches still being prepared ahead: they are dropped, nothing else is said.
+    source.write_bytes(lines(users(101, 110)) + b"not json\n" + lines(users(111, 200)))
+    code, err = await asyncio.to_thread(run_import, source, "--jobs", "1", "--batch-size", "4")
+    assert code == 1 and err.splitlines() == [
+        f"scim-gateway: {source}: line 11: invalid JSON: invalid literal, expected 'null': line 1 column 1 (char 0)",
+        f"imported 10 user(s) into tenant acme (lines 1-10 are done); fix line 11 (or add --continue-on-error) "
+        f"and resume with: scim-gateway users import {shlex.quote(str(source))} --tenant acme --skip-existing"]
+    assert await count_users(pool) == 55
+
+
+def _comparable(value: object, user_ids: dict[str, str]) -> object:
+    """``value`` with what differs between two imports of one file replaced: user ids by
+    userName, ciphertext and blind-index digests (per tenant, per key) by a marker."""
+    if isinstance(value, dict):
+        out = {}
+        for key, item in value.items():
+            if key == "c":
+                out[key] = "<ciphertext>"
+            elif key == "_lookup":
+                out[key] = sorted(item)
+            else:
+                out[key] = _comparable(item, user_ids)
+        return out
+    if isinstance(value, list | tuple):
+        return [_comparable(item, user_ids) for item in value]
+    if isinstance(value, str | uuid.UUID):
+        text = str(value)
+        for user_id, name in user_ids.items():
+            text = text.replace(user_id, f"<{name}>")
+        return text
+    return value
+
+
+async def _imported(pool, tenant_id: uuid.UUID, cipher: FieldCipher) -> list[tuple[object, ...]]:
+    """Per user, in file order: its event (stored, opened) and its view row, comparable."""
+    events = await pool.fetch("SELECT * FROM events WHERE tenant_id = $1 AND type = 'UserCreated'"
+                              " ORDER BY tenant_position", tenant_id)
+    view = {str(row["id"]): row for row in await pool.fetch("SELECT * FROM users_view WHERE tenant_id = $1",
+                                                             tenant_id)}
+    user_ids = {event["data"]["user_id"]: event["data"]["attributes"]["externalId"] for event in events}
+    opened = [e for e in await EventStore(pool, cipher=cipher).read_tenant(tenant_id, limit=1000)
+              if e.type == "UserCreated"]
+    result = []
+    for event, plain in zip(events, opened, strict=True):
+        row = dict(view[event["data"]["user_id"]])
+        assert (row["created"], row["last_modified"], row["position"]) == (
+            event["recorded_at"], event["recorded_at"], event["position"])
+        for varying in ("id", "tenant_id", "created", "last_modified", "position"):
+            del row[varying]
+        # The blind index finds the event by its userName with the tenant's index key.
+        assert event["data"]["_lookup"]["userName"] == await cipher.lookup(pool, tenant_id, plain.data["user_name"])
+        stored = {key: event[key] for key in ("stream_version", "type", "schema_version")}
+        result.append(_comparable((stored, event["data"], plain.data, row), user_ids))
+    return result
+
+
+async def test_imported_users_are_stored_as_the_stores_own_sealing_append_stores_them(
+        run_import, bynder, pool, database_url, tmp_path):
+    """Prepared ahead (here or in a worker), sealed by ``seal_held``, the view row folded
+    before the append: the same events, sealed values and view rows as an append through the
+    store's cipher and the users view's inline projection (the import before it prepared)."""
+    source = tmp_path / "users.jsonl"
+    source.write_bytes(b"".join(orjson.dumps(entra_user(f"user{n}@example.com", f"ext{n}")) + b"\n"
+                                for n in range(1, 21)))
+    for tenant in ("here", "worker", "store"):
+        assert await asyncio.to_thread(main, ["tenant", "create", tenant, "--database-url", database_url]) == 0
+    for tenant, jobs in (("here", "0"), ("worker", "1")):
+        code = await asyncio.to_thread(main, ["users", "import", str(source), "--tenant", tenant, "--jobs", jobs,
+                                              "--database-url", database_url])
+        assert code == 0
+    tenants = {row["name"]: row["tenant_id"] for row in await pool.fetch("SELECT name, tenant_id FROM tenants")}
+    cipher, _ = make_cipher(load_settings())
+    policy = policy_for("bynder")
+    now = datetime.now(UTC)
+    created = [parse_line(n, text, policy, now) for n, text in enumerate(source.read_bytes().splitlines(), 1)]
+    reference = EventStore(pool, [UsersView()], cipher=cipher)
+    async with pool.acquire() as connection, connection.transaction():
+        await reference.append_new_streams([(user_stream(user.user_id), [encode(user)]) for user in created],
+                                           {"actor": "tests"}, tenant_id=tenants["store"], connection=connection)
+    expected = await _imported(pool, tenants["store"], cipher)
+    assert len(expected) == 20
+    assert await _imported(pool, tenants["here"], cipher) == expected
+    assert await _imported(pool, tenants["worker"], cipher) == expected
+
+
+async def test_a_later_duplicate_is_refused_even_while_the_first_is_still_being_written(
+        run_import, pool, tmp_path, monkeypatch):
+    """The first batch's write is held until the next batch is written: the database cannot
+    know user1 when the second batch is checked, the importer does, and refuses line 4 (not
+    line 1, whose batch would then fail)."""
+    source = tmp_path / "users.jsonl"
+    source.write_bytes(lines([*users(1, 3), "user1@example.com"]))
+    append = Importer._append
+    second_written: list[asyncio.Event] = []
+
+    async def first_held_until_the_second_is_written(self, parsed):
+        if not second_written:
+            second_written.append(asyncio.Event())
+        if parsed[0].line == 1:
+            await second_written[0].wait()
+        try:
+            await append(self, parsed)
+        finally:
+            if parsed[0].line == 3:
+                second_written[0].set()
+
+    monkeypatch.setattr(Importer, "_append", first_held_until_the_second_is_written)
+    code, err = await asyncio.to_thread(run_import, source, "--batch-size", "2", "--continue-on-error")
+    rejects = source.with_name("users.jsonl.rejects.jsonl")
+    assert code == 0 and err == f"imported 3 user(s) into tenant acme, rejected 1 (see {rejects})\n"
+    assert [orjson.loads(line)["line"] for line in rejects.read_bytes().splitlines()] == [4]
+    assert await count_users(pool) == 3
+
+
+def _dies(settings) -> None:
+    os._exit(3)  # a worker killed as it starts (imported by name in the spawned process)
+
+
+async def test_a_worker_process_that_dies_stops_the_import_with_the_resume_hint(run_import, pool, tmp_path,
+                                                                              monkeypatch):
+    source = tmp_path / "users.jsonl"
+    source.write_bytes(lines(users(1, 5)))
+    monkeypatch.setattr(gateway.cli.users, "start_worker", _dies)
+    code, err = await asyncio.to_thread(run_import, source, "--jobs", "1")
+    assert code == 1 and err == (
+        "scim-gateway: a worker process preparing the lines stopped (killed, or out of memory?): imported 0 "
+        f"user(s) into tenant acme; resume with: scim-gateway users import {shlex.quote(str(source))} "
+        "--tenant acme --skip-existing\n")
+    assert await count_users(pool) == 0
+
+
+def test_a_worker_process_is_the_default_only_for_a_large_file_with_two_idle_cores(tmp_path, monkeypatch):
+    large, small = tmp_path / "large.jsonl", tmp_path / "small.jsonl"
+    large.write_bytes(b"\n" * (2 << 20))
+    small.write_bytes(b"\n" * ((2 << 20) - 1))
+    monkeypatch.setattr(os, "cpu_count", lambda: 4)
+    load = [1.9]
+    monkeypatch.setattr(os, "getloadavg", lambda: (load[0], 0.0, 0.0))
+    default, three = argparse.Namespace(jobs=None), argparse.Namespace(jobs=3)
+    assert [gateway.cli.users._jobs(default, large), gateway.cli.users._jobs(default, small)] == [1, 0]
+    load[0] = 2.1
+    assert [gateway.cli.users._jobs(default, large), gateway.cli.users._jobs(three, small)] == [0, 3]
