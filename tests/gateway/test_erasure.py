@@ -28,7 +28,7 @@ from projections.catalog import PROJECTIONS
 from projections.personal import PersonalData
 from projections.rebuild import verify
 from tests.conftest import TEMPLATE, _tenant_token, with_database
-from tests.gateway.test_revocations import _TERMINATE_LISTENER
+from tests.gateway.test_revocations import _TERMINATE_LISTENER, _until
 from tests.scim_client import Scim
 
 LOG_TABLES = ("--data-only", "--table", "events", "--table", "subject_keys")
@@ -367,15 +367,6 @@ async def test_the_tamper_evidence_still_verifies_after_an_erasure(bynder: Scim)
 
     report = await verify_tenant(store, tenant_id, key.verifier)
     assert report.findings == [] and report.sealed >= 3 and report.checkpoints >= 1
-
-
-async def _until(condition, what: str, seconds: float = 10.0) -> None:
-    """Poll what a NOTIFY makes happen (it arrives asynchronously; bounded, never a bare sleep)."""
-    for _ in range(int(seconds / 0.01)):
-        if condition():
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError(f"timed out waiting until {what}")
 
 
 async def test_an_erasure_in_another_process_drops_this_processs_cached_key_at_once(rfc: Scim, database_url):
