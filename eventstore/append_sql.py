@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from eventstore.crypto import new_keys_cte
+from eventstore.subject_keys import new_keys_cte
 
 # What a read of ``events`` returns.
 EVENT_COLUMNS = """position, transaction_id, event_id, tenant_id, stream_id, stream_version,

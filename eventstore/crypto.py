@@ -20,10 +20,8 @@ from __future__ import annotations
 import base64
 import hmac
 import os
-import time
 import uuid
 from binascii import a2b_base64
-from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -35,6 +33,16 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from eventstore.keyring import Keyring
+from eventstore.subject_keys import (
+    ALL_KEYS,
+    ANNOUNCE,
+    DESTROY,
+    GET,
+    GET_OR_MAKE,
+    REWRAP,
+    SHRED_ROLLING,
+    KeyCache,
+)
 
 ERASED = "[erased]"
 SEALED = "_sealed"
@@ -44,44 +52,6 @@ INDEX_SUBJECT = "index"
 ROLLING_PREFIX = "refused:"
 
 Path = tuple[str | int, ...]
-
-# Get or make keys in one round trip. A key made by a concurrent transaction after this
-# statement's snapshot is not returned: the caller reads again.
-_GET_OR_MAKE = """
-WITH wanted AS (
-    SELECT * FROM unnest($2::text[], $3::text[], $4::bytea[]) AS w(subject, kek_id, wrapped)
-), made AS (
-    INSERT INTO subject_keys (tenant_id, subject, kek_id, wrapped)
-    SELECT $1, subject, kek_id, wrapped FROM wanted
-    ON CONFLICT (tenant_id, subject) DO NOTHING
-    RETURNING subject, kek_id, wrapped
-)
-SELECT subject, kek_id, wrapped FROM made
-UNION ALL
-SELECT k.subject, k.kek_id, k.wrapped FROM subject_keys k JOIN wanted w ON w.subject = k.subject
-WHERE k.tenant_id = $1
-"""
-_GET = """
-SELECT k.tenant_id, k.subject, k.kek_id, k.wrapped
-FROM subject_keys k JOIN unnest($1::uuid[], $2::text[]) AS w(tenant_id, subject)
-  ON k.tenant_id = w.tenant_id AND k.subject = w.subject
-"""
-_DESTROY = "DELETE FROM subject_keys WHERE tenant_id = $1 AND subject = $2 RETURNING subject"
-# A shredded key is announced here, at the shredding's commit, so every process that listens
-# drops its cached copy at once rather than when its cache entry expires.
-KEYS_CHANNEL = "scim_gateway_keys"
-_ANNOUNCE = f"SELECT pg_notify('{KEYS_CHANNEL}', $1::uuid::text || ' ' || $2)"
-# Rolling keys for refusals with no subject yet: shredded once older than the retention.
-_SHRED_ROLLING = """
-DELETE FROM subject_keys
-WHERE tenant_id = $1 AND starts_with(subject, $3) AND created < now() - make_interval(days => $2)
-"""
-# Re-wrapping touches every tenant's keys: a deliberate fan-out, run by an operator.
-_ALL_KEYS = """
-SELECT tenant_id, subject, kek_id, wrapped FROM subject_keys WHERE kek_id <> $1 ORDER BY tenant_id, subject FOR UPDATE
-"""
-_REWRAP = "UPDATE subject_keys SET kek_id = $3, wrapped = $4 WHERE tenant_id = $1 AND subject = $2"
-
 
 @dataclass(frozen=True, slots=True)
 class Plan:
@@ -102,33 +72,6 @@ class Sealed:
     datas: list[dict[str, Any]]
     # Keys made for subjects born in these events: (subject, kek id, wrapped key, key).
     new_keys: list[tuple[str, str, bytes, bytes]] = field(default_factory=list)
-
-
-# Sealed.new_keys written on their own, inside the caller's transaction (a bulk import, whose
-# events are inserted by one statement of their own right after).
-_INSERT_NEW_KEYS = """
-INSERT INTO subject_keys (tenant_id, subject, kek_id, wrapped)
-SELECT $1, k.subject, k.kek_id, k.wrapped
-FROM unnest($2::text[], $3::text[], $4::bytea[]) AS k(subject, kek_id, wrapped)
-"""
-
-
-async def insert_new_keys(connection: Any, tenant_id: uuid.UUID,
-                          new_keys: Sequence[tuple[str, str, bytes, bytes]]) -> None:
-    if new_keys:
-        await connection.execute(_INSERT_NEW_KEYS, tenant_id, [k[0] for k in new_keys], [k[1] for k in new_keys],
-                                 [k[2] for k in new_keys])
-
-
-def new_keys_cte(first: int) -> str:
-    """The body of a data-modifying CTE inserting ``Sealed.new_keys``, parameters from ``$first``, written
-    only if the append wrote its events (``appended``); tenant is the append's ``$2``. A key
-    already there fails the statement: never a sealed value without its key."""
-    return (f"INSERT INTO subject_keys (tenant_id, subject, kek_id, wrapped) "
-            f"SELECT $2, k.subject, k.kek_id, k.wrapped "
-            f"FROM unnest(${first}::text[], ${first + 1}::text[], ${first + 2}::bytea[]) "
-            f"AS k(subject, kek_id, wrapped) "
-            f"WHERE EXISTS (SELECT 1 FROM appended)")
 
 
 class Classifier(Protocol):
@@ -170,11 +113,7 @@ class FieldCipher:
         self._refresh = refresh
         self.classifier = classifier
         self.rolling_days = rolling_days
-        self.cache_size = cache_size
-        # Another process's erasure reaches this cache when it reads the erasure event, or
-        # after this many seconds at the latest.
-        self.cache_seconds = cache_seconds
-        self._cache: OrderedDict[tuple[uuid.UUID, str], tuple[AESGCM, bytes, float]] = OrderedDict()
+        self._cache = KeyCache(cache_size, cache_seconds)
 
     @property
     def keyring(self) -> Keyring:
@@ -188,32 +127,16 @@ class FieldCipher:
 
     # The cache ----------------------------------------------------------------------------
 
-    def _cached(self, tenant_id: uuid.UUID, subject: str) -> tuple[AESGCM, bytes] | None:
-        entry = self._cache.get((tenant_id, subject))
-        if entry is None:
-            return None
-        if entry[2] < time.monotonic():
-            del self._cache[tenant_id, subject]
-            return None
-        self._cache.move_to_end((tenant_id, subject))
-        return entry[0], entry[1]
-
-    def _remember(self, tenant_id: uuid.UUID, subject: str, key: bytes) -> tuple[AESGCM, bytes]:
-        self._cache[tenant_id, subject] = (AESGCM(key), key, time.monotonic() + self.cache_seconds)
-        while len(self._cache) > self.cache_size:
-            self._cache.popitem(last=False)
-        return self._cache[tenant_id, subject][:2]
-
     def has(self, tenant_id: uuid.UUID, subject: str) -> bool:
-        return self._cached(tenant_id, subject) is not None
+        return self._cache.get(tenant_id, subject) is not None
 
     def offer(self, tenant_id: uuid.UUID, subject: str, key_id: str | None, wrapped: bytes | None) -> None:
         """A wrapped key a caller read along with its own row (no round trip of its own)."""
         if key_id is not None and wrapped is not None:
-            self._remember(tenant_id, subject, self.keyring.unwrap(key_id, wrapped, tenant_id, subject))
+            self._cache.put(tenant_id, subject, self.keyring.unwrap(key_id, wrapped, tenant_id, subject))
 
     def forget(self, tenant_id: uuid.UUID, subject: str) -> None:
-        self._cache.pop((tenant_id, subject), None)
+        self._cache.drop(tenant_id, subject)
 
     # Keys ---------------------------------------------------------------------------------
 
@@ -223,21 +146,21 @@ class FieldCipher:
         found: dict[str, tuple[AESGCM, bytes]] = {}
         missing = []
         for subject in subjects:
-            cached = self._cached(tenant_id, subject)
+            cached = self._cache.get(tenant_id, subject)
             if cached is None:
                 missing.append(subject)
             else:
                 found[subject] = cached
         while missing:
             if any(s.startswith(ROLLING_PREFIX) for s in missing):
-                await connection.execute(_SHRED_ROLLING, tenant_id, self.rolling_days, ROLLING_PREFIX)
+                await connection.execute(SHRED_ROLLING, tenant_id, self.rolling_days, ROLLING_PREFIX)
             fresh = [os.urandom(32) for _ in missing]
             wrapped = [self.keyring.wrap(key, tenant_id, s) for key, s in zip(fresh, missing, strict=True)]
-            rows = await connection.fetch(_GET_OR_MAKE, tenant_id, missing, [w[0] for w in wrapped],
+            rows = await connection.fetch(GET_OR_MAKE, tenant_id, missing, [w[0] for w in wrapped],
                                           [w[1] for w in wrapped])
             for row in rows:
                 key = self.keyring.unwrap(row["kek_id"], row["wrapped"], tenant_id, row["subject"])
-                found[row["subject"]] = self._remember(tenant_id, row["subject"], key)
+                found[row["subject"]] = self._cache.put(tenant_id, row["subject"], key)
             missing = [s for s in missing if s not in found]
         return found
 
@@ -257,9 +180,9 @@ class FieldCipher:
     async def destroy(self, connection: asyncpg.Connection, tenant_id: uuid.UUID, subject: str) -> bool:
         """Shred ``subject``'s data key (in the caller's transaction); False if there was none."""
         self.forget(tenant_id, subject)
-        if await connection.fetchval(_DESTROY, tenant_id, subject) is None:
+        if await connection.fetchval(DESTROY, tenant_id, subject) is None:
             return False
-        await connection.execute(_ANNOUNCE, tenant_id, subject)
+        await connection.execute(ANNOUNCE, tenant_id, subject)
         return True
 
     def heard(self, _connection: object, _pid: int, _channel: str, payload: str) -> None:
@@ -274,12 +197,12 @@ class FieldCipher:
     async def rotate(self, pool: asyncpg.Pool, new: Keyring) -> int:
         """Re-wrap every data key not yet under ``new``'s current KEK; returns how many."""
         async with pool.acquire() as connection, connection.transaction():
-            rows = await connection.fetch(_ALL_KEYS, new.current_id)
+            rows = await connection.fetch(ALL_KEYS, new.current_id)
             updates = []
             for row in rows:
                 key = new.unwrap(row["kek_id"], row["wrapped"], row["tenant_id"], row["subject"])
                 updates.append((row["tenant_id"], row["subject"], *new.wrap(key, row["tenant_id"], row["subject"])))
-            await connection.executemany(_REWRAP, updates)
+            await connection.executemany(REWRAP, updates)
         return len(updates)
 
     # Sealing and opening ------------------------------------------------------------------
@@ -287,7 +210,7 @@ class FieldCipher:
     def remember_new(self, tenant_id: uuid.UUID, new_keys: Sequence[tuple[str, str, bytes, bytes]]) -> None:
         """Cache the keys of born subjects once the append that stored them succeeded."""
         for subject, _, _, key in new_keys:
-            self._remember(tenant_id, subject, key)
+            self._cache.put(tenant_id, subject, key)
 
     async def seal(self, connection: asyncpg.Connection, tenant_id: uuid.UUID,
                    events: Sequence[tuple[uuid.UUID, str, dict[str, Any]]]) -> Sealed:
@@ -308,7 +231,7 @@ class FieldCipher:
         subjects, born, new_keys = self._born(tenant_id, plans, rolling)
         held = {}
         for subject in subjects - born.keys():
-            cached = self._cached(tenant_id, subject)
+            cached = self._cache.get(tenant_id, subject)
             if cached is None:
                 raise KeyError(subject)
             held[subject] = cached
@@ -322,7 +245,7 @@ class FieldCipher:
 
     def hold(self, tenant_id: uuid.UUID, subject: str, key: bytes) -> None:
         """Cache a data key another process read (``held_keys``)."""
-        self._remember(tenant_id, subject, key)
+        self._cache.put(tenant_id, subject, key)
 
     def _born(self, tenant_id: uuid.UUID, plans: list[Plan], rolling: str,
               ) -> tuple[set[str], dict[str, tuple[AESGCM, bytes]], list[tuple[str, str, bytes, bytes]]]:
@@ -390,16 +313,16 @@ class FieldCipher:
         keys: dict[tuple[uuid.UUID, str], AESGCM] = {}
         missing = []
         for tenant_id, subject in wanted:
-            cached = self._cached(tenant_id, subject)
+            cached = self._cache.get(tenant_id, subject)
             if cached is None:
                 missing.append((tenant_id, subject))
             else:
                 keys[tenant_id, subject] = cached[0]
         if missing:
-            found = await executor.fetch(_GET, [m[0] for m in missing], [m[1] for m in missing])
+            found = await executor.fetch(GET, [m[0] for m in missing], [m[1] for m in missing])
             for row in found:
                 key = self.keyring.unwrap(row["kek_id"], row["wrapped"], row["tenant_id"], row["subject"])
-                keys[row["tenant_id"], row["subject"]] = self._remember(row["tenant_id"], row["subject"], key)[0]
+                keys[row["tenant_id"], row["subject"]] = self._cache.put(row["tenant_id"], row["subject"], key)[0]
         opened = []
         tenants: dict[uuid.UUID, str] = {}  # str(uuid) is slow, and a batch has few tenants
         for tenant_id, event_id, _, data in rows:

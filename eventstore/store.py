@@ -18,10 +18,11 @@ from eventstore.append_sql import (
     append_statement,
 )
 from eventstore.batching import GroupAppends
-from eventstore.crypto import FieldCipher, insert_new_keys
+from eventstore.crypto import FieldCipher
 from eventstore.envelope import START, Checkpoint, Envelope, NewEvent
 from eventstore.errors import ConcurrencyError, TenantMoved, translate
 from eventstore.history import History
+from eventstore.subject_keys import insert_new_keys
 
 _COLUMNS = EVENT_COLUMNS
 

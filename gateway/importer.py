@@ -25,7 +25,8 @@ import asyncpg
 
 from domain.streams import user_stream
 from eventstore import ConcurrencyError, Envelope, EventStore, ProjectionConflict
-from eventstore.crypto import INDEX_SUBJECT, insert_new_keys
+from eventstore.crypto import INDEX_SUBJECT
+from eventstore.subject_keys import insert_new_keys
 from gateway.import_lines import Batch, Prepared, Rejection, prepare, prepare_in_worker
 from gateway.tenancy import Principal
 from gateway.writes import RequestContext

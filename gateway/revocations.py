@@ -20,9 +20,10 @@ import contextlib
 import asyncpg
 import structlog
 
-from eventstore.crypto import KEYS_CHANNEL, FieldCipher
+from eventstore.crypto import FieldCipher
 from eventstore.errors import DATABASE_ERRORS
 from eventstore.pool import connect
+from eventstore.subject_keys import KEYS_CHANNEL
 from gateway.tenancy import Tenancy
 from projections.tenancy import TENANCY_CHANNEL
 

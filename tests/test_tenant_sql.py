@@ -23,8 +23,8 @@ import asyncpg
 import pytest
 
 from eventstore.append_sql import APPEND, EVENT_COLUMNS
-from eventstore.crypto import new_keys_cte
 from eventstore.store import _READ_STREAM
+from eventstore.subject_keys import new_keys_cte
 from projections.audit_export import KINDS, ExportQuery, _page_statement
 from projections.users_view import _UPSERT_AFTER_APPEND
 from tests.tenant_sql_check import problems, tables
@@ -73,7 +73,7 @@ ALLOWED_FAN_OUT = {
     # The console's health page: the same lag, for every catch-up projection.
     "gateway/console/health.py:_CHECKPOINTS",
     # ``keys rotate`` re-wraps every tenant's data keys under the new key-encryption key.
-    "eventstore/crypto.py:_ALL_KEYS",
+    "eventstore/subject_keys.py:ALL_KEYS",
 }
 
 _SAMPLE_EXPORT = ExportQuery(kind="provisioning", tenant_id=None, user="x", actor="x", action="create",  # type: ignore[arg-type]
@@ -122,9 +122,9 @@ FILLINGS: dict[tuple[str, str], list[str]] = {
     ("gateway/roles.py", "role"): ["scim_app"],
     # A new user's data key, written by the append's own statement (parameters after the view's).
     ("eventstore/append_sql.py", "keys"): [new_keys_cte(28)],
-    ("eventstore/crypto.py", "first"): ["28"],
-    ("eventstore/crypto.py", "first + 1"): ["29"],
-    ("eventstore/crypto.py", "first + 2"): ["30"],
+    ("eventstore/subject_keys.py", "first"): ["28"],
+    ("eventstore/subject_keys.py", "first + 1"): ["29"],
+    ("eventstore/subject_keys.py", "first + 2"): ["30"],
     # rebuild.py: scratch schema, tables and columns (allow-listed fan-out).
     ("projections/rebuild.py", "schema"): ["scratch"],
     ("projections/rebuild.py", "table"): ["users_view"],

