@@ -23,6 +23,7 @@ from pathlib import Path
 
 import psutil
 
+from bench.record import write_results
 from bench.seed import seed
 from eventstore import EventStore
 from eventstore.embedded import start_embedded
@@ -107,9 +108,7 @@ def main() -> None:
                         help="projections to rebuild (tenancy, users_view, groups, audit)")
     args = parser.parse_args()
     report = asyncio.run(main_async(args))
-    results = Path(__file__).parent / "results"
-    results.mkdir(exist_ok=True)
-    (results / f"rebuild-{time.strftime('%Y%m%dT%H%M%S')}.json").write_text(json.dumps(report, indent=2))
+    write_results("rebuild", report)
     print(json.dumps(report, indent=2))
 
 

@@ -34,6 +34,7 @@ from pathlib import Path
 import aiohttp
 import asyncpg
 
+from bench.record import write_results
 from bench.seed import seed
 from eventstore import EventStore
 from eventstore.embedded import start_embedded
@@ -267,9 +268,7 @@ def main() -> None:
                         help="write the audit rows with one INSERT and measure the exports alone")
     args = parser.parse_args()
     report = asyncio.run(main_async(args))
-    results = Path(__file__).parent / "results"
-    results.mkdir(exist_ok=True)
-    (results / f"replay-{time.strftime('%Y%m%dT%H%M%S')}.json").write_text(json.dumps(report, indent=2))
+    write_results("replay", report)
     print(json.dumps(report, indent=2))
 
 

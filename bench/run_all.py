@@ -34,6 +34,7 @@ import aiohttp
 import asyncpg
 import psutil
 
+from bench.record import write_results
 from bench.scim_load import Load, Result, user_body
 from bench.seed import seed
 from eventstore import EventStore
@@ -55,7 +56,6 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-RESULTS = Path(__file__).parent / "results"
 
 
 async def wait_ready(url: str, seconds: float = 60) -> None:
@@ -284,9 +284,7 @@ def main() -> None:
     args = parser.parse_args()
     args.scales = [int(s) for s in args.scales.split(",") if s]
     report = asyncio.run(main_async(args))
-    RESULTS.mkdir(exist_ok=True)
-    path = RESULTS / f"run-{time.strftime('%Y%m%dT%H%M%S')}.json"
-    path.write_text(json.dumps(report, indent=2))
+    path = write_results("run", report)
     print(json.dumps({"ratios": report["ratios"], "raw_insert_commit_per_s": report["raw_insert_commit_per_s"],
                       "bare_aiohttp": report["bare_aiohttp"]["req_per_s"],
                       "one_statement_ceiling": {s: f["req_per_s"] for s, f in report["one_statement_ceiling"].items()}},

@@ -27,7 +27,8 @@ from pathlib import Path
 
 import asyncpg
 
-from bench.run_all import RESULTS, cli, free_port, wait_ready
+from bench.record import write_results
+from bench.run_all import cli, free_port, wait_ready
 from bench.scim_load import Load
 from eventstore import EventStore
 from eventstore.embedded import start_embedded
@@ -133,9 +134,7 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=8)
     args = parser.parse_args()
     report = asyncio.run(main_async(args))
-    RESULTS.mkdir(exist_ok=True)
-    path = RESULTS / f"sealing-{time.strftime('%Y%m%dT%H%M%S')}.json"
-    path.write_text(json.dumps(report, indent=2))
+    path = write_results("sealing", report)
     print(json.dumps({k: report[k] for k in ("medians", "on_over_off", "paired_on_over_off",
                                               "paired_cpu_on_over_off", "reseal", "fastest_write_events_per_s",
                                               "sealer_over_fastest_writes")}, indent=2))
