@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
-from dataclasses import replace
 from typing import Any, Protocol
 
 import asyncpg
@@ -274,10 +273,10 @@ class EventStore(History):
         envelopes = [_envelope(row) for row in rows]
         if self.cipher is None or not envelopes:
             return envelopes
-        # The rows were decoded for this read alone: their data is opened where it is.
-        datas = await self.cipher.open(executor, [(e.tenant_id, e.event_id, e.type, e.data) for e in envelopes],
-                                       in_place=True)
-        return [replace(e, data=d) if d is not e.data else e for e, d in zip(envelopes, datas, strict=True)]
+        # The rows were decoded for this read alone: each envelope's data is opened where it is.
+        await self.cipher.open(executor, [(e.tenant_id, e.event_id, e.type, e.data) for e in envelopes],
+                               in_place=True)
+        return envelopes
 
     async def append_new_streams(
         self,
