@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+import orjson
+
 
 @dataclass(frozen=True, slots=True)
 class NewEvent:
@@ -18,7 +20,9 @@ class NewEvent:
     """
 
     type: str
-    data: dict[str, Any]
+    # A Fragment is JSON encoded already (a bulk import's prepared events), stored as it is;
+    # only a store without a cipher takes one (there is nothing to seal in it).
+    data: dict[str, Any] | orjson.Fragment
     schema_version: int = 1
     event_id: uuid.UUID = field(default_factory=uuid.uuid4)
 
