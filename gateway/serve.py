@@ -18,6 +18,7 @@ from domain.errors import Reason, Rejected
 from domain.tenant import SCOPES
 from eventstore import EventStore
 from eventstore.pool import create_pool
+from gateway import heap
 from gateway.app import create_app
 from gateway.database import Database, check_schema, migrate_database
 from gateway.keys import kek_path, load_keyring
@@ -129,6 +130,7 @@ def _run(settings: Settings, dsn: str) -> None:
     def listening(_banner: str) -> None:
         # aiohttp calls this once every site is bound, so the line means "connect now".
         log.info("listening", host=settings.host, port=settings.port, pid=os.getpid())
+        heap.settle()
 
     try:
         web.run_app(

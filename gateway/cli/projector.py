@@ -18,6 +18,7 @@ from gateway.settings import Settings
 def cmd_projector(args: argparse.Namespace, settings: Settings) -> int:
     from eventstore import EventStore
     from eventstore.directory import RoutingPool
+    from gateway import heap
     from gateway.log import configure_logging
     from gateway.projector import projectors, run_until_signalled
     from gateway.sealing import check_signing_key
@@ -34,6 +35,7 @@ def cmd_projector(args: argparse.Namespace, settings: Settings) -> int:
                 routed = session.pool if len(shards.pools) == 1 else RoutingPool(shards)
                 store = EventStore(routed, cipher=session.store.cipher)
                 assert session.store.cipher is not None
+                heap.settle()
                 await run_until_signalled(projectors(store, shards, session.store.cipher, settings))
             finally:
                 await shards.close()
