@@ -18,6 +18,7 @@ database. Destroying a subject's row makes every value sealed under it read ``[e
 from __future__ import annotations
 
 import base64
+import hashlib
 import hmac
 import os
 import uuid
@@ -82,24 +83,25 @@ class Classifier(Protocol):
         ...
 
 
-def _get(data: Any, path: Path) -> Any:
-    for step in path:
-        data = data[step]
-    return data
-
-
 def _set(data: Any, path: Sequence[str | int], value: Any) -> None:
     for step in path[:-1]:
         data = data[step]
     data[path[-1]] = value
 
 
-def _aad_head(tenant_id: uuid.UUID | str, subject: str, event_id: uuid.UUID) -> bytes:
+def _blind(index: Any, value: str) -> str:
+    """The blind-index digest of ``value`` (any case) under ``index`` (``FieldCipher._index``)."""
+    digest = index.copy()
+    digest.update(value.lower().encode())
+    return digest.hexdigest()[:32]
+
+
+def _aad_head(tenant_id: uuid.UUID | str, subject: str, event_id: uuid.UUID | str) -> bytes:
     """Associated data up to the path (the same for every value of one subject in one event)."""
     return f"{tenant_id}\x1f{subject}\x1f{event_id}\x1f".encode()
 
 
-def _aad(head: bytes, paths: list[list[str | int]]) -> bytes:
+def _aad(head: bytes, paths: Sequence[Sequence[str | int]]) -> bytes:
     return head + orjson.dumps(paths)
 
 
@@ -114,6 +116,7 @@ class FieldCipher:
         self.classifier = classifier
         self.rolling_days = rolling_days
         self._cache = KeyCache(cache_size, cache_seconds)
+        self._indexes: dict[bytes, Any] = {}
 
     @property
     def keyring(self) -> Keyring:
@@ -173,9 +176,18 @@ class FieldCipher:
             keys = await self._keys(executor, tenant_id, {INDEX_SUBJECT})
         return self._digest(keys[INDEX_SUBJECT][1], value)
 
-    @staticmethod
-    def _digest(key: bytes, value: str) -> str:
-        return hmac.digest(key, value.lower().encode(), "sha256").hex()[:32]
+    def _digest(self, key: bytes, value: str) -> str:
+        return _blind(self._index(key), value)
+
+    def _index(self, key: bytes) -> Any:
+        """The blind index's HMAC keyed once per index key (copied per value: half the cost
+        of keying it again)."""
+        index = self._indexes.get(key)
+        if index is None:
+            if len(self._indexes) >= 1024:  # one key per tenant; a bound all the same
+                self._indexes.clear()
+            index = self._indexes[key] = hmac.new(key, digestmod=hashlib.sha256)
+        return index
 
     async def destroy(self, connection: asyncpg.Connection, tenant_id: uuid.UUID, subject: str) -> bool:
         """Shred ``subject``'s data key (in the caller's transaction); False if there was none."""
@@ -265,6 +277,7 @@ class FieldCipher:
     def _sealed(self, tenant_id: uuid.UUID, events: Sequence[tuple[uuid.UUID, str, dict[str, Any]]],
                 plans: list[Plan], keys: Mapping[str, tuple[AESGCM, bytes]], rolling: str) -> list[dict[str, Any]]:
         sealed_all = []
+        tenant = str(tenant_id)  # once per call: str(UUID) is slow
         for (event_id, _, data), plan in zip(events, plans, strict=True):
             if not plan.fields:
                 sealed_all.append(data)
@@ -274,22 +287,26 @@ class FieldCipher:
             for subject, path in plan.fields:
                 by_subject.setdefault(subject or rolling, []).append(path)
             record = []
+            event = str(event_id)
             # One AES-GCM message per subject and event: its values in path order, the paths
-            # in the associated data. Each value's place keeps a placeholder.
+            # in the associated data. Each value's place keeps a placeholder. (Paths stay
+            # tuples: JSON writes them as the lists ``open`` reads back, byte for byte.)
             for subject, paths in by_subject.items():
                 values = []
                 for path in paths:
-                    values.append(_get(sealed, path))
-                    _set(sealed, path, PLACEHOLDER)
-                listed = [list(path) for path in paths]
+                    parent = sealed
+                    for step in path[:-1]:
+                        parent = parent[step]
+                    values.append(parent[path[-1]])
+                    parent[path[-1]] = PLACEHOLDER
                 nonce = os.urandom(12)
                 cipher = keys[subject][0].encrypt(nonce, orjson.dumps(values),
-                                                  _aad(_aad_head(tenant_id, subject, event_id), listed))
-                record.append({"s": subject, "p": listed, "c": base64.b64encode(nonce + cipher).decode()})
+                                                  _aad(_aad_head(tenant, subject, event), paths))
+                record.append({"s": subject, "p": paths, "c": base64.b64encode(nonce + cipher).decode()})
             sealed[SEALED] = record
             if plan.lookups:
-                index_key = keys[INDEX_SUBJECT][1]
-                sealed[LOOKUP] = {name: self._digest(index_key, value) for name, value in plan.lookups.items()}
+                index = self._index(keys[INDEX_SUBJECT][1])
+                sealed[LOOKUP] = {name: _blind(index, value) for name, value in plan.lookups.items()}
             sealed_all.append(sealed)
         return sealed_all
 
