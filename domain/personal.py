@@ -8,7 +8,7 @@ names and the ``type``/``primary`` of multi-valued entries stay in clear. Pure: 
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from domain.schema import ENTERPRISE_USER as ENTERPRISE
@@ -41,24 +41,34 @@ def is_personal(attribute: str) -> bool:
     return head.split(".", 1)[0].split("[", 1)[0] in _PERSONAL
 
 
-def leaves(value: Any, path: Path) -> Iterator[Path]:
+def leaves(value: Any, path: Path) -> list[Path]:
+    """The paths under ``path`` of ``value``'s non-null scalars, ``type``/``primary`` left out."""
+    found: list[Path] = []
+    _leaves(value, path, found)
+    return found
+
+
+def _leaves(value: Any, path: Path, found: list[Path]) -> None:
+    # Appends to one list: nested generators cost a frame per level and value.
     if isinstance(value, dict):
         for key, item in value.items():
             if key.lower() not in CLEAR:
-                yield from leaves(item, (*path, key))
+                _leaves(item, (*path, key), found)
     elif isinstance(value, list):
         for index, item in enumerate(value):
-            yield from leaves(item, (*path, index))
+            _leaves(item, (*path, index), found)
     elif value is not None:
-        yield path
+        found.append(path)
 
 
-def attribute_paths(attributes: Mapping[str, Any], prefix: Path = ()) -> Iterator[Path]:
+def attribute_paths(attributes: Mapping[str, Any], prefix: Path = ()) -> list[Path]:
     """The personal leaves of a SCIM attributes object."""
+    found: list[Path] = []
     for key, value in attributes.items():
         if key == ENTERPRISE and isinstance(value, dict):
             for sub, item in value.items():
                 if is_personal(sub):
-                    yield from leaves(item, (*prefix, key, sub))
+                    _leaves(item, (*prefix, key, sub), found)
         elif is_personal(key):
-            yield from leaves(value, (*prefix, key))
+            _leaves(value, (*prefix, key), found)
+    return found
