@@ -73,17 +73,16 @@ def _done(report: ImportReport) -> str:
 
 
 # From this size on (about 8,000 users) a worker process pays for its start (a fresh
-# interpreter's imports), and only with a core to spare: on a busy 2-core machine the
-# hand-over cost more than the overlap gained, on an idle one the worker made the import
-# 1.5x faster (docs/benchmarks.md, "Users import").
+# interpreter's imports). On 2 cores one worker made the import 1.3-1.5x faster on an idle
+# machine and 0.9x on a busy one (docs/benchmarks.md, "Users import"); the load average
+# cannot tell which is coming (it counts the import's own previous run), so it is not asked.
 _WORKER_FROM_BYTES = 2 << 20
 
 
 def _jobs(args: argparse.Namespace, path: Path) -> int:
     if args.jobs is not None:
         return args.jobs
-    spare = (os.cpu_count() or 1) - os.getloadavg()[0]
-    return 1 if spare >= 1 and path.stat().st_size >= _WORKER_FROM_BYTES else 0
+    return 1 if (os.cpu_count() or 1) >= 2 and path.stat().st_size >= _WORKER_FROM_BYTES else 0
 
 
 def _start_workers(count: int, settings: Settings) -> ProcessPoolExecutor | None:
@@ -196,7 +195,7 @@ def add_parser(commands: Any, parents: Parents) -> None:
     uimport.add_argument("--batch-size", type=int, default=1000, help="users per transaction (default 1000)")
     uimport.add_argument("--jobs", type=int, metavar="N",
                          help="processes preparing batches while this one writes (default: 1 for a file "
-                              "of 2 MiB or more when a core is idle, else 0: this process prepares them)")
+                              "of 2 MiB or more on 2 cores or more, else 0: this process prepares them)")
     uimport.set_defaults(run=cmd_import)
     erase = users.add_parser("erase", parents=[parents.common],
                              help="erase a person for good (crypto-shredding); never done through SCIM")
