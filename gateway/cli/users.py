@@ -74,7 +74,7 @@ def _done(report: ImportReport) -> str:
 
 # From this size on (about 8,000 users) a worker process pays for its start (a fresh
 # interpreter's imports). On 2 cores one worker made the import 1.3-1.5x faster on an idle
-# machine and 0.9x on a busy one (docs/benchmarks.md, "Users import"); the load average
+# machine and 0.9x on a busy one (docs/benchmarks.md, "third sitting"); the load average
 # cannot tell which is coming (it counts the import's own previous run), so it is not asked.
 _WORKER_FROM_BYTES = 2 << 20
 
