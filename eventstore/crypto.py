@@ -89,7 +89,7 @@ def _set(data: Any, path: Sequence[str | int], value: Any) -> None:
     data[path[-1]] = value
 
 
-def _blind(index: Any, value: str) -> str:
+def _blind(index: hmac.HMAC, value: str) -> str:
     """The blind-index digest of ``value`` (any case) under ``index`` (``FieldCipher._index``)."""
     digest = index.copy()
     digest.update(value.lower().encode())
@@ -116,7 +116,7 @@ class FieldCipher:
         self.classifier = classifier
         self.rolling_days = rolling_days
         self._cache = KeyCache(cache_size, cache_seconds)
-        self._indexes: dict[bytes, Any] = {}
+        self._indexes: dict[bytes, hmac.HMAC] = {}
 
     @property
     def keyring(self) -> Keyring:
@@ -179,7 +179,7 @@ class FieldCipher:
     def _digest(self, key: bytes, value: str) -> str:
         return _blind(self._index(key), value)
 
-    def _index(self, key: bytes) -> Any:
+    def _index(self, key: bytes) -> hmac.HMAC:
         """The blind index's HMAC keyed once per index key (copied per value: half the cost
         of keying it again)."""
         index = self._indexes.get(key)
