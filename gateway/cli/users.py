@@ -72,17 +72,21 @@ def _done(report: ImportReport) -> str:
     return f" (lines 1-{report.settled_through:,} are done)" if report.settled_through else ""
 
 
-# From this size on (about 8,000 users) a worker process pays for its start (a fresh
-# interpreter's imports). On 2 cores one worker made the import 1.3-1.5x faster on an idle
-# machine and 0.9x on a busy one (docs/benchmarks.md, "third sitting"); the load average
-# cannot tell which is coming (it counts the import's own previous run), so it is not asked.
+# From this size on (about 8,000 users) worker processes pay for their start (a fresh
+# interpreter's imports each). Preparing a line costs a worker about 2.5 times what writing it
+# costs this process, so on 2 cores two workers beat one (about 1.1x) and one beat none
+# (1.2-1.5x) (docs/benchmarks.md, "third sitting"). Not measured on more cores: two there too.
+# The load average is not asked: it counts the import's own previous run.
 _WORKER_FROM_BYTES = 2 << 20
+_DEFAULT_WORKERS = 2
 
 
 def _jobs(args: argparse.Namespace, path: Path) -> int:
     if args.jobs is not None:
         return args.jobs
-    return 1 if (os.cpu_count() or 1) >= 2 and path.stat().st_size >= _WORKER_FROM_BYTES else 0
+    if (os.cpu_count() or 1) < 2 or path.stat().st_size < _WORKER_FROM_BYTES:
+        return 0
+    return _DEFAULT_WORKERS
 
 
 def _start_workers(count: int, settings: Settings) -> ProcessPoolExecutor | None:
@@ -194,7 +198,7 @@ def add_parser(commands: Any, parents: Parents) -> None:
     uimport.add_argument("--rejects", metavar="FILE", help="where refused lines go (default FILE.rejects.jsonl)")
     uimport.add_argument("--batch-size", type=int, default=1000, help="users per transaction (default 1000)")
     uimport.add_argument("--jobs", type=int, metavar="N",
-                         help="processes preparing batches while this one writes (default: 1 for a file "
+                         help="processes preparing batches while this one writes (default: 2 for a file "
                               "of 2 MiB or more on 2 cores or more, else 0: this process prepares them)")
     uimport.set_defaults(run=cmd_import)
     erase = users.add_parser("erase", parents=[parents.common],

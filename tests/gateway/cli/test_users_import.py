@@ -310,13 +310,13 @@ async def test_a_worker_process_that_dies_stops_the_import_with_the_resume_hint(
     assert await count_users(pool) == 0
 
 
-def test_a_worker_process_is_the_default_only_for_a_large_file_with_two_cores(tmp_path, monkeypatch):
+def test_worker_processes_are_the_default_only_for_a_large_file_with_two_cores(tmp_path, monkeypatch):
     large, small = tmp_path / "large.jsonl", tmp_path / "small.jsonl"
     large.write_bytes(b"\n" * (2 << 20))
     small.write_bytes(b"\n" * ((2 << 20) - 1))
     cores = [2]
     monkeypatch.setattr(os, "cpu_count", lambda: cores[0])
     default, three = argparse.Namespace(jobs=None), argparse.Namespace(jobs=3)
-    assert [gateway.cli.users._jobs(default, large), gateway.cli.users._jobs(default, small)] == [1, 0]
+    assert [gateway.cli.users._jobs(default, large), gateway.cli.users._jobs(default, small)] == [2, 0]
     cores[0] = 1
     assert [gateway.cli.users._jobs(default, large), gateway.cli.users._jobs(three, small)] == [0, 3]
