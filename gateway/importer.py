@@ -30,17 +30,9 @@ from eventstore.subject_keys import insert_new_keys
 from gateway.import_lines import Batch, Prepared, Rejection, prepare, prepare_in_worker
 from gateway.tenancy import Principal
 from gateway.writes import RequestContext
-from projections.users_view import stamped_row, write_rows
+from projections.users_view import stamped_row, taken_user_names, write_rows
 
 __all__ = ["ImportOptions", "ImportReport", "ImportStopped", "Importer", "Rejection"]
-
-# Names already taken in the tenant, folded as the view's unique index keys them.
-_EXISTING = """
-SELECT n FROM unnest($2::text[]) AS n
-WHERE EXISTS (SELECT 1 FROM users_view v
-              WHERE v.tenant_id = $1 AND v.user_name_lower = n AND NOT v.deleted)
-"""
-
 
 @dataclass(frozen=True, slots=True)
 class ImportOptions:
@@ -238,8 +230,7 @@ class Importer:
         first such line is returned instead, with the lines before it."""
         # Taken before the query: a batch that commits meanwhile is then in one or the other.
         taken = set().union(*self._writing.values())
-        rows = await self.store.pool.fetch(_EXISTING, self.principal.tenant_id, [p.user_name_key for p in parsed])
-        taken.update(row["n"] for row in rows)
+        taken |= await taken_user_names(self.store.pool, self.principal.tenant_id, [p.user_name_key for p in parsed])
         kept: list[Prepared] = []
         for item in parsed:
             if item.user_name_key not in taken:

@@ -255,6 +255,20 @@ async def write_rows(connection: asyncpg.Connection, rows: list[tuple[object, ..
         await connection.executemany(_UPSERT, rows)
 
 
+# Of some folded userNames, those a live user of the tenant has (the view's unique index keys).
+_TAKEN = """
+SELECT n FROM unnest($2::text[]) AS n
+WHERE EXISTS (SELECT 1 FROM users_view v
+              WHERE v.tenant_id = $1 AND v.user_name_lower = n AND NOT v.deleted)
+"""
+
+
+async def taken_user_names(executor: asyncpg.Pool | asyncpg.Connection, tenant_id: uuid.UUID,
+                           folded: list[str]) -> set[str]:
+    """Which of ``folded`` (userNames as ``identifiers.fold`` keys them) a user of the tenant has."""
+    return {row["n"] for row in await executor.fetch(_TAKEN, tenant_id, folded)}
+
+
 class UsersView:
     async def apply(self, connection: asyncpg.Connection, envelopes: Sequence[Envelope]) -> None:
         user_envelopes = [e for e in envelopes if e.type in USER_EVENT_TYPES]
