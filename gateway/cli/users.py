@@ -7,6 +7,7 @@ import asyncio
 import multiprocessing
 import os
 import shlex
+import threading
 import uuid
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -90,15 +91,25 @@ def _jobs(args: argparse.Namespace, path: Path) -> int:
 
 
 def _start_workers(count: int, settings: Settings) -> ProcessPoolExecutor | None:
-    """Worker processes that prepare batches, started now so their start-up overlaps ours.
-    Spawned, not forked: this process has threads (asyncio's) by the time they are needed."""
+    """Worker processes that prepare batches, started now (before asyncio runs) so that their
+    start-up overlaps ours, and all of them at once (a pool starts processes at a first task)."""
     if count == 0:
         return None
-    pool = ProcessPoolExecutor(count, mp_context=multiprocessing.get_context("spawn"),
-                               initializer=start_worker, initargs=(settings,))
+    pool = ProcessPoolExecutor(count, mp_context=_worker_context(), initializer=start_worker, initargs=(settings,))
     for _ in range(count):
-        pool.submit(os.getpid)  # start them all now (a spawn pool starts its processes at a first task)
+        pool.submit(os.getpid)
     return pool
+
+
+def _worker_context() -> multiprocessing.context.BaseContext:
+    """Forked while this process has no other thread (the command's case: no event loop runs
+    yet), so a worker inherits the imports a spawned one pays about 0.35 s of CPU for, each;
+    the import ran 1.1x faster (docs/benchmarks.md, "third sitting"). With other threads (a
+    test that runs the command in a thread) a fork could copy a lock some thread holds:
+    spawned then."""
+    if threading.active_count() == 1 and "fork" in multiprocessing.get_all_start_methods():
+        return multiprocessing.get_context("fork")
+    return multiprocessing.get_context("spawn")
 
 
 def cmd_import(args: argparse.Namespace, settings: Settings) -> int:

@@ -7,6 +7,8 @@ import argparse
 import asyncio
 import os
 import shlex
+import sys
+import threading
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
@@ -187,6 +189,28 @@ async def test_a_worker_process_prepares_the_batches_with_the_same_outcome(run_i
         f"imported 10 user(s) into tenant acme (lines 1-10 are done); fix line 11 (or add --continue-on-error) "
         f"and resume with: scim-gateway users import {shlex.quote(str(source))} --tenant acme --skip-existing"]
     assert await count_users(pool) == 55
+
+
+async def test_the_command_in_its_own_process_imports_with_forked_workers(bynder, database_url, pool, tmp_path):
+    """As an admin runs it: a process of its own, no thread but the main one when the workers
+    start, so they are forked (``_worker_context``); the outcome is the in-process one's."""
+    source = tmp_path / "users.jsonl"
+    source.write_bytes(lines(users(1, 25)))
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "gateway.cli", "users", "import", str(source), "--tenant", "acme", "--jobs", "2",
+        "--batch-size", "4", "--database-url", database_url,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    _, err = await asyncio.wait_for(process.communicate(), 120)
+    assert process.returncode == 0 and err.decode() == "imported 25 user(s) into tenant acme\n"
+    assert await count_users(pool) == 25
+
+
+def test_workers_are_forked_only_while_this_process_has_one_thread(monkeypatch):
+    threads = [1]
+    monkeypatch.setattr(threading, "active_count", lambda: threads[0])
+    assert gateway.cli.users._worker_context().get_start_method() == "fork"
+    threads[0] = 2
+    assert gateway.cli.users._worker_context().get_start_method() == "spawn"
 
 
 def _comparable(value: object, user_ids: dict[str, str]) -> object:
