@@ -13,6 +13,10 @@ HTTP path, on a machine whose speed moves by up to 40% between sittings.
    alternating, at concurrency 32 for ``--seconds`` each.
 4. Medians per side: req/s, p99, gateway (and projector) CPU per request; the ratios ours /
    baseline. Written to ``bench/results/ab-<time>.json``.
+
+One database means one log: either side's audit projector (in the gateway, or beside it with
+``--no-projector``) may project the other side's writes. A side's own projector is woken by
+its own writes, so it does most of that work, but projector CPU is not cleanly per side.
 """
 
 from __future__ import annotations
