@@ -135,6 +135,10 @@ async def test_serve_on_the_embedded_default_bootstraps_and_is_ready(tmp_path: P
             headers = {"Authorization": f"Bearer {token}"}
             async with session.get(f"http://127.0.0.1:{port}/api/2/scim/Users", headers=headers) as response:
                 assert response.status == 200
+            # Listening, it froze what its start made (gateway/heap.py): full collections skip it.
+            async with session.get(f"http://127.0.0.1:{port}/metrics") as response:
+                frozen = re.search(r"^scim_gateway_gc_frozen_objects (\S+)$", await response.text(), re.M)
+                assert frozen is not None and float(frozen[1]) > 10_000
             # The console at the printed address signs in with the bootstrap token.
             async with session.get(f"http://127.0.0.1:{port}/admin/signin") as response:
                 assert response.status == 200
