@@ -18,7 +18,7 @@ from domain.identifiers import fold
 from gateway.scim import bounds
 from gateway.scim.filter import parse_filter
 from gateway.scim.resource import parse_user
-from projections.users_view import folded_document
+from projections.user_folding import folded_document
 from tests.scim_client import entra_user
 
 

@@ -12,17 +12,13 @@ import orjson
 
 from domain.events import USER_EVENT_TYPES, UserCreated, UserEvent
 from domain.identifiers import fold
-from domain.json import JsonObject, JsonValue
-from domain.schema import EXTENSIONS, EXTERNAL_ID, USER_SCHEMA, Attribute
 from domain.streams import USER_PREFIX, user_stream
 from domain.user import UserState, evolve
 from eventstore import VIEW_PARAMS_START, Envelope, ViewWrite
 from eventstore.batching import PointReads
 from eventstore.crypto import ERASED, FieldCipher
 from projections import codec
-
-# Attribute types compared as values, not as text: never folded.
-_TYPED = frozenset({"boolean", "integer", "decimal", "dateTime"})
+from projections.user_folding import folded_keys
 
 _COLUMNS = """id, tenant_id, version, attributes, active, active_assigned, deleted, login_method,
     permission_profile, created, last_modified, deactivated_at"""
@@ -115,77 +111,10 @@ def state_from_row(row: asyncpg.Record) -> UserState:
     )
 
 
-def _folded_paths() -> frozenset[str]:
-    """Lower-cased dotted paths (``emails.value``, ``urn:...:user:department``) of the
-    case-insensitive string attributes: the ones whose values are folded."""
-    paths: set[str] = set()
-
-    def visit(prefix: str, attribute: Attribute) -> None:
-        path = prefix + attribute.name.lower()
-        if attribute.sub_attributes:
-            for sub in attribute.sub_attributes:
-                visit(path + ".", sub)
-        elif not attribute.case_exact and attribute.type not in _TYPED:
-            paths.add(path)
-
-    for attribute in (*USER_SCHEMA.attributes, EXTERNAL_ID):
-        visit("", attribute)
-    for extension_id, extension in EXTENSIONS.items():
-        for attribute in extension.attributes:
-            visit(extension_id + ":", attribute)
-    return frozenset(paths)
-
-
-_FOLDED_PATHS = _folded_paths()
-# Paths some folded path lies below (``emails``, ``name``, ``urn:...:user:manager``): every
-# prefix of a folded path that ends where a ``.`` follows. A value at any other path that is
-# not folded itself has nothing to fold anywhere inside it.
-_ABOVE_FOLDED = frozenset(path[:i] for path in _FOLDED_PATHS for i, c in enumerate(path) if c == ".")
-
-
-def _fold_value(path: str, value: JsonValue) -> JsonValue:
-    if isinstance(value, str):
-        return fold(value) if path in _FOLDED_PATHS else value
-    if isinstance(value, list):
-        # A list's items sit at its own path.
-        if path in _FOLDED_PATHS or path in _ABOVE_FOLDED:
-            return [_fold_value(path, item) for item in value]
-    elif isinstance(value, dict) and path in _ABOVE_FOLDED:
-        return {key: _fold_value(f"{path}.{key.lower()}", item) for key, item in value.items()}
-    return value  # case-exact, typed, or not in the schema: compared as stored
-
-
-def folded_document(attributes: JsonObject) -> JsonObject:
-    """The attribute document with every case-insensitive string folded: what filters compare."""
-    folded: JsonObject = {}
-    for key, value in attributes.items():
-        lowered = key.lower()
-        if lowered in EXTENSIONS and isinstance(value, dict):
-            folded[key] = {k: _fold_value(f"{lowered}:{k.lower()}", v) for k, v in value.items()}
-        else:
-            folded[key] = _fold_value(lowered, value)
-    return folded
-
-
-def _folded_keys(state: UserState) -> tuple[str, list[str], str | None, str | None, str | None, JsonObject]:
-    """(userName, emails, givenName, familyName, displayName, document) as filters compare them."""
-    attributes = state.attributes
-    folded = folded_document(attributes)
-    name = folded.get("name") if isinstance(folded.get("name"), dict) else {}
-    emails = [
-        str(e["value"])
-        for e in folded.get("emails") or []  # type: ignore[union-attr]
-        if isinstance(e, dict) and isinstance(e.get("value"), str)
-    ]
-    display = folded.get("displayName")
-    return (fold(state.user_name), emails, name.get("givenName"), name.get("familyName"),  # type: ignore[union-attr]
-            display if isinstance(display, str) else None, folded)
-
-
 def _row_values(state: UserState, tenant_id: uuid.UUID, position: int,
                 version: int | None = None) -> tuple[object, ...]:
     attributes = state.attributes
-    user_name_key, emails, given, family, display, folded = _folded_keys(state)
+    user_name_key, emails, given, family, display, folded = folded_keys(state)
     return (
         uuid.UUID(state.user_id), tenant_id, state.user_name, user_name_key, attributes.get("externalId"),
         emails, given, family, display, state.active, state.deleted, state.permission_profile,
@@ -385,7 +314,7 @@ async def refold(connection: asyncpg.Connection, batch_size: int = 1000) -> list
         tenant_id, after = tenant["tenant_id"], uuid.UUID(int=0)
         while rows := await connection.fetch(_REFOLD_PAGE, tenant_id, after, batch_size):
             for row in rows:
-                user_name_key, emails, given, family, display, folded = _folded_keys(state_from_row(row))
+                user_name_key, emails, given, family, display, folded = folded_keys(state_from_row(row))
                 try:
                     async with connection.transaction():
                         await connection.execute(_REFOLD, tenant_id, row["id"], user_name_key, emails, given,

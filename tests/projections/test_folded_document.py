@@ -1,6 +1,6 @@
 """``folded_document``: every case-insensitive string folded, wherever it sits; everything else as stored."""
 
-from projections.users_view import folded_document
+from projections.user_folding import folded_document
 
 ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
 
