@@ -73,10 +73,11 @@ def _done(report: ImportReport) -> str:
     return f" (lines 1-{report.settled_through:,} are done)" if report.settled_through else ""
 
 
-# From this size on (about 8,000 users) worker processes pay for their start (a fresh
-# interpreter's imports each). Preparing a line costs a worker about 2.5 times what writing it
-# costs this process, so on 2 cores two workers beat one (about 1.1x) and one beat none
-# (1.2-1.5x) (docs/benchmarks.md, "third sitting"). Not measured on more cores: two there too.
+# From this size on (about 8,000 users) worker processes pay for their start (a fork, or a
+# fresh interpreter's imports where one is spawned). Preparing a line costs a worker about 2.5
+# times what writing it costs this process, so on 2 cores two workers beat one (about 1.1x)
+# and one beat none (1.2-1.5x) (docs/benchmarks.md, "third sitting"). Not measured on more
+# cores: two there too.
 # The load average is not asked: it counts the import's own previous run.
 _WORKER_FROM_BYTES = 2 << 20
 _DEFAULT_WORKERS = 2
