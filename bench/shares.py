@@ -1,0 +1,117 @@
+"""The write targets of issue 13 measured in turns: the gateway, ``bench.ceiling`` and
+``bench.floor`` loaded one after the other, round by round, in the same minutes.
+
+    python -m bench.shares [--runs 4] [--seconds 6] [--users 10000] [--workers 1] [--no-projector]
+
+A sitting of ``bench.run_all`` measures the gateway first and the ceilings minutes later, on
+a machine whose speed moves by up to 40% between minutes; the shares it reports carry that.
+Here each round loads all three, who goes first rotating, so a share compares like minutes:
+
+1. A fresh embedded PostgreSQL, tenant ``bench``, ``--users`` users seeded, their audit rows
+   projected; the gateway serving it (``--workers``, ``--no-projector`` as in ``bench.ab``).
+2. A short POST and PATCH run through the gateway, so the floor has real rows of each to copy.
+3. The ceiling and the floor start; per scenario (post, patch), ``--runs`` rounds of the three.
+4. Medians per server, and the shares: gateway / ceiling (the issue's target), floor / ceiling
+   (the best share this schema allows), gateway / floor. Written to ``bench/results/shares-<time>.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import subprocess
+import sys
+import tempfile
+import uuid
+from pathlib import Path
+
+import asyncpg
+
+from bench.ab import Side
+from bench.record import write_results
+from bench.run_all import cipher, cli, free_port, project_audit, summarise, wait_ready
+from bench.scim_load import Load, Result
+from bench.seed import seed
+from eventstore.embedded import start_embedded
+from gateway.database import migrate_database
+
+SCENARIOS = ("post", "patch")
+
+
+async def main_async(args: argparse.Namespace) -> dict:
+    dsn = start_embedded(Path(tempfile.mkdtemp(prefix="scim-shares-")))
+    await migrate_database(dsn)
+    cli(dsn, "tenant", "create", "bench")
+    token = cli(dsn, "token", "create", "--tenant", "bench", "--owner", "bench@bench.example", "--scope", "admin")
+    await seed(dsn, "bench", args.users, progress=False, cipher=cipher())
+    await project_audit(dsn)
+    gateway = Side("gateway", None, dsn, args)
+    others: dict[str, tuple[int, subprocess.Popen]] = {}
+    try:
+        await wait_ready(f"http://127.0.0.1:{gateway.port}/readyz")
+        loads = {"gateway": Load(f"http://127.0.0.1:{gateway.port}/scim/v2", token, args.concurrency)}
+        for scenario in SCENARIOS:
+            await loads["gateway"].run(scenario, 1_000_000, 2, gateway.pids)
+        await asyncio.sleep(2)  # the projector's rows of those writes, which the floor copies
+        for name in ("ceiling", "floor"):
+            port = free_port()
+            others[name] = (port, subprocess.Popen([sys.executable, "-m", f"bench.{name}", str(port), dsn],
+                                                   stdout=subprocess.DEVNULL))
+            await wait_ready(f"http://127.0.0.1:{port}/readyz")
+            loads[name] = Load(f"http://127.0.0.1:{port}/scim/v2", "x", args.concurrency)
+        loads["ceiling"].ids = [str(uuid.uuid4()) for _ in range(10_000)]  # its PATCH upserts
+        pids = {"gateway": gateway.pids, **{name: {name: [process.pid]} for name, (_, process) in others.items()}}
+        order = ["gateway", "ceiling", "floor"]
+        results: dict[str, dict[str, list[Result]]] = {name: {s: [] for s in SCENARIOS} for name in order}
+        for scenario in SCENARIOS:
+            if scenario == "patch":  # the floor's PATCH updates users its POSTs made
+                connection = await asyncpg.connect(dsn)
+                try:
+                    loads["floor"].ids = [str(r["id"]) for r in await connection.fetch(
+                        "SELECT id FROM floor_users_view LIMIT 10000")]
+                finally:
+                    await connection.close()
+            for round_ in range(args.runs):
+                for name in order[round_ % 3:] + order[:round_ % 3]:
+                    result = await loads[name].run(scenario, 1_000_000, args.seconds, pids[name])
+                    results[name][scenario].append(result)
+                    print(f"{scenario:<6} {name:<8} {result.rate:>8,.0f} req/s  p99 {result.percentile(99):>7.1f} ms",
+                          file=sys.stderr)
+    finally:
+        gateway.stop()
+        for _, process in others.values():
+            process.terminate()
+            process.wait(30)
+    report: dict = {"args": vars(args), "scenarios": {}}
+    for scenario in SCENARIOS:
+        figures = {name: summarise(results[name][scenario]) for name in order}
+        rate = {name: figures[name]["req_per_s"] for name in order}
+        report["scenarios"][scenario] = {
+            **figures,
+            "gateway_over_ceiling": round(rate["gateway"] / rate["ceiling"], 3),
+            "floor_over_ceiling": round(rate["floor"] / rate["ceiling"], 3),
+            "gateway_over_floor": round(rate["gateway"] / rate["floor"], 3),
+        }
+    return report
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--users", type=int, default=10_000)
+    parser.add_argument("--runs", type=int, default=4)
+    parser.add_argument("--seconds", type=float, default=6.0)
+    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--no-projector", action="store_true")
+    args = parser.parse_args()
+    report = asyncio.run(main_async(args))
+    path = write_results("shares", report)
+    print(json.dumps({s: {k: v for k, v in f.items() if k.endswith("_over_ceiling") or k.endswith("_over_floor")}
+                      | {name: f[name]["req_per_s"] for name in ("gateway", "ceiling", "floor")}
+                      for s, f in report["scenarios"].items()}, indent=2))
+    print(f"written to {path}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
