@@ -12,7 +12,7 @@ Here each round loads all three, who goes first rotating, so a share compares li
 2. A short POST and PATCH run through the gateway, so the floor has real rows of each to copy.
 3. The ceiling and the floor start; per scenario (post, patch), ``--runs`` rounds of the three.
 4. Medians per server, and the shares: gateway / ceiling (the issue's target), floor / ceiling
-   (the best share this schema allows), gateway / floor. Written to ``bench/results/shares-<time>.json``.
+   (what the schema costs, like for like), gateway / floor. Written to ``bench/results/shares-<time>.json``.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ import uuid
 from pathlib import Path
 
 import asyncpg
+import psutil
 
 from bench.ab import Side
 from bench.record import write_results
@@ -46,6 +47,11 @@ async def main_async(args: argparse.Namespace) -> dict:
     token = cli(dsn, "token", "create", "--tenant", "bench", "--owner", "bench@bench.example", "--scope", "admin")
     await seed(dsn, "bench", args.users, progress=False, cipher=cipher())
     await project_audit(dsn)
+    connection = await asyncpg.connect(dsn)
+    try:  # PostgreSQL's CPU per request, for each of the three (its backends are the postmaster's children)
+        postgres = [psutil.Process(await connection.fetchval("SELECT pg_backend_pid()")).ppid()]
+    finally:
+        await connection.close()
     gateway = Side("gateway", None, dsn, args)
     others: dict[str, tuple[int, subprocess.Popen]] = {}
     try:
@@ -61,7 +67,8 @@ async def main_async(args: argparse.Namespace) -> dict:
             await wait_ready(f"http://127.0.0.1:{port}/readyz")
             loads[name] = Load(f"http://127.0.0.1:{port}/scim/v2", "x", args.concurrency)
         loads["ceiling"].ids = [str(uuid.uuid4()) for _ in range(10_000)]  # its PATCH upserts
-        pids = {"gateway": gateway.pids, **{name: {name: [process.pid]} for name, (_, process) in others.items()}}
+        pids = {"gateway": {**gateway.pids, "postgres": postgres},
+                **{name: {name: [process.pid], "postgres": postgres} for name, (_, process) in others.items()}}
         order = ["gateway", "ceiling", "floor"]
         results: dict[str, dict[str, list[Result]]] = {name: {s: [] for s in SCENARIOS} for name in order}
         for scenario in SCENARIOS:
