@@ -5,13 +5,15 @@ The ceiling (``bench.ceiling``) appends an event to a one-index table and upsert
 two-index view row. A create through the gateway stores more, whatever the Python around
 it does: the event (8 indexes), the users view's row (6), the user's data key, the audit
 trail's row (6), the provisioning log's row (6), the event's seal (2) and the audit's
-identity row. This handler writes exactly those rows, copied from real rows of each table
-(so the payloads are the sizes the gateway writes, sealed values included), into tables
-made ``LIKE`` the real ones with all their indexes. It leaves out, so the floor is higher
-than anything the gateway could reach with this schema: authentication, validation,
-sealing, rendering, the access log; the tenant's position counter and the integrity tree's
-head (rows every append of a tenant serialises on); the checkpoints; the PATCH's read of the
-user; and the separate transactions and reads of the projector and the sealer.
+identity row. This handler writes exactly those rows, copied from real rows of each
+table (so the payloads are the sizes the gateway writes, sealed values included), into
+tables made ``LIKE`` the real ones with all their indexes, one statement and one commit per
+request as the ceiling writes its own: floor / ceiling is what the schema costs, like for
+like. It leaves out authentication, validation, sealing, rendering, the access log, the
+tenant's position counter and the integrity tree's head (rows every append of a tenant
+serialises on), the checkpoints, the PATCH's read of the user, and the projector's and the
+sealer's own transactions and reads. It is not a bound on the gateway, which sends a
+tenant's concurrent appends as one pipeline with one commit (``eventstore.batching``).
 
     python -m bench.floor PORT DSN
 

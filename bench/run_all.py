@@ -11,8 +11,8 @@
    connections on the same PostgreSQL, a bare aiohttp handler, and ``bench.ceiling`` (one
    statement per request: event + view row for POST and PATCH, a read by primary key or by
    an indexed userName for GET and filter), and ``bench.floor`` (the ceiling's handler writing
-   the rows this schema stores for a create or a PATCH: the best share of the ceiling any
-   code could reach with this schema), in turns with the ceiling.
+   the rows this schema stores for a create or a PATCH, one statement per request: what the
+   schema costs against the ceiling, like for like), in turns with the ceiling.
 6. Scale runs: read and write scenarios at each size in ``--scales``.
 Results are printed as a table and written to ``bench/results/run-<time>.json``.
 """
@@ -288,7 +288,7 @@ async def main_async(args: argparse.Namespace) -> dict:
         **{f"{s}_over_one_statement_ceiling": round(
             gateway[s]["req_per_s"] / report["one_statement_ceiling"][s]["req_per_s"], 3)
            for s in ("post", "patch", "get", "filter")},
-        # The best share this schema allows whatever the Python does, and where the gateway is.
+        # What this schema costs against the ceiling, like for like, and where the gateway is.
         **{f"{s}_schema_floor_over_one_statement_ceiling": round(
             report["schema_floor"][s]["req_per_s"] / report["one_statement_ceiling"][s]["req_per_s"], 3)
            for s in ("post", "patch")},
