@@ -120,17 +120,22 @@ async def main_async(args: argparse.Namespace) -> dict:
     return report
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--baseline", type=Path, required=True, help="another checkout (e.g. a git worktree)")
-    parser.add_argument("--scenarios", default="post,patch,get")
+def load_options(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """The options of a run that loads gateways in turn (``bench.ab``, ``bench.shares``)."""
     parser.add_argument("--users", type=int, default=10_000)
     parser.add_argument("--runs", type=int, default=4)
     parser.add_argument("--seconds", type=float, default=6.0)
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--no-projector", action="store_true")
-    args = parser.parse_args()
+    return parser
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--baseline", type=Path, required=True, help="another checkout (e.g. a git worktree)")
+    parser.add_argument("--scenarios", default="post,patch,get")
+    args = load_options(parser).parse_args()
     args.scenarios = [s for s in args.scenarios.split(",") if s]
     report = asyncio.run(main_async(args))
     path = write_results("ab", report)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import sys
 import uuid
+from collections.abc import Awaitable, Callable
 
 import asyncpg
 import orjson
@@ -79,23 +80,35 @@ async def find(request: web.Request) -> web.Response:
                         content_type="application/scim+json")
 
 
-def main() -> None:
-    port, dsn = int(sys.argv[1]), sys.argv[2]
+def serve(port: int, dsn: str, prepare: Callable[[web.Application, asyncpg.Connection], Awaitable[None]],
+          routes: list[web.RouteDef]) -> None:
+    """A handler of this kind (``bench.ceiling``, ``bench.floor``) on ``port``: 16 connections,
+    ``prepare`` run once on one of them, ``/readyz`` besides ``routes``, no access log."""
 
     async def database(app: web.Application):
         app[POOL] = await asyncpg.create_pool(dsn, min_size=16, max_size=16)
-        await app[POOL].execute(SETUP)
+        async with app[POOL].acquire() as connection:
+            await prepare(app, connection)
         yield
         await app[POOL].close()
 
     app = web.Application(client_max_size=1024 * 1024)
     app.cleanup_ctx.append(database)
-    app.router.add_post("/scim/v2/Users", create)
-    app.router.add_patch("/scim/v2/Users/{user_id}", patch)
-    app.router.add_get("/scim/v2/Users/{user_id}", get)
-    app.router.add_get("/scim/v2/Users", find)
-    app.router.add_get("/readyz", lambda _request: web.Response(text="ok"))  # type: ignore[arg-type,return-value]
+    app.router.add_routes([*routes, web.get("/readyz", lambda _request: web.Response(text="ok"))])  # type: ignore[arg-type,return-value]
     web.run_app(app, host="127.0.0.1", port=port, print=None, access_log=None)
+
+
+async def _setup(_app: web.Application, connection: asyncpg.Connection) -> None:
+    await connection.execute(SETUP)
+
+
+def main() -> None:
+    serve(int(sys.argv[1]), sys.argv[2], _setup, [
+        web.post("/scim/v2/Users", create),
+        web.patch("/scim/v2/Users/{user_id}", patch),
+        web.get("/scim/v2/Users/{user_id}", get),
+        web.get("/scim/v2/Users", find),
+    ])
 
 
 if __name__ == "__main__":

@@ -30,6 +30,8 @@ import asyncpg
 import orjson
 from aiohttp import web
 
+from bench.ceiling import POOL, serve
+
 # The real tables, and which template row of each a create and a PATCH copy.
 _TEMPLATES = {
     "events": ("type = 'UserCreated'", "type = 'AttributeChanged'"),
@@ -99,7 +101,6 @@ async def _setup(connection: asyncpg.Connection) -> dict[str, str]:
     return {"post": one_statement(inserts["post"]), "patch": one_statement([*inserts["patch"], view])}
 
 
-POOL = web.AppKey("pool", asyncpg.Pool)
 STATEMENTS = web.AppKey("statements", dict)
 
 
@@ -120,22 +121,15 @@ async def patch(request: web.Request) -> web.Response:
                         content_type="application/scim+json")
 
 
+async def _prepare(app: web.Application, connection: asyncpg.Connection) -> None:
+    app[STATEMENTS] = await _setup(connection)
+
+
 def main() -> None:
-    port, dsn = int(sys.argv[1]), sys.argv[2]
-
-    async def database(app: web.Application):
-        app[POOL] = await asyncpg.create_pool(dsn, min_size=16, max_size=16)
-        async with app[POOL].acquire() as connection:
-            app[STATEMENTS] = await _setup(connection)
-        yield
-        await app[POOL].close()
-
-    app = web.Application(client_max_size=1024 * 1024)
-    app.cleanup_ctx.append(database)
-    app.router.add_post("/scim/v2/Users", create)
-    app.router.add_patch("/scim/v2/Users/{user_id}", patch)
-    app.router.add_get("/readyz", lambda _request: web.Response(text="ok"))  # type: ignore[arg-type,return-value]
-    web.run_app(app, host="127.0.0.1", port=port, print=None, access_log=None)
+    serve(int(sys.argv[1]), sys.argv[2], _prepare, [
+        web.post("/scim/v2/Users", create),
+        web.patch("/scim/v2/Users/{user_id}", patch),
+    ])
 
 
 if __name__ == "__main__":

@@ -29,7 +29,7 @@ from pathlib import Path
 import asyncpg
 import psutil
 
-from bench.ab import Side
+from bench.ab import Side, load_options
 from bench.record import write_results
 from bench.run_all import cipher, cli, free_port, project_audit, summarise, wait_ready
 from bench.scim_load import Load, Result
@@ -104,14 +104,8 @@ async def main_async(args: argparse.Namespace) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--users", type=int, default=10_000)
-    parser.add_argument("--runs", type=int, default=4)
-    parser.add_argument("--seconds", type=float, default=6.0)
-    parser.add_argument("--concurrency", type=int, default=32)
-    parser.add_argument("--workers", type=int, default=1)
-    parser.add_argument("--no-projector", action="store_true")
-    args = parser.parse_args()
+    args = load_options(argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)).parse_args()
     report = asyncio.run(main_async(args))
     path = write_results("shares", report)
     print(json.dumps({s: {k: v for k, v in f.items() if k.endswith("_over_ceiling") or k.endswith("_over_floor")}
