@@ -200,50 +200,71 @@ async def bare_figure(args: argparse.Namespace) -> dict:
         process.wait(30)
 
 
+class Handler:
+    """``bench.ceiling`` or ``bench.floor`` in a process of its own, and a load on it."""
+
+    def __init__(self, name: str, dsn: str, concurrency: int) -> None:
+        self.name = name
+        self.port = free_port()
+        # stderr kept: the floor says there why it cannot start (no gateway write to copy yet).
+        self.process = subprocess.Popen([sys.executable, "-m", f"bench.{name}", str(self.port), dsn],
+                                        stdout=subprocess.DEVNULL)
+        self.load = Load(f"http://127.0.0.1:{self.port}/scim/v2", "x", concurrency)
+        if name == "ceiling":
+            self.load.ids = [str(uuid.uuid4()) for _ in range(10_000)]  # its PATCH upserts
+
+    async def ready(self) -> None:
+        await wait_ready(f"http://127.0.0.1:{self.port}/readyz")
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(30)
+
+
+async def floor_patch_ids(dsn: str) -> list[str]:
+    """Users the floor's POSTs made: its PATCH updates them."""
+    connection = await asyncpg.connect(dsn)
+    try:
+        return [str(r["id"]) for r in await connection.fetch("SELECT id FROM floor_users_view LIMIT 10000")]
+    finally:
+        await connection.close()
+
+
 async def ceiling_figures(dsn: str, args: argparse.Namespace) -> tuple[dict, dict]:
     """POST, PATCH, GET and filter against ``bench.ceiling`` (one statement per request, same
     PostgreSQL, same client), and POST and PATCH against ``bench.floor`` (the ceiling writing
     the rows this schema stores). The two take turns run by run, so both see the same minutes."""
-    servers = {}
-    for name in ("ceiling", "floor"):
-        port = free_port()
-        servers[name] = (port, subprocess.Popen([sys.executable, "-m", f"bench.{name}", str(port), dsn],
-                                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+    handlers = {name: Handler(name, dsn, args.concurrency) for name in ("ceiling", "floor")}
     try:
-        loads = {}
-        for name, (port, _) in servers.items():
-            await wait_ready(f"http://127.0.0.1:{port}/readyz")
-            loads[name] = Load(f"http://127.0.0.1:{port}/scim/v2", "x", args.concurrency)
-        loads["ceiling"].ids = [str(uuid.uuid4()) for _ in range(10_000)]  # its PATCH upserts
+        for handler in handlers.values():
+            await handler.ready()
         figures: dict[str, dict] = {"ceiling": {}, "floor": {}}
+        for scenario in ("post", "patch"):
+            if scenario == "patch":
+                handlers["floor"].load.ids = await floor_patch_ids(dsn)
+            results: dict[str, list[Result]] = {"ceiling": [], "floor": []}
+            for turn in range(args.runs):
+                for name in ("ceiling", "floor") if turn % 2 == 0 else ("floor", "ceiling"):
+                    pids = {name: [handlers[name].process.pid]}
+                    results[name].append(await handlers[name].load.run(scenario, 1_000_000, args.seconds, pids))
+            for name in figures:
+                figures[name][scenario] = summarise(results[name])
+        # The reads go to rows the writes made: ids the PATCH runs upserted, names the POSTs gave.
+        load = handlers["ceiling"].load
         connection = await asyncpg.connect(dsn)
         try:
-            for scenario in ("post", "patch"):
-                if scenario == "patch":  # the floor's PATCH updates users its POSTs made
-                    loads["floor"].ids = [str(r["id"]) for r in await connection.fetch(
-                        "SELECT id FROM floor_users_view LIMIT 10000")]
-                results: dict[str, list[Result]] = {"ceiling": [], "floor": []}
-                for turn in range(args.runs):
-                    for name in ("ceiling", "floor") if turn % 2 == 0 else ("floor", "ceiling"):
-                        pids = {name: [servers[name][1].pid]}
-                        results[name].append(await loads[name].run(scenario, 1_000_000, args.seconds, pids))
-                for name in figures:
-                    figures[name][scenario] = summarise(results[name])
-            # The reads go to rows the writes made: ids the PATCH runs upserted, names the POSTs gave.
-            load = loads["ceiling"]
             load.ids = [str(r["id"]) for r in await connection.fetch("SELECT id FROM ceiling_view LIMIT 10000")]
             load.names = [r["user_name"] for r in await connection.fetch(
                 "SELECT user_name FROM ceiling_view WHERE user_name IS NOT NULL LIMIT 10000")]
         finally:
             await connection.close()
-        pids = {"ceiling": [servers["ceiling"][1].pid]}
+        pids = {"ceiling": [handlers["ceiling"].process.pid]}
         figures["ceiling"].update({s: await median_runs(load, s, args.runs, args.seconds, pids)
                                    for s in ("get", "filter")})
         return figures["ceiling"], figures["floor"]
     finally:
-        for _, process in servers.values():
-            process.terminate()
-            process.wait(30)
+        for handler in handlers.values():
+            handler.stop()
 
 
 async def main_async(args: argparse.Namespace) -> dict:

@@ -20,10 +20,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import subprocess
 import sys
 import tempfile
-import uuid
 from pathlib import Path
 
 import asyncpg
@@ -31,7 +29,7 @@ import psutil
 
 from bench.ab import Side, load_options
 from bench.record import write_results
-from bench.run_all import cipher, cli, free_port, project_audit, summarise, wait_ready
+from bench.run_all import Handler, cipher, cli, floor_patch_ids, project_audit, summarise, wait_ready
 from bench.scim_load import Load, Result
 from bench.seed import seed
 from eventstore.embedded import start_embedded
@@ -53,7 +51,7 @@ async def main_async(args: argparse.Namespace) -> dict:
     finally:
         await connection.close()
     gateway = Side("gateway", None, dsn, args)
-    others: dict[str, tuple[int, subprocess.Popen]] = {}
+    handlers: list[Handler] = []
     try:
         await wait_ready(f"http://127.0.0.1:{gateway.port}/readyz")
         loads = {"gateway": Load(f"http://127.0.0.1:{gateway.port}/scim/v2", token, args.concurrency)}
@@ -61,24 +59,16 @@ async def main_async(args: argparse.Namespace) -> dict:
             await loads["gateway"].run(scenario, 1_000_000, 2, gateway.pids)
         await asyncio.sleep(2)  # the projector's rows of those writes, which the floor copies
         for name in ("ceiling", "floor"):
-            port = free_port()
-            others[name] = (port, subprocess.Popen([sys.executable, "-m", f"bench.{name}", str(port), dsn],
-                                                   stdout=subprocess.DEVNULL))
-            await wait_ready(f"http://127.0.0.1:{port}/readyz")
-            loads[name] = Load(f"http://127.0.0.1:{port}/scim/v2", "x", args.concurrency)
-        loads["ceiling"].ids = [str(uuid.uuid4()) for _ in range(10_000)]  # its PATCH upserts
+            handlers.append(Handler(name, dsn, args.concurrency))
+            await handlers[-1].ready()
+            loads[name] = handlers[-1].load
         pids = {"gateway": {**gateway.pids, "postgres": postgres},
-                **{name: {name: [process.pid], "postgres": postgres} for name, (_, process) in others.items()}}
+                **{h.name: {h.name: [h.process.pid], "postgres": postgres} for h in handlers}}
         order = ["gateway", "ceiling", "floor"]
         results: dict[str, dict[str, list[Result]]] = {name: {s: [] for s in SCENARIOS} for name in order}
         for scenario in SCENARIOS:
-            if scenario == "patch":  # the floor's PATCH updates users its POSTs made
-                connection = await asyncpg.connect(dsn)
-                try:
-                    loads["floor"].ids = [str(r["id"]) for r in await connection.fetch(
-                        "SELECT id FROM floor_users_view LIMIT 10000")]
-                finally:
-                    await connection.close()
+            if scenario == "patch":
+                loads["floor"].ids = await floor_patch_ids(dsn)
             for round_ in range(args.runs):
                 for name in order[round_ % 3:] + order[:round_ % 3]:
                     result = await loads[name].run(scenario, 1_000_000, args.seconds, pids[name])
@@ -87,9 +77,8 @@ async def main_async(args: argparse.Namespace) -> dict:
                           file=sys.stderr)
     finally:
         gateway.stop()
-        for _, process in others.values():
-            process.terminate()
-            process.wait(30)
+        for handler in handlers:
+            handler.stop()
     report: dict = {"args": vars(args), "scenarios": {}}
     for scenario in SCENARIOS:
         figures = {name: summarise(results[name][scenario]) for name in order}
