@@ -49,6 +49,10 @@ _UNAVAILABLE: tuple[type[BaseException], ...] = (
     asyncpg.ConnectionDoesNotExistError,
     asyncpg.TooManyConnectionsError,
     asyncpg.exceptions.AdminShutdownError,
+    # The driver's protocol state left mid-operation, which is what a connection cut at the
+    # wrong moment (a server stopping) looks like: "cannot switch to state 11; another
+    # operation is in progress".
+    asyncpg.exceptions.InternalClientError,
 )
 
 

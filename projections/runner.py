@@ -19,8 +19,12 @@ import asyncpg
 import structlog
 
 from eventstore import Checkpoint, Envelope, EventStore, InlineProjection
+from eventstore.errors import unavailable
 
 log = structlog.get_logger("projections.runner")
+
+# While its database is down a runner retries at most this far apart.
+MAX_RETRY_SECONDS = 5.0
 
 # The tenants whose log is ahead of this projection: a deliberate fan-out over the heads.
 _BEHIND = """
@@ -145,14 +149,30 @@ class CatchUpRunner:
 
     async def run(self, idle_seconds: float = 0.5, batch_seconds: float = 0.05) -> None:
         """Keep projecting until cancelled; a write in this process wakes it early, but not
-        more often than every ``batch_seconds``, so a busy log is read in larger batches."""
+        more often than every ``batch_seconds``, so a busy log is read in larger batches.
+
+        While its database cannot be reached it says so once and retries on a backoff, deaf to
+        wake-ups: every write to the other databases would otherwise send it to fail again (and
+        log a traceback) while it is down."""
+        down_for = 0.0
         while True:
             await asyncio.sleep(batch_seconds)
             try:
                 await self.catch_up(wait_for_others=False)
             except Exception as error:  # keep serving; the next round retries from the checkpoint
-                log.error("projection_failed", projection=self.name, error=type(error).__name__,
-                          exc_info=error)
+                if not unavailable(error):
+                    log.error("projection_failed", projection=self.name, error=type(error).__name__,
+                              exc_info=error)
+                else:
+                    if not down_for:
+                        log.warning("projection_database_unavailable", projection=self.name,
+                                    error=type(error).__name__)
+                    down_for = min(max(down_for * 2, idle_seconds), MAX_RETRY_SECONDS)
+                    await asyncio.sleep(down_for)
+                    continue
+            if down_for:
+                log.info("projection_database_back", projection=self.name)
+                down_for = 0.0
             self._wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), idle_seconds)
