@@ -11,6 +11,8 @@ GROUP_PREFIX = "group-"
 TENANT_PREFIX = "tenant-"
 TOKEN_PREFIX = "token-"
 REQUEST_PREFIX = "request-"
+# Reference data: on the home database whichever database holds the tenant (docs/architecture.md).
+REFERENCE_PREFIXES = (TENANT_PREFIX, TOKEN_PREFIX)
 
 
 def user_stream(user_id: object) -> str:

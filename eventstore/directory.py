@@ -57,6 +57,12 @@ def tenant_scope(tenant_id: uuid.UUID | None) -> Iterator[None]:
         current_tenant.reset(token)
 
 
+def enter_tenant(tenant_id: uuid.UUID) -> None:
+    """Route the database calls of the rest of the current task to ``tenant_id``'s database: a
+    command-line run that has resolved the one tenant it works on."""
+    current_tenant.set(tenant_id)
+
+
 class Shards:
     def __init__(self, pools: Mapping[str, asyncpg.Pool], placements: Mapping[uuid.UUID, str] | None = None) -> None:
         if HOME not in pools:
@@ -99,6 +105,12 @@ class Shards:
                     await pool.close()
             except (TimeoutError, OSError, asyncpg.InterfaceError):
                 pool.terminate()
+
+
+def home_of(pool: Any) -> Any:
+    """The home database's pool behind ``pool`` (``pool`` itself when it does not route): for
+    reference data (tenants, tokens, console sessions), wherever the current tenant lives."""
+    return pool.shards.home if isinstance(pool, RoutingPool) else pool
 
 
 class RoutingPool:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any, Protocol
 
 import asyncpg
@@ -18,6 +19,7 @@ from eventstore.append_sql import (
 )
 from eventstore.batching import GroupAppends
 from eventstore.crypto import FieldCipher
+from eventstore.directory import tenant_scope
 from eventstore.envelope import START, Checkpoint, Envelope, NewEvent
 from eventstore.errors import ConcurrencyError, TenantMoved, translate
 from eventstore.history import History
@@ -115,8 +117,12 @@ class EventStore(History):
         inline_projections: Sequence[InlineProjection] = (),
         on_appended: Callable[[Sequence[Envelope]], None] | None = None,
         cipher: FieldCipher | None = None,
+        home_streams: tuple[str, ...] = (),
     ) -> None:
         self.pool = pool
+        # Streams of reference data (tenants, tokens: prefixes) kept on the home database
+        # whichever tenant they belong to, when the pool routes by tenant (directory.py).
+        self.home_streams = home_streams
         # Seals personal values on the way in and opens them on the way out (eventstore/crypto.py).
         self.cipher = cipher
         self.inline_projections = list(inline_projections)
@@ -146,33 +152,39 @@ class EventStore(History):
         """
         if not events:
             return []
-        try:
-            if connection is None and view is not None and idempotency_key is None:
-                envelopes = await self._append_grouped(stream_id, expected_version, events, metadata, tenant_id, view)
+        with self._placed(stream_id):
+            try:
+                if connection is None and view is not None and idempotency_key is None:
+                    envelopes = await self._append_grouped(stream_id, expected_version, events, metadata, tenant_id,
+                                                           view)
+                    self.committed(envelopes)
+                    return envelopes
+                if connection is not None:
+                    # The caller's transaction decides when this commits; it reports nothing.
+                    return await self._append(
+                        connection, stream_id, expected_version, events, metadata,
+                        tenant_id, idempotency_key, view,
+                    )
+                async with self.pool.acquire() as acquired:
+                    envelopes = await self._append(
+                        acquired, stream_id, expected_version, events, metadata,
+                        tenant_id, idempotency_key, view,
+                    )
                 self.committed(envelopes)
                 return envelopes
-            if connection is not None:
-                # The caller's transaction decides when this commits; it reports nothing.
-                return await self._append(
-                    connection, stream_id, expected_version, events, metadata,
-                    tenant_id, idempotency_key, view,
-                )
-            async with self.pool.acquire() as acquired:
-                envelopes = await self._append(
-                    acquired, stream_id, expected_version, events, metadata,
-                    tenant_id, idempotency_key, view,
-                )
-            self.committed(envelopes)
-            return envelopes
-        except asyncpg.UniqueViolationError as error:
-            if error.constraint_name == "events_event_id_key" and idempotency_key is not None:
-                # A concurrent retry of the same append won the race: answer as it did.
-                return await self.read_idempotent(tenant_id, idempotency_key)
-            raise translate(error, stream_id, expected_version) from error  # type: ignore[misc]
-        except Exception as error:
-            if (translated := translate(error)) is None:
-                raise
-            raise translated from error
+            except asyncpg.UniqueViolationError as error:
+                if error.constraint_name == "events_event_id_key" and idempotency_key is not None:
+                    # A concurrent retry of the same append won the race: answer as it did.
+                    return await self.read_idempotent(tenant_id, idempotency_key)
+                raise translate(error, stream_id, expected_version) from error  # type: ignore[misc]
+            except Exception as error:
+                if (translated := translate(error)) is None:
+                    raise
+                raise translated from error
+
+    def _placed(self, stream_id: str) -> AbstractContextManager[None]:
+        """Where ``stream_id`` lives: the home database for reference data, else the tenant's."""
+        return tenant_scope(None) if stream_id.startswith(self.home_streams) else nullcontext()
 
     def committed(self, envelopes: Sequence[Envelope]) -> None:
         """Report an append made in a caller's transaction, once that transaction committed."""
@@ -329,8 +341,9 @@ class EventStore(History):
         self, tenant_id: uuid.UUID, stream_id: str, *, after_version: int = 0, up_to_position: int | None = None
     ) -> list[Envelope]:
         """One of the tenant's streams in order; ``up_to_position`` cuts it at a point of the global log."""
-        rows = await self.pool.fetch(_READ_STREAM, tenant_id, stream_id, after_version, up_to_position)
-        return await self._open(self.pool, rows)
+        with self._placed(stream_id):
+            rows = await self.pool.fetch(_READ_STREAM, tenant_id, stream_id, after_version, up_to_position)
+            return await self._open(self.pool, rows)
 
     async def read_all(
         self,

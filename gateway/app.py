@@ -8,6 +8,7 @@ from datetime import timedelta
 
 from aiohttp import web
 
+from domain.streams import REFERENCE_PREFIXES
 from eventstore import Envelope, EventStore
 from eventstore.directory import RoutingPool, parse_shards
 from eventstore.pool import create_pool
@@ -67,7 +68,8 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
     shards = await open_shards(pool, settings)
     routed = pool if len(shards.pools) == 1 else RoutingPool(shards)
     cipher, _ = make_cipher(settings)
-    store = EventStore(routed, [TenancyProjection(), users_view, groups_view], on_appended=appended, cipher=cipher)
+    store = EventStore(routed, [TenancyProjection(), users_view, groups_view], on_appended=appended, cipher=cipher,
+                       home_streams=REFERENCE_PREFIXES)
     # Requests catch up their own tenant's database; in the background (unless `serve
     # --no-projector` leaves it to `scim-gateway projector`), one runner per database.
     running = projectors(store, shards, cipher, settings if settings.background_projector

@@ -12,6 +12,7 @@ import asyncpg
 import orjson
 
 from eventstore import EventStore
+from eventstore.directory import tenant_scope
 from eventstore.signed_note import Verifier
 from gateway.settings import SettingsError
 from gateway.tenancy import Tenancy
@@ -54,7 +55,11 @@ async def verify(store: EventStore, tenancy: Tenancy, tenant: str | None, verifi
     else:
         known = [t.tenant_id for t in await tenancy.tenants()]
         tenant_ids = list(dict.fromkeys([*known, *await sealed_tenants(store.pool)]))
-    return [await verify_tenant(store, tenant_id, verifier, outside) for tenant_id in tenant_ids]
+    reports = []
+    for tenant_id in tenant_ids:
+        with tenant_scope(tenant_id):  # each tenant's seals are on its own database
+            reports.append(await verify_tenant(store, tenant_id, verifier, outside))
+    return reports
 
 
 async def export_checkpoints(pool: asyncpg.Pool, tenant_id: uuid.UUID, output: IO[bytes]) -> int:

@@ -15,6 +15,7 @@ import base64
 import os
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import asyncpg
@@ -128,8 +129,9 @@ def cli_cipher(settings: Settings) -> FieldCipher:
     return cipher
 
 
-async def rotate(settings: Settings, pool: asyncpg.Pool) -> tuple[int, Path]:
-    """Re-wrap every data key under a new KEK; returns how many and where the old KEK went."""
+async def rotate(settings: Settings, pools: Sequence[asyncpg.Pool]) -> tuple[int, Path]:
+    """Re-wrap every data key of every database (the home one and each shard: one KEK for
+    all) under a new KEK; returns how many and where the old KEK went."""
     if settings.kek is not None:
         raise SettingsError("keys rotate works on a key file: set SCIM_GATEWAY_KEK_FILE instead of SCIM_GATEWAY_KEK")
     path = kek_path(settings)
@@ -139,7 +141,7 @@ async def rotate(settings: Settings, pool: asyncpg.Pool) -> tuple[int, Path]:
         _write_new(pending, os.urandom(32))
     new, old = _read(pending), _read(path)
     both = Keyring(new, [old])
-    count = await cipher.rotate(pool, both)
+    count = sum([await cipher.rotate(pool, both) for pool in pools])
     retired = path.with_name(f"kek-{kek_id(old)}.retired")
     if not retired.exists():
         os.link(path, retired)
@@ -147,5 +149,5 @@ async def rotate(settings: Settings, pool: asyncpg.Pool) -> tuple[int, Path]:
     # A process that made a key under the old KEK while the rows were re-wrapped (before it
     # saw the new file): re-wrap those too, so destroying the retired KEK loses nothing.
     await asyncio.sleep(2 * CHECK_SECONDS)
-    count += await cipher.rotate(pool, both)
+    count += sum([await cipher.rotate(pool, both) for pool in pools])
     return count, retired

@@ -1,4 +1,4 @@
-"""The background projectors: the catch-up audit projector (one per database) and the sealer.
+"""The background projectors, one of each per database: the catch-up audit projector and the sealer.
 
 They run inside ``serve`` by default (a single-process install keeps working), or on their own
 under ``scim-gateway projector`` with ``serve --no-projector`` serving only, so their CPU is off
@@ -21,7 +21,7 @@ import structlog
 from eventstore import EventStore
 from eventstore.crypto import FieldCipher
 from eventstore.directory import Shards
-from gateway.sealing import start_sealer
+from gateway.sealing import start_sealers
 from gateway.settings import Settings
 from projections.audit import AuditProjection
 from projections.runner import CatchUpRunner
@@ -33,32 +33,26 @@ log = structlog.get_logger("gateway.projector")
 @dataclass(frozen=True, slots=True)
 class Projectors:
     # ``audit`` projects the store's own database; ``background`` is one runner per database
-    # (the same runner when there is one database).
+    # (the same runner when there is one database), and so is ``sealers`` (none with sealing off).
     audit: CatchUpRunner
     background: Sequence[CatchUpRunner]
-    sealer: SealerRunner | None
+    sealers: Sequence[SealerRunner]
 
     def wake(self) -> None:
-        for runner in self.background:
+        for runner in (*self.background, *self.sealers):
             runner.wake()
-        if self.sealer is not None:
-            self.sealer.wake()
 
     def start(self) -> list[asyncio.Task[None]]:
-        tasks = [asyncio.create_task(each.run(), name="audit-projector") for each in self.background]
-        if self.sealer is not None:
-            tasks.append(asyncio.create_task(self.sealer.run(), name="sealer"))
-        return tasks
+        return [*(asyncio.create_task(each.run(), name="audit-projector") for each in self.background),
+                *(asyncio.create_task(each.run(), name="sealer") for each in self.sealers)]
 
 
 def projectors(store: EventStore, shards: Shards, cipher: FieldCipher, settings: Settings) -> Projectors:
     """The runners for ``store`` (whose pool routes over ``shards`` when there are several)."""
     audit = CatchUpRunner(store, "audit", AuditProjection())
-    background = [audit] if len(shards.pools) == 1 else [
-        CatchUpRunner(EventStore(shard_pool, cipher=cipher), "audit", AuditProjection())
-        for shard_pool in shards.pools.values()]
-    sealer = start_sealer(store, settings) if settings.sealing else None
-    return Projectors(audit, background, sealer)
+    stores = [store] if len(shards.pools) == 1 else [EventStore(pool, cipher=cipher) for pool in shards.pools.values()]
+    background = [audit] if len(stores) == 1 else [CatchUpRunner(each, "audit", AuditProjection()) for each in stores]
+    return Projectors(audit, background, start_sealers(stores, settings) if settings.sealing else [])
 
 
 async def stop(tasks: Sequence[asyncio.Task[None]]) -> None:
@@ -84,7 +78,7 @@ async def run_until_signalled(running: Projectors) -> None:
         loop.add_signal_handler(signum, on_signal, signum)
     tasks = running.start()
     log.info("projector_started", pid=os.getpid(), databases=len(running.background),
-             sealing=running.sealer is not None)
+             sealing=bool(running.sealers))
     try:
         await stopping.wait()
     finally:

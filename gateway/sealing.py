@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 
 import structlog
 
@@ -12,15 +13,16 @@ from gateway.signing_key import load_signing_key, signing_key_path
 from projections.sealer import CheckpointPolicy, Sealer, SealerRunner
 
 
-def start_sealer(store: EventStore, settings: Settings) -> SealerRunner:
-    """The sealer for a serving process, its key loaded (or made, on the embedded default)."""
+def start_sealers(stores: Sequence[EventStore], settings: Settings) -> list[SealerRunner]:
+    """The sealers of a serving process, one per database, with the one signing key loaded (or
+    made, on the embedded default)."""
     key, created = load_signing_key(settings)
     if created:
         structlog.get_logger("gateway.integrity").warning(
             "signing_key_created", path=str(signing_key_path(settings)),
             hint="keep it outside the database; print its public half with `scim-gateway keys public`")
     policy = CheckpointPolicy(settings.checkpoint_events, settings.checkpoint_seconds)
-    return SealerRunner(store, Sealer(key, policy))
+    return [SealerRunner(store, Sealer(key, policy)) for store in stores]
 
 
 def check_signing_key(settings: Settings) -> None:

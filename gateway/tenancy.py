@@ -17,6 +17,7 @@ from domain.errors import Reason, Rejected
 from domain.policy import Policy, policy_for
 from domain.streams import tenant_stream, token_stream
 from eventstore import EventStore, ProjectionConflict
+from eventstore.directory import home_of
 from eventstore.errors import DATABASE_ERRORS
 from projections.codec import encode_all
 
@@ -113,7 +114,7 @@ SELECT k.token_id FROM tokens k WHERE k.secret_sha256 = $1 OR k.previous_secret_
 class Tenancy:
     def __init__(self, store: EventStore, cache_seconds: float = 0.0) -> None:
         self.store = store
-        self.pool = store.pool
+        self.pool = home_of(store.pool)  # tenants and tokens: reference data
         # Valid credentials are cached briefly; a revocation or policy change anywhere
         # clears the cache through NOTIFY (``forget``), the expiry bounds a lost notice.
         self.cache_seconds = cache_seconds

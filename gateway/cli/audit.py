@@ -56,6 +56,7 @@ def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
 
 async def _export_to(store: EventStore, args: argparse.Namespace, output: BinaryIO) -> int:
     """The HTTP export's bytes (projections.audit_export.stream_export), every page at once."""
+    from eventstore.directory import enter_tenant
     from gateway.integrity_report import export_checkpoints
     from gateway.progress import ProgressBar
     from gateway.tenancy import Tenancy
@@ -65,6 +66,7 @@ async def _export_to(store: EventStore, args: argparse.Namespace, output: Binary
     from projections.runner import CatchUpRunner
 
     tenant = await Tenancy(store).tenant(args.tenant)
+    enter_tenant(tenant.tenant_id)
     if args.kind == "checkpoints":  # the signed notes a SIEM keeps (docs/integrity.md)
         if args.format != "jsonl":
             raise Rejected(Reason.INVALID_VALUE, "checkpoints export as jsonl only (each carries a signed note)")

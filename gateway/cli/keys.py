@@ -35,7 +35,7 @@ def cmd_rotate(args: argparse.Namespace, settings: Settings) -> int:
 
     async def run() -> tuple[int, Any]:
         async with open_store(settings, projections=()) as session:
-            return await keys.rotate(settings, session.pool)
+            return await keys.rotate(settings, list(session.shards.pools.values()))
 
     count, retired = asyncio.run(run())
     say(f"re-wrapped {count} data key(s) under a new key-encryption key at {keys.kek_path(settings)}; "

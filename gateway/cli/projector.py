@@ -16,13 +16,10 @@ from gateway.settings import Settings
 
 
 def cmd_projector(args: argparse.Namespace, settings: Settings) -> int:
-    from eventstore import EventStore
-    from eventstore.directory import RoutingPool
     from gateway import heap
     from gateway.log import configure_logging
     from gateway.projector import projectors, run_until_signalled
     from gateway.sealing import check_signing_key
-    from gateway.shards import open_shards
 
     async def run() -> None:
         # One connection per runner and one for the sealer's signing round.
@@ -30,15 +27,9 @@ def cmd_projector(args: argparse.Namespace, settings: Settings) -> int:
             if settings.sealing:
                 check_signing_key(settings)  # as ``serve``: a missing key stops the start, with its path
             configure_logging(settings.log_level)
-            shards = await open_shards(session.pool, settings)
-            try:
-                routed = session.pool if len(shards.pools) == 1 else RoutingPool(shards)
-                store = EventStore(routed, cipher=session.store.cipher)
-                assert session.store.cipher is not None
-                heap.settle()
-                await run_until_signalled(projectors(store, shards, session.store.cipher, settings))
-            finally:
-                await shards.close()
+            assert session.store.cipher is not None
+            heap.settle()
+            await run_until_signalled(projectors(session.store, session.shards, session.store.cipher, settings))
 
     asyncio.run(run())
     return 0

@@ -13,6 +13,7 @@ from typing import Any
 import orjson
 
 from domain.errors import Reason, Rejected
+from eventstore.directory import enter_tenant
 from gateway import timestamps
 from gateway.cli.audit import open_output
 from gateway.cli.parsers import Parents
@@ -70,12 +71,16 @@ def _run(settings: Settings, action: Callable[[Replay, Tenancy, str], Awaitable[
 
 
 async def _tenant_id(tenancy: Tenancy, name: str | None) -> uuid.UUID:
+    """The tenant the command works on; its database calls go to that tenant's database."""
     if name is not None:
-        return (await tenancy.tenant(name)).tenant_id
-    tenants = await tenancy.tenants()
-    if len(tenants) != 1:
-        raise Rejected(Reason.INVALID_VALUE, "several tenants exist: name one with --tenant")
-    return tenants[0].tenant_id
+        tenant_id = (await tenancy.tenant(name)).tenant_id
+    else:
+        tenants = await tenancy.tenants()
+        if len(tenants) != 1:
+            raise Rejected(Reason.INVALID_VALUE, "several tenants exist: name one with --tenant")
+        tenant_id = tenants[0].tenant_id
+    enter_tenant(tenant_id)
+    return tenant_id
 
 
 def cmd_user(args: argparse.Namespace, settings: Settings) -> int:
@@ -127,6 +132,7 @@ def cmd_token(args: argparse.Namespace, settings: Settings) -> int:
 
     async def run(replay: Replay, tenancy: Tenancy, dsn: str) -> int:
         tenant_id = await tenancy.token_tenant(args.token_id)
+        enter_tenant(tenant_id)
         _, entries = await replay.token(tenant_id, args.token_id, since=since, until=until)
         _json([_entry_dict(e) for e in entries]) if args.json else _print_entries(entries)
         return 0

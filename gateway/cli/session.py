@@ -14,7 +14,9 @@ from dataclasses import dataclass
 
 import asyncpg
 
+from domain.streams import REFERENCE_PREFIXES
 from eventstore import EventStore, InlineProjection
+from eventstore.directory import RoutingPool, Shards
 from eventstore.errors import DATABASE_ERRORS
 from eventstore.pool import create_pool
 from gateway.cli.output import say
@@ -35,9 +37,12 @@ class CannotUseDatabase(Exception):
 class Session:
     database: Database
     dsn: str
+    # The home database's pool, or with SCIM_GATEWAY_SHARDS one that routes to the database of
+    # the tenant the command named (``Tenancy.tenant`` resolves it, ``enter_tenant`` routes).
     pool: asyncpg.Pool
     store: EventStore
     tenancy: Tenancy
+    shards: Shards
 
 
 def inline_projections() -> list[InlineProjection]:
@@ -74,11 +79,17 @@ async def open_store(
     dsn = database.owner_dsn if owner else database.app_dsn
     with reaching_the_database():
         pool = await create_pool(dsn, min_size=1, max_size=pool_size)
+    shards = Shards.single(pool)
     try:
         async with pool.acquire() as connection:
             await check_schema(connection)
-        store = EventStore(pool, inline_projections() if projections is None else projections,
-                           cipher=cli_cipher(settings))
-        yield Session(database, dsn, pool, store, Tenancy(store))
+        if settings.shards:
+            from gateway.shards import open_shards
+            with reaching_the_database():
+                shards = await open_shards(pool, settings, migrate=False)
+        routed = pool if len(shards.pools) == 1 else RoutingPool(shards)
+        store = EventStore(routed, inline_projections() if projections is None else projections,
+                           cipher=cli_cipher(settings), home_streams=REFERENCE_PREFIXES)
+        yield Session(database, dsn, routed, store, Tenancy(store), shards)
     finally:
-        await pool.close()
+        await shards.close()  # the home pool with the others

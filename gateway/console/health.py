@@ -8,6 +8,7 @@ import time
 import asyncpg
 from aiohttp import web
 
+from eventstore.directory import home_of
 from eventstore.errors import DATABASE_ERRORS
 from gateway.console.security import render
 from gateway.http.keys import POOL, PRINCIPAL, SETTINGS
@@ -46,7 +47,7 @@ async def health_page(request: web.Request) -> web.Response:
                 integrity = {"tree_size": latest["tree_size"], "signed_at": latest["signed_at"],
                              "sealed": await request.app[POOL].fetchval(_SEALED, principal.tenant_id)}
             counts = {**await request.app[POOL].fetchrow(_COUNTS, principal.tenant_id),
-                      "tokens": await request.app[POOL].fetchval(_TOKEN_COUNT, principal.tenant_id)}
+                      "tokens": await home_of(request.app[POOL]).fetchval(_TOKEN_COUNT, principal.tenant_id)}
     except DATABASE_ERRORS as error:
         database = {"ok": False, "error": type(error).__name__}
     return render(request, "health.html", {

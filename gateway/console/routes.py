@@ -10,6 +10,7 @@ import aiohttp_jinja2
 import jinja2
 from aiohttp import web
 
+from eventstore.directory import home_of
 from gateway.console import health, provisioning, signin, tenant_settings, tokens, users
 from gateway.console.keys import FAILED_SIGNINS, SESSIONS
 from gateway.console.security import add_headers, see_other
@@ -23,7 +24,7 @@ HERE = Path(__file__).resolve().parent
 
 async def _sessions(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
-    app[SESSIONS] = Sessions(app[POOL], timedelta(minutes=settings.console_idle_minutes),
+    app[SESSIONS] = Sessions(home_of(app[POOL]), timedelta(minutes=settings.console_idle_minutes),
                              timedelta(hours=settings.console_absolute_hours))
     yield
 

@@ -16,6 +16,7 @@ import aiohttp_jinja2
 from aiohttp import web
 
 from domain.errors import Rejected
+from eventstore.directory import tenant_scope
 from gateway.console.keys import SESSION, SESSIONS
 from gateway.console.sessions import COOKIE
 from gateway.http.keys import PRINCIPAL, SETTINGS, TENANCY
@@ -91,6 +92,8 @@ async def console_guard(request: web.Request, handler: Handler) -> web.StreamRes
             refused = await _authenticate(request)
             if refused is not None:
                 return refused
+            with tenant_scope(request[PRINCIPAL].tenant_id):  # the tenant's database, as the API's
+                return await handler(request)
         return await handler(request)
     except Rejected as rejected:
         error = ScimError.from_rejected(rejected)

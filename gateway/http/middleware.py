@@ -12,6 +12,7 @@ import structlog
 from aiohttp import web
 
 from domain.errors import Rejected
+from eventstore.directory import tenant_scope
 from eventstore.errors import unavailable
 from gateway.http.keys import CLIENT_REQUEST_ID, METRICS, PRINCIPAL, REQUEST_ID, SETTINGS, STORE
 from gateway.http.responses import scim_response
@@ -82,8 +83,11 @@ async def _record_refusal(request: web.Request, error: BaseException, scim_error
         return
     settings = request.app[SETTINGS]
     try:
+        # Outside bearer_auth's scope by now: name the tenant again, so the refusal is kept on
+        # the tenant's own database (eventstore/directory.py) beside the rest of its record.
         async with asyncio.timeout(settings.db_timeout):
-            await record_refusal(request.app[STORE], principal, context(request), *target, scim_error)
+            with tenant_scope(principal.tenant_id):
+                await record_refusal(request.app[STORE], principal, context(request), *target, scim_error)
     except TimeoutError:
         log.warning("request_outcome_not_recorded", error="TimeoutError")
 

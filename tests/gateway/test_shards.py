@@ -10,11 +10,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import re
 import uuid
 import warnings
 from pathlib import Path
 
 import asyncpg
+import orjson
 import pytest
 
 from domain.personal import user_subject
@@ -261,6 +263,90 @@ async def test_an_erasure_on_a_shard_drops_the_cached_key_in_every_serving_proce
     raise AssertionError("the shard's notice did not reach the process")
 
 
+async def _kinds(pool: asyncpg.Pool, tenant_id: uuid.UUID) -> list[tuple[str, str]]:
+    """(stream prefix, type) of the tenant's events on one database, in order."""
+    rows = await pool.fetch("SELECT stream_id, type FROM events WHERE tenant_id = $1 ORDER BY tenant_position",
+                            tenant_id)
+    return [(row["stream_id"].split("-", 1)[0], row["type"]) for row in rows]
+
+
+async def _eventually(probe, seconds: float = 30.0):
+    deadline = asyncio.get_running_loop().time() + seconds
+    while (result := await probe()) is None:
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError("nothing came within the time given")
+        await asyncio.sleep(0.1)
+    return result
+
+
+async def test_a_tenant_on_a_shard_is_kept_on_it_by_every_door(three_servers, aiohttp_client, capsys, monkeypatch):
+    """The API's refusals, the console, the sealer and the command line all reach the tenant's
+    own database; its tenant and token records stay on the home database."""
+    from gateway.cli import main
+    from tests.gateway.console.conftest import Console
+
+    dsns, _ = three_servers
+    for dsn in dsns.values():
+        await migrate_database(dsn)
+    settings = Settings(access_log=False, shards=f"s1={dsns['s1']}", checkpoint_events=1, checkpoint_seconds=1.0)
+    client = await aiohttp_client(create_app(settings, dsns[HOME]))
+    shards: Shards = client.app[SHARDS]
+    home, s1 = shards.pools[HOME], shards.pools["s1"]
+    tenancy = client.app[TENANCY]
+    tenant = await tenancy.create_tenant("far", "bynder", ACTOR)
+    await shards.place(tenant.tenant_id, "s1")
+    token_id, secret = await tenancy.create_token("far", "it@example.com", "Admin", ("admin",), ACTOR)
+    scim = Scim(client, secret)
+
+    response, user = await scim.post("/Users", entra_user("ada@example.com", "ext-ada"))
+    assert response.status == 201
+    response, body = await scim.post("/Users", {"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+                                                 "userName": "bob@example.com"})
+    assert response.status == 400, body
+    assert await _kinds(s1, tenant.tenant_id) == [("user", "UserCreated"), ("request", "RequestRejected")]
+
+    console = Console(client)
+    assert (await console.sign_in(secret)).status == 303
+    _, listing = await console.get("/admin/users")
+    assert "ada@example.com" in listing
+    response, _ = await console.post(f"/admin/users/{user['id']}/deactivate", {})
+    assert response.status == 303
+    _, tokens_page = await console.get("/admin/tokens")
+    row = re.search(r"<tr data-token-id[^>]*>.*?</tr>", tokens_page, re.S)[0]
+    assert "<td>Admin</td>" in row and "<td>tests</td>" in row  # its issuer, read from the home database
+    response, _ = await console.post("/admin/tokens", {"description": "Okta", "owner": "okta@example.com",
+                                                       "scope": "scim:read"})
+    assert response.status == 201
+    assert [kind for kind in await _kinds(s1, tenant.tenant_id) if kind[0] == "user"] == [
+        ("user", "UserCreated"), ("user", "UserDeactivated")]
+    on_home = await _kinds(home, tenant.tenant_id)
+    assert {prefix for prefix, _ in on_home} == {"tenant", "token"}
+    assert [kind for kind in on_home if kind[0] == "token"] == [("token", "TokenIssued")] * 2
+    assert await s1.fetchval("SELECT count(*) FROM tokens") == 0
+
+    # The shard's own sealer signs the tenant's checkpoints there: a note on a tree of its 3 events.
+    async def signed_all_three():
+        response = await client.get("/api/2/audit/checkpoints/latest", headers={"Authorization": f"Bearer {secret}"})
+        note = await response.text()
+        return note if response.status == 200 and note.split("\n")[1] == "3" else None
+
+    await _eventually(signed_all_three)
+    assert await s1.fetchval("SELECT count(*) FROM integrity_checkpoints WHERE tenant_id = $1", tenant.tenant_id) > 0
+
+    # The command line, told of the shard, reads and writes the tenant's database too.
+    monkeypatch.setenv("SCIM_GATEWAY_SHARDS", f"s1={dsns['s1']}")
+    code = await asyncio.to_thread(main, ["audit", "export", "--tenant", "far", "--database-url", dsns[HOME]])
+    exported = [orjson.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert code == 0
+    assert [(item["action"], item["user_id"]) for item in exported if item["user_id"] is not None] == [
+        ("create", user["id"]), ("deactivate", user["id"])]
+    code = await asyncio.to_thread(main, ["replay", "token", str(token_id), "--json", "--database-url", dsns[HOME]])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    assert [(entry["action"], entry["user_id"]) for entry in orjson.loads(captured.out)] == [
+        ("create", user["id"]), ("refused", None), ("deactivate", user["id"])]
+
+
 class _Said:
     """Stands in for a module's logger: what was said, by event name."""
 
@@ -333,13 +419,3 @@ async def _until_ok(attempt, seconds: float = 20.0):
 
 async def _audited(pool: asyncpg.Pool, tenant_id: uuid.UUID) -> int | None:
     return await pool.fetchval("SELECT count(*) FROM audit_trail WHERE tenant_id = $1", tenant_id) or None
-
-
-async def _eventually(probe, seconds: float = 30.0):
-    deadline = asyncio.get_running_loop().time() + seconds
-    while (result := await probe()) is None:
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("nothing came within the time given")
-        await asyncio.sleep(0.1)
-    return result
-
