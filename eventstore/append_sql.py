@@ -23,13 +23,15 @@ APPENDED_COLUMNS = "event_id, position, transaction_id, stream_version, recorded
 # locked until this append commits or rolls back: one tenant's appends commit in
 # tenant_position order, densely (eventstore 0007). The head moves only when the version
 # check passed; a failed check inserts nothing.
-_APPEND_HEADS = """
+# A moved tenant's head row refuses its appends (eventstore 0008; projections/moves.py).
+_FENCE = " WHERE t.moved_to IS NULL"
+_APPEND_HEADS = f"""
 head AS (
     SELECT coalesce(max(stream_version), 0) AS version FROM events WHERE tenant_id = $2 AND stream_id = $1
 ), tenant_head AS (
     INSERT INTO tenant_heads AS t (tenant_id, position)
     SELECT $2, cardinality($3::uuid[]) FROM head WHERE $9::integer IS NULL OR head.version = $9::integer
-    ON CONFLICT (tenant_id) DO UPDATE SET position = t.position + EXCLUDED.position WHERE t.moved_to IS NULL
+    ON CONFLICT (tenant_id) DO UPDATE SET position = t.position + EXCLUDED.position{_FENCE}
     RETURNING t.position - cardinality($3::uuid[]) AS before
 )"""
 _APPEND_INSERT = f"""
@@ -92,16 +94,21 @@ class ViewWrite:
 
 
 def append_statement(view: ViewWrite | None, new_keys: Sequence[tuple[str, str, bytes, bytes]],
-               arguments: tuple[object, ...]) -> tuple[str, tuple[object, ...]]:
-    """The append's one statement: with the view write and the new subjects' keys if any."""
+                     arguments: tuple[object, ...], *, fenced: bool = True) -> tuple[str, tuple[object, ...]]:
+    """The append's one statement: with the view write and the new subjects' keys if any.
+
+    ``fenced``: refused once the tenant has moved (its head row's ``moved_to``). A stream of
+    reference data, which stays on the home database when the tenant moves, is not."""
     parameters = arguments + (view.params if view is not None else ())
     keys = new_keys_cte(len(parameters) + 1) if new_keys else ""
     if new_keys:
         parameters += ([k[0] for k in new_keys], [k[1] for k in new_keys], [k[2] for k in new_keys])
     if view is not None and new_keys:
-        return _APPEND_WITH_VIEW_AND_KEYS.format(view=view.sql, keys=keys), parameters
-    if view is not None:
-        return _APPEND_WITH_VIEW.format(view=view.sql), parameters
-    if new_keys:
-        return _APPEND_WITH_KEYS.format(keys=keys), parameters
-    return APPEND, parameters
+        sql = _APPEND_WITH_VIEW_AND_KEYS.format(view=view.sql, keys=keys)
+    elif view is not None:
+        sql = _APPEND_WITH_VIEW.format(view=view.sql)
+    elif new_keys:
+        sql = _APPEND_WITH_KEYS.format(keys=keys)
+    else:
+        sql = APPEND
+    return (sql if fenced else sql.replace(_FENCE, "")), parameters

@@ -121,7 +121,8 @@ class EventStore(History):
     ) -> None:
         self.pool = pool
         # Streams of reference data (tenants, tokens: prefixes) kept on the home database
-        # whichever tenant they belong to, when the pool routes by tenant (directory.py).
+        # whichever tenant they belong to, when the pool routes by tenant (directory.py), and
+        # written there even after the tenant's other data moved away.
         self.home_streams = home_streams
         # Seals personal values on the way in and opens them on the way out (eventstore/crypto.py).
         self.cipher = cipher
@@ -182,9 +183,12 @@ class EventStore(History):
                     raise
                 raise translated from error
 
+    def _reference(self, stream_id: str) -> bool:
+        return stream_id.startswith(self.home_streams)
+
     def _placed(self, stream_id: str) -> AbstractContextManager[None]:
         """Where ``stream_id`` lives: the home database for reference data, else the tenant's."""
-        return tenant_scope(None) if stream_id.startswith(self.home_streams) else nullcontext()
+        return tenant_scope(None) if self._reference(stream_id) else nullcontext()
 
     def committed(self, envelopes: Sequence[Envelope]) -> None:
         """Report an append made in a caller's transaction, once that transaction committed."""
@@ -212,7 +216,7 @@ class EventStore(History):
             idempotency_key,
             expected_version,
         )
-        sql, parameters = append_statement(view, new_keys, arguments)
+        sql, parameters = append_statement(view, new_keys, arguments, fenced=not self._reference(stream_id))
         return sql, parameters, new_keys
 
     async def _append_grouped(self, stream_id: str, expected_version: int | None, events: Sequence[NewEvent],

@@ -227,6 +227,14 @@ async def test_a_tenant_moves_to_another_database_with_its_writers_running(three
     assert await home.fetchval("SELECT moved_to FROM tenant_heads WHERE tenant_id = $1", mover_id) == "s1"
     with pytest.raises(TenantMoved):
         await EventStore(home).append("user-late", 0, [NewEvent("UserCreated", {})], {}, tenant_id=mover_id)
+    # Its tokens stayed on the home database: they are still issued and revoked there.
+    tenancy = client.app[TENANCY]
+    token_id, secret = await tenancy.create_token("mover", "second@example.com", "Second", tuple(SCOPES), ACTOR)
+    response, _ = await Scim(client, secret).get("/Users?count=1")
+    assert response.status == 200
+    await tenancy.revoke_token(str(token_id), ACTOR)
+    response, _ = await Scim(client, secret).get("/Users?count=1")
+    assert response.status == 401
     # The other tenant still writes at home; both databases verify.
     response, _ = await tenants["stayer"][1].post("/Users", entra_user("stays@example.com", "stays"))
     assert response.status == 201
