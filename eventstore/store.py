@@ -110,6 +110,12 @@ def _sent_envelope(row: asyncpg.Record, event: NewEvent, stream_id: str, metadat
                     row["recorded_at"], tenant_position=row["tenant_position"])
 
 
+async def _refuse_if_moved(connection: Any, rows: list[asyncpg.Record], tenant_id: uuid.UUID) -> None:
+    """An append that wrote nothing because the tenant has moved (its head row refused) says so."""
+    if not rows and (moved_to := await connection.fetchval(MOVED_TO, tenant_id)) is not None:
+        raise TenantMoved(tenant_id, moved_to)
+
+
 class EventStore(History):
     def __init__(
         self,
@@ -270,8 +276,7 @@ class EventStore(History):
     async def _appended_or_moved(self, connection: Any, rows: list[asyncpg.Record], stream_id: str,
                                  expected_version: int | None, tenant_id: uuid.UUID,
                                  events: Sequence[NewEvent], metadata: dict[str, Any]) -> list[Envelope]:
-        if not rows and (moved_to := await connection.fetchval(MOVED_TO, tenant_id)) is not None:
-            raise TenantMoved(tenant_id, moved_to)
+        await _refuse_if_moved(connection, rows, tenant_id)
         return self._appended(rows, stream_id, expected_version, events, metadata, tenant_id)
 
     @staticmethod
@@ -324,8 +329,7 @@ class EventStore(History):
                 [f[2].event_id for f in flat], [f[2].type for f in flat], [f[2].schema_version for f in flat],
                 metadata, datas,
             )
-            if not rows and (moved_to := await connection.fetchval(MOVED_TO, tenant_id)) is not None:
-                raise TenantMoved(tenant_id, moved_to)
+            await _refuse_if_moved(connection, rows, tenant_id)
             sent = {event.event_id: (stream, event) for stream, _, event in flat}
             envelopes = sorted((_sent_envelope(row, sent[row["event_id"]][1], sent[row["event_id"]][0], metadata,
                                                tenant_id) for row in rows), key=lambda e: e.position)
