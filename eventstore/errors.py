@@ -57,7 +57,8 @@ _UNAVAILABLE: tuple[type[BaseException], ...] = (
 
 
 # The driver's own errors, for a caller that tells the database's failures from its own.
-DRIVER_ERRORS: tuple[type[BaseException], ...] = (asyncpg.PostgresError, asyncpg.InterfaceError)
+DRIVER_ERRORS: tuple[type[BaseException], ...] = (asyncpg.PostgresError, asyncpg.InterfaceError,
+                                                  asyncpg.exceptions.InternalClientError)
 # Anything a database call can fail with, the driver's and ours: what a caller that must carry
 # on whatever the database did (a metrics scrape, a health page, a background listener, a
 # best-effort write) catches, so nobody above the store names the driver's errors.
