@@ -20,6 +20,7 @@ SELECT {_COPIED_COLUMNS} FROM events WHERE tenant_id = $1 AND tenant_position > 
 ORDER BY tenant_position LIMIT $3
 """
 _COPIED = "SELECT coalesce(max(tenant_position), 0) FROM events WHERE tenant_id = $1"
+_EVENT_AT = "SELECT event_id FROM events WHERE tenant_id = $1 AND tenant_position = $2"
 _INSERT = f"""
 INSERT INTO events ({_COPIED_COLUMNS})
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
@@ -37,8 +38,18 @@ _MARK_MOVED = "UPDATE tenant_heads SET moved_to = $2 WHERE tenant_id = $1"
 async def copy_tenant(source: asyncpg.Connection, target: asyncpg.Connection, tenant_id: uuid.UUID,
                       batch_size: int = 1000) -> int:
     """Copy what the target lacks of the tenant's committed events, in tenant order; return
-    the tenant_position the target now has. Safe to repeat: it resumes where the target is."""
+    the tenant_position the target now has. Safe to repeat: it resumes where the target is.
+
+    What the target holds of the tenant must be a copy of the source's first events (an earlier,
+    interrupted copy). A database the tenant lived on, or holding its tenant and token events
+    (the home database), numbers them its own way: copying after them would skip events, so it
+    is refused, with nothing written."""
     copied = await target.fetchval(_COPIED, tenant_id)
+    if copied and await target.fetchval(_EVENT_AT, tenant_id, copied) != await source.fetchval(
+            _EVENT_AT, tenant_id, copied):
+        raise ValueError(f"the target holds {copied} event(s) of tenant {tenant_id} that are not a copy of the "
+                         "source's: a tenant cannot be moved back to a database it lived on, nor to the home "
+                         "database once it has left it")
     while rows := await source.fetch(_SOURCE, tenant_id, copied, batch_size):
         async with target.transaction():
             await target.executemany(_INSERT, [tuple(row) for row in rows])

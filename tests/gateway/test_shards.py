@@ -235,6 +235,12 @@ async def test_a_tenant_moves_to_another_database_with_its_writers_running(three
     await tenancy.revoke_token(str(token_id), ACTOR)
     response, _ = await Scim(client, secret).get("/Users?count=1")
     assert response.status == 401
+    # Back home would copy after the home database's own numbering and skip events: refused.
+    home_count = await home.fetchval("SELECT count(*) FROM events WHERE tenant_id = $1", mover_id)
+    with pytest.raises(ValueError, match="not a copy of the source's"):
+        await move_tenant(shards, mover_id, HOME, cipher=client.app[STORE].cipher)
+    assert shards.shard_of(mover_id) == "s1"
+    assert await home.fetchval("SELECT count(*) FROM events WHERE tenant_id = $1", mover_id) == home_count
     # The other tenant still writes at home; both databases verify.
     response, _ = await tenants["stayer"][1].post("/Users", entra_user("stays@example.com", "stays"))
     assert response.status == 201
