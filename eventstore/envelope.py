@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -48,6 +49,22 @@ class Envelope:
     @property
     def checkpoint(self) -> Checkpoint:
         return Checkpoint(self.transaction_id, self.position)
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> Envelope:
+        """A stored event as a read of ``events`` returns it (``append_sql.EVENT_COLUMNS``)."""
+        return cls(row["position"], row["transaction_id"], row["event_id"], row["tenant_id"], row["stream_id"],
+                   row["stream_version"], row["type"], row["schema_version"], row["data"], row["metadata"],
+                   row["recorded_at"], tenant_position=row["tenant_position"])
+
+    @classmethod
+    def appended(cls, row: Mapping[str, Any], event: NewEvent, stream_id: str, metadata: dict[str, Any],
+                 tenant_id: uuid.UUID) -> Envelope:
+        """An appended event's envelope: what the caller sent, with what the append returned
+        (``append_sql.APPENDED_COLUMNS``)."""
+        return cls(row["position"], row["transaction_id"], event.event_id, tenant_id, stream_id,
+                   row["stream_version"], event.type, event.schema_version, event.data, metadata,
+                   row["recorded_at"], tenant_position=row["tenant_position"])
 
 
 @dataclass(frozen=True, slots=True, order=True)

@@ -85,31 +85,6 @@ class InlineProjection(Protocol):
     async def apply(self, connection: asyncpg.Connection, envelopes: Sequence[Envelope]) -> None: ...
 
 
-def _envelope(row: asyncpg.Record) -> Envelope:
-    return Envelope(
-        position=row["position"],
-        transaction_id=row["transaction_id"],
-        event_id=row["event_id"],
-        tenant_id=row["tenant_id"],
-        stream_id=row["stream_id"],
-        stream_version=row["stream_version"],
-        type=row["type"],
-        schema_version=row["schema_version"],
-        data=row["data"],
-        metadata=row["metadata"],
-        recorded_at=row["recorded_at"],
-        tenant_position=row["tenant_position"],
-    )
-
-
-def _sent_envelope(row: asyncpg.Record, event: NewEvent, stream_id: str, metadata: dict[str, Any],
-                   tenant_id: uuid.UUID) -> Envelope:
-    """An appended event's envelope: what the caller sent, with what the append returned."""
-    return Envelope(row["position"], row["transaction_id"], event.event_id, tenant_id, stream_id,
-                    row["stream_version"], event.type, event.schema_version, event.data, metadata,
-                    row["recorded_at"], tenant_position=row["tenant_position"])
-
-
 async def _refuse_if_moved(connection: Any, rows: list[asyncpg.Record], tenant_id: uuid.UUID) -> None:
     """An append that wrote nothing because the tenant has moved (its head row refused) says so."""
     if not rows and (moved_to := await connection.fetchval(MOVED_TO, tenant_id)) is not None:
@@ -286,12 +261,12 @@ class EventStore(History):
             raise ConcurrencyError(stream_id, expected_version)
         # The caller's plaintext, not the sealed row: nothing above the store sees ciphertext.
         sent = {event.event_id: event for event in events}
-        return sorted((_sent_envelope(row, sent[row["event_id"]], stream_id, metadata, tenant_id) for row in rows),
+        return sorted((Envelope.appended(row, sent[row["event_id"]], stream_id, metadata, tenant_id) for row in rows),
                       key=lambda e: e.position)
 
     async def _open(self, executor: asyncpg.Pool | asyncpg.Connection,
                     rows: Sequence[asyncpg.Record]) -> list[Envelope]:
-        envelopes = [_envelope(row) for row in rows]
+        envelopes = [Envelope.from_row(row) for row in rows]
         if self.cipher is None or not envelopes:
             return envelopes
         # The rows were decoded for this read alone: each envelope's data is opened where it is.
@@ -331,7 +306,7 @@ class EventStore(History):
             )
             await _refuse_if_moved(connection, rows, tenant_id)
             sent = {event.event_id: (stream, event) for stream, _, event in flat}
-            envelopes = sorted((_sent_envelope(row, sent[row["event_id"]][1], sent[row["event_id"]][0], metadata,
+            envelopes = sorted((Envelope.appended(row, sent[row["event_id"]][1], sent[row["event_id"]][0], metadata,
                                                tenant_id) for row in rows), key=lambda e: e.position)
             for projection in self.inline_projections:
                 await projection.apply(connection, envelopes)
