@@ -8,7 +8,7 @@ tenant's SCIM writes, audit rows and replay live on its own server.
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import inspect
 import os
 import re
 import uuid
@@ -24,7 +24,7 @@ from eventstore import EventStore, NewEvent
 from eventstore.crypto import FieldCipher
 from eventstore.directory import HOME, Shards
 from eventstore.embedded import start_embedded
-from eventstore.errors import DatabaseUnavailable, TenantMoved
+from eventstore.errors import TenantMoved
 from eventstore.keyring import Keyring
 from eventstore.pool import create_pool
 from gateway.app import create_app
@@ -170,12 +170,18 @@ async def test_tenants_spread_over_three_servers_equal_a_single_database_run(thr
         assert response.status == (503 if down else 201), name
 
 
-async def _until(condition) -> None:
-    for _ in range(3000):
-        if condition():
-            return
+async def _until(condition, what: str, seconds: float = 30.0):
+    """``condition()``'s first truthy value (awaited when it is a coroutine), polled."""
+    deadline = asyncio.get_running_loop().time() + seconds
+    while True:
+        value = condition()
+        if inspect.isawaitable(value):
+            value = await value
+        if value:
+            return value
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"waited {seconds} s for {what}")
         await asyncio.sleep(0.01)
-    raise AssertionError("the writers made no progress")
 
 
 async def test_a_tenant_moves_to_another_database_with_its_writers_running(three_servers, aiohttp_client):
@@ -204,10 +210,10 @@ async def test_a_tenant_moves_to_another_database_with_its_writers_running(three
             await asyncio.sleep(0)
 
     writers = [asyncio.create_task(writer(number)) for number in range(4)]
-    await _until(lambda: len(acknowledged) >= 20)
+    await _until(lambda: len(acknowledged) >= 20, "the writers' first 20 users")
     copied = await move_tenant(shards, mover_id, "s1", cipher=client.app[STORE].cipher)
     before_move = len(acknowledged)
-    await _until(lambda: len(acknowledged) >= before_move + 10)  # the writers carry on, on the target
+    await _until(lambda: len(acknowledged) >= before_move + 10, "the writers to carry on, on the target")
     writing = False
     await asyncio.gather(*writers)
 
@@ -284,15 +290,6 @@ async def _kinds(pool: asyncpg.Pool, tenant_id: uuid.UUID) -> list[tuple[str, st
     return [(row["stream_id"].split("-", 1)[0], row["type"]) for row in rows]
 
 
-async def _eventually(probe, seconds: float = 30.0):
-    deadline = asyncio.get_running_loop().time() + seconds
-    while (result := await probe()) is None:
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("nothing came within the time given")
-        await asyncio.sleep(0.1)
-    return result
-
-
 async def test_a_tenant_on_a_shard_is_kept_on_it_by_every_door(three_servers, aiohttp_client, capsys, monkeypatch):
     """The API's refusals, the console, the sealer and the command line all reach the tenant's
     own database; its tenant and token records stay on the home database."""
@@ -344,7 +341,7 @@ async def test_a_tenant_on_a_shard_is_kept_on_it_by_every_door(three_servers, ai
         note = await response.text()
         return note if response.status == 200 and note.split("\n")[1] == "3" else None
 
-    await _eventually(signed_all_three)
+    await _until(signed_all_three, "a checkpoint of the 3 events")
     assert await s1.fetchval("SELECT count(*) FROM integrity_checkpoints WHERE tenant_id = $1", tenant.tenant_id) > 0
 
     # The command line, told of the shard, reads and writes the tenant's database too.
@@ -360,76 +357,3 @@ async def test_a_tenant_on_a_shard_is_kept_on_it_by_every_door(three_servers, ai
     assert [(entry["action"], entry["user_id"]) for entry in orjson.loads(captured.out)] == [
         ("create", user["id"]), ("refused", None), ("deactivate", user["id"])]
 
-
-class _Said:
-    """Stands in for a module's logger: what was said, by event name."""
-
-    def __init__(self) -> None:
-        self.events: list[str] = []
-
-    def __getattr__(self, _level: str):
-        return lambda event, **_: self.events.append(event)
-
-
-async def test_a_projector_whose_database_is_down_says_so_once_and_backs_off(three_servers, monkeypatch):
-    from projections import runner as runner_module
-    from projections.audit import AuditProjection
-    from projections.runner import CatchUpRunner
-
-    dsns, servers = three_servers
-    await migrate_database(dsns["s1"])
-    said = _Said()
-    monkeypatch.setattr(runner_module, "log", said)
-    pool = await create_pool(dsns["s1"], min_size=1, max_size=2)
-    runner = CatchUpRunner(EventStore(pool), "audit", AuditProjection())
-    attempts = 0
-    catch_up = runner.catch_up
-
-    async def counted(**kwargs) -> int:
-        nonlocal attempts
-        attempts += 1
-        return await catch_up(**kwargs)
-
-    runner.catch_up = counted  # type: ignore[method-assign]
-    task = asyncio.create_task(runner.run(idle_seconds=0.2, batch_seconds=0.01))
-    try:
-        await asyncio.to_thread(stop, servers["s1"])
-        attempts = 0
-        for _ in range(60):  # writes elsewhere wake it every 50 ms for 3 s
-            runner.wake()
-            await asyncio.sleep(0.05)
-        # Backing off 0.2, 0.4, 0.8, 1.6 s: a handful of tries, not one per wake-up.
-        assert 2 <= attempts <= 6, attempts
-        assert said.events.count("projection_database_unavailable") == 1
-        assert "projection_failed" not in said.events
-
-        await asyncio.to_thread(servers["s1"].ensure_postgres_running)
-        tenant = uuid.uuid4()
-        user_id = str(uuid.uuid4())
-        await _until_ok(lambda: EventStore(pool).append(f"user-{user_id}", 0, [NewEvent("UserCreated", {
-            "user_id": user_id, "user_name": "a@example.com", "attributes": {}, "active": True, "login_method": "sso",
-            "permission_profile": None})], {"actor": ACTOR}, tenant_id=tenant))
-        runner.wake()
-        await _eventually(lambda: _audited(pool, tenant), seconds=20)
-        assert said.events[-1] == "projection_database_back"
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-        await pool.close()
-
-
-async def _until_ok(attempt, seconds: float = 20.0):
-    """``attempt()`` once the restarted server takes connections again."""
-    deadline = asyncio.get_running_loop().time() + seconds
-    while True:
-        try:
-            return await attempt()
-        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, DatabaseUnavailable):
-            if asyncio.get_running_loop().time() > deadline:
-                raise
-            await asyncio.sleep(0.2)
-
-
-async def _audited(pool: asyncpg.Pool, tenant_id: uuid.UUID) -> int | None:
-    return await pool.fetchval("SELECT count(*) FROM audit_trail WHERE tenant_id = $1", tenant_id) or None

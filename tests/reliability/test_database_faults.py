@@ -1,16 +1,22 @@
 """PostgreSQL stopped and started under load: fast 503s with Retry-After, /readyz 503, and
-recovery on its own. An exhausted pool answers 503 too, never hangs."""
+recovery on its own; a projector over it waits quietly and catches up. An exhausted pool
+answers 503 too, never hangs."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
+import uuid
 import warnings
 from pathlib import Path
 
 import pytest
 
+from eventstore import EventStore, NewEvent
 from eventstore.embedded import start_embedded
+from eventstore.errors import DATABASE_ERRORS
+from eventstore.pool import create_pool
 from gateway.app import create_app
 from gateway.database import migrate_database
 from gateway.http.keys import POOL, TENANCY
@@ -74,6 +80,79 @@ async def test_database_restart_under_load(own_server, aiohttp_client):
         await request(200 + n)
     assert {s for s, _, _ in outcomes} == {201}
     assert await client.app[POOL].fetchval("SELECT count(*) FROM users_view") == 20
+
+
+class _Said:
+    """Stands in for a module's logger: what was said, by event name."""
+
+    def __init__(self) -> None:
+        self.events: list[str] = []
+
+    def __getattr__(self, _level: str):
+        return lambda event, **_: self.events.append(event)
+
+
+async def test_a_projector_whose_database_is_down_says_so_once_and_backs_off(own_server, monkeypatch):
+    from projections import runner as runner_module
+    from projections.audit import AuditProjection
+    from projections.runner import CatchUpRunner
+
+    dsn, server = own_server
+    await migrate_database(dsn)
+    said = _Said()
+    monkeypatch.setattr(runner_module, "log", said)
+    pool = await create_pool(dsn, min_size=1, max_size=2)
+    runner = CatchUpRunner(EventStore(pool), "audit", AuditProjection())
+    attempts = 0
+    catch_up = runner.catch_up
+
+    async def counted(**kwargs) -> int:
+        nonlocal attempts
+        attempts += 1
+        return await catch_up(**kwargs)
+
+    runner.catch_up = counted  # type: ignore[method-assign]
+    task = asyncio.create_task(runner.run(idle_seconds=0.2, batch_seconds=0.01))
+    try:
+        await asyncio.to_thread(stop, server)
+        attempts = 0
+        for _ in range(60):  # writes elsewhere wake it every 50 ms for 3 s
+            runner.wake()
+            await asyncio.sleep(0.05)
+        # Backing off 0.2, 0.4, 0.8, 1.6 s: a handful of tries, not one per wake-up.
+        assert 2 <= attempts <= 6, attempts
+        assert said.events.count("projection_database_unavailable") == 1
+        assert "projection_failed" not in said.events
+
+        await asyncio.to_thread(server.ensure_postgres_running)
+        tenant = uuid.uuid4()
+        user_id = str(uuid.uuid4())
+        await _until_ok(lambda: EventStore(pool).append(f"user-{user_id}", 0, [NewEvent("UserCreated", {
+            "user_id": user_id, "user_name": "a@example.com", "attributes": {}, "active": True, "login_method": "sso",
+            "permission_profile": None})], {"actor": ACTOR}, tenant_id=tenant))
+        runner.wake()
+        deadline = time.monotonic() + 20
+        while not await pool.fetchval("SELECT count(*) FROM audit_trail WHERE tenant_id = $1", tenant):
+            assert time.monotonic() < deadline, "the projector did not catch up"
+            await asyncio.sleep(0.1)
+        assert said.events[-1] == "projection_database_back"
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await pool.close()
+
+
+async def _until_ok(attempt, seconds: float = 20.0):
+    """``attempt()`` once the restarted server takes connections again."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            return await attempt()
+        except DATABASE_ERRORS:
+            if time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(0.2)
 
 
 async def test_an_exhausted_pool_answers_503_not_a_hang(aiohttp_client, database_url):
