@@ -15,7 +15,7 @@ from eventstore import EventStore
 from eventstore.signed_note import NoteError, Verifier
 from gateway.cli.output import UserError, say
 from gateway.cli.parsers import Parents
-from gateway.cli.session import open_store
+from gateway.cli.session import open_store, work_on
 from gateway.settings import Settings, SettingsError
 from gateway.signing_key import load_signing_key, signing_key_path
 
@@ -56,7 +56,6 @@ def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
 
 async def _export_to(store: EventStore, args: argparse.Namespace, output: BinaryIO) -> int:
     """The HTTP export's bytes (projections.audit_export.stream_export), every page at once."""
-    from eventstore.directory import enter_tenant
     from gateway.integrity_report import export_checkpoints
     from gateway.progress import ProgressBar
     from gateway.tenancy import Tenancy
@@ -65,8 +64,7 @@ async def _export_to(store: EventStore, args: argparse.Namespace, output: Binary
     from projections.audit_export import ExportQuery, last_seq_of_page, stream_export
     from projections.runner import CatchUpRunner
 
-    tenant = await Tenancy(store).tenant(args.tenant)
-    enter_tenant(tenant.tenant_id)
+    tenant = await work_on(Tenancy(store), args.tenant)
     if args.kind == "checkpoints":  # the signed notes a SIEM keeps (docs/integrity.md)
         if args.format != "jsonl":
             raise Rejected(Reason.INVALID_VALUE, "checkpoints export as jsonl only (each carries a signed note)")

@@ -17,7 +17,7 @@ from eventstore.directory import enter_tenant
 from gateway import timestamps
 from gateway.cli.audit import open_output
 from gateway.cli.parsers import Parents
-from gateway.cli.session import open_store
+from gateway.cli.session import open_store, work_on
 from gateway.progress import ProgressBar
 from gateway.replay import Entry, Replay
 from gateway.scim.resource import render_user
@@ -72,15 +72,12 @@ def _run(settings: Settings, action: Callable[[Replay, Tenancy, str], Awaitable[
 
 async def _tenant_id(tenancy: Tenancy, name: str | None) -> uuid.UUID:
     """The tenant the command works on; its database calls go to that tenant's database."""
-    if name is not None:
-        tenant_id = (await tenancy.tenant(name)).tenant_id
-    else:
+    if name is None:
         tenants = await tenancy.tenants()
         if len(tenants) != 1:
             raise Rejected(Reason.INVALID_VALUE, "several tenants exist: name one with --tenant")
-        tenant_id = tenants[0].tenant_id
-    enter_tenant(tenant_id)
-    return tenant_id
+        name = tenants[0].name
+    return (await work_on(tenancy, name)).tenant_id
 
 
 def cmd_user(args: argparse.Namespace, settings: Settings) -> int:

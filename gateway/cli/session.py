@@ -16,14 +16,14 @@ import asyncpg
 
 from domain.streams import REFERENCE_PREFIXES
 from eventstore import EventStore, InlineProjection
-from eventstore.directory import RoutingPool, Shards
+from eventstore.directory import RoutingPool, Shards, enter_tenant
 from eventstore.errors import DATABASE_ERRORS
 from eventstore.pool import create_pool
 from gateway.cli.output import say
 from gateway.database import Database, check_schema, open_database
 from gateway.keys import cli_cipher
 from gateway.settings import Settings
-from gateway.tenancy import Tenancy
+from gateway.tenancy import Tenancy, TenantRow
 from projections.groups_view import GroupsView
 from projections.tenancy import TenancyProjection
 from projections.users_view import UsersView
@@ -38,11 +38,19 @@ class Session:
     database: Database
     dsn: str
     # The home database's pool, or with SCIM_GATEWAY_SHARDS one that routes to the database of
-    # the tenant the command named (``Tenancy.tenant`` resolves it, ``enter_tenant`` routes).
+    # the tenant the command named (``work_on``).
     pool: asyncpg.Pool
     store: EventStore
     tenancy: Tenancy
     shards: Shards
+
+
+async def work_on(tenancy: Tenancy, name: str) -> TenantRow:
+    """The tenant ``name``; the command's database calls go to that tenant's database from here
+    on (``directory.enter_tenant``)."""
+    tenant = await tenancy.tenant(name)
+    enter_tenant(tenant.tenant_id)
+    return tenant
 
 
 def inline_projections() -> list[InlineProjection]:

@@ -17,10 +17,9 @@ from typing import Any, BinaryIO
 import orjson
 
 from domain.policy import policy_for
-from eventstore.directory import enter_tenant
 from gateway.cli.output import UserError, cli_actor, say
 from gateway.cli.parsers import Parents
-from gateway.cli.session import open_store
+from gateway.cli.session import open_store, work_on
 from gateway.import_lines import start_worker
 from gateway.importer import Importer, ImportOptions, ImportReport, ImportStopped, Rejection
 from gateway.progress import ProgressBar
@@ -134,8 +133,7 @@ def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
 
     async def run() -> None:
         async with open_store(settings) as session:
-            row = await session.tenancy.tenant(args.tenant)
-            enter_tenant(row.tenant_id)
+            row = await work_on(session.tenancy, args.tenant)
             actor = cli_actor()
             principal = Principal(row.tenant_id, row.name, uuid.UUID(int=0), actor["owner"],
                                   actor["token_description"], frozenset({"admin"}),
@@ -181,8 +179,7 @@ def cmd_erase(args: argparse.Namespace, settings: Settings) -> int:
 
     async def run() -> dict[str, Any]:
         async with open_store(settings) as session:
-            tenant = await session.tenancy.tenant(args.tenant)
-            enter_tenant(tenant.tenant_id)
+            tenant = await work_on(session.tenancy, args.tenant)
             user_id = await Replay(session.store).resolve_user(tenant.tenant_id, args.user)
             erased = await erase_user(session.store, tenant.tenant_id, user_id, actor=cli_actor(),
                                       reason=args.reason, ticket=args.ticket, confirm_active=args.confirm_active)
