@@ -28,12 +28,12 @@ import os
 import statistics
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 from bench.record import write_results
 from bench.run_all import cipher, cli, free_port, project_audit, wait_ready
 from bench.scim_load import Load, Result
+from bench.scratch import scratch_dir
 from bench.seed import seed
 from eventstore.embedded import start_embedded
 from gateway.database import migrate_database
@@ -85,7 +85,7 @@ class Side:
 
 
 async def main_async(args: argparse.Namespace) -> dict:
-    data = Path(tempfile.mkdtemp(prefix="scim-ab-"))
+    data = scratch_dir("scim-ab-")
     dsn = start_embedded(data)
     await migrate_database(dsn)
     cli(dsn, "tenant", "create", "bench")

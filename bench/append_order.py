@@ -15,11 +15,10 @@ import argparse
 import asyncio
 import json
 import statistics
-import tempfile
 import time
 import uuid
-from pathlib import Path
 
+from bench.scratch import scratch_dir
 from eventstore import EventStore, NewEvent
 from eventstore.embedded import start_embedded
 from eventstore.pool import create_pool
@@ -46,7 +45,7 @@ async def _rate(store: EventStore, tenants: list[uuid.UUID], seconds: float, con
 
 
 async def main_async(args: argparse.Namespace) -> dict:
-    dsn = start_embedded(Path(tempfile.mkdtemp(prefix="scim-bench-append-")))
+    dsn = start_embedded(scratch_dir("scim-bench-append-"))
     await migrate_database(dsn)
     pool = await create_pool(dsn, min_size=args.concurrency, max_size=args.concurrency)
     store = EventStore(pool)

@@ -15,12 +15,11 @@ import argparse
 import asyncio
 import json
 import statistics
-import tempfile
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 
+from bench.scratch import scratch_dir
 from domain.personal import user_subject
 from domain.policy import policy_for
 from domain.user import UserState
@@ -71,7 +70,7 @@ def _summary(plain: list[float], sealed: list[float]) -> dict[str, float]:
 
 
 async def main_async(pairs: int) -> dict:
-    root = Path(tempfile.mkdtemp(prefix="scim-bench-encryption-"))
+    root = scratch_dir("scim-bench-encryption-")
     dsn = start_embedded(root / "pg")
     await migrate_database(dsn)
     settings = Settings(data_dir=root / "data", pool_min_size=2, pool_max_size=4)

@@ -17,13 +17,13 @@ import asyncio
 import json
 import resource
 import statistics
-import tempfile
 import time
 from pathlib import Path
 
 import psutil
 
 from bench.record import write_results
+from bench.scratch import scratch_dir
 from bench.seed import seed
 from eventstore import EventStore
 from eventstore.embedded import start_embedded
@@ -59,7 +59,7 @@ def postgres_cpu(data_dir: Path) -> float:
 
 
 async def main_async(args: argparse.Namespace) -> dict:
-    data_dir = args.data_dir or Path(tempfile.mkdtemp(prefix="scim-bench-rebuild-"))
+    data_dir = args.data_dir or scratch_dir("scim-bench-rebuild-")
     dsn = start_embedded(data_dir / "pg")
     await migrate_database(dsn)
     cipher, _ = make_cipher(Settings(data_dir=data_dir))

@@ -27,7 +27,6 @@ import socket
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -35,6 +34,7 @@ import aiohttp
 import asyncpg
 
 from bench.record import write_results
+from bench.scratch import scratch_dir
 from bench.seed import seed
 from eventstore import EventStore
 from eventstore.embedded import start_embedded
@@ -181,7 +181,7 @@ async def seed_audit_rows(dsn: str, users: int, updates: int) -> float:
 
 
 async def main_async(args: argparse.Namespace) -> dict:
-    dsn = start_embedded(Path(tempfile.mkdtemp(prefix="scim-bench-replay-")))
+    dsn = start_embedded(scratch_dir("scim-bench-replay-"))
     await migrate_database(dsn)
     cli(dsn, "tenant", "create", "bench")
     report: dict = {"users": args.users, "events_per_user": 1 + args.updates}
@@ -242,7 +242,7 @@ async def exports_over_http(dsn: str, runs: int, baseline: Path | None) -> dict:
 
 def cli_export(dsn: str) -> dict:
     """``audit export --format jsonl`` of every row, in a child process (its start-up included)."""
-    output = Path(tempfile.mkdtemp()) / "audit.jsonl"
+    output = scratch_dir("scim-bench-export-") / "audit.jsonl"
     started = time.perf_counter()
     subprocess.run([sys.executable, "-m", "gateway.cli", "audit", "export", "--tenant", "bench", "--format", "jsonl",
                     "-o", str(output), "--database-url", dsn], check=True, capture_output=True)

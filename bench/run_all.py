@@ -27,10 +27,8 @@ import os
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 import uuid
-from pathlib import Path
 
 import aiohttp
 import asyncpg
@@ -38,6 +36,7 @@ import psutil
 
 from bench.record import write_results
 from bench.scim_load import Load, Result, user_body
+from bench.scratch import scratch_dir
 from bench.seed import seed
 from eventstore import EventStore
 from eventstore.crypto import FieldCipher
@@ -268,7 +267,7 @@ async def ceiling_figures(dsn: str, args: argparse.Namespace) -> tuple[dict, dic
 
 
 async def main_async(args: argparse.Namespace) -> dict:
-    data = Path(tempfile.mkdtemp(prefix="scim-bench-"))
+    data = scratch_dir("scim-bench-")
     dsn = start_embedded(data)
     admin = await asyncpg.connect(dsn)
     postgres_pid = await admin.fetchval("SELECT pid FROM pg_stat_activity WHERE backend_type = 'postmaster'") \

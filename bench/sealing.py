@@ -21,7 +21,6 @@ import os
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -30,6 +29,7 @@ import asyncpg
 from bench.record import write_results
 from bench.run_all import cli, free_port, wait_ready
 from bench.scim_load import Load
+from bench.scratch import scratch_dir
 from eventstore import EventStore
 from eventstore.embedded import start_embedded
 from eventstore.pool import create_pool
@@ -94,7 +94,7 @@ async def reseal_rate(dsn: str, key: SigningKey) -> dict:
 
 
 async def main_async(args: argparse.Namespace) -> dict:
-    data = Path(tempfile.mkdtemp(prefix="scim-bench-sealing-"))
+    data = scratch_dir("scim-bench-sealing-")
     dsn = start_embedded(data)
     await migrate_database(dsn)
     key = SigningKey.generate("scim-gateway")

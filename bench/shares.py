@@ -21,8 +21,6 @@ import argparse
 import asyncio
 import json
 import sys
-import tempfile
-from pathlib import Path
 
 import asyncpg
 import psutil
@@ -31,6 +29,7 @@ from bench.ab import Side, load_options
 from bench.record import write_results
 from bench.run_all import Handler, cipher, cli, floor_patch_ids, project_audit, summarise, wait_ready
 from bench.scim_load import Load, Result
+from bench.scratch import scratch_dir
 from bench.seed import seed
 from eventstore.embedded import start_embedded
 from gateway.database import migrate_database
@@ -39,7 +38,7 @@ SCENARIOS = ("post", "patch")
 
 
 async def main_async(args: argparse.Namespace) -> dict:
-    dsn = start_embedded(Path(tempfile.mkdtemp(prefix="scim-shares-")))
+    dsn = start_embedded(scratch_dir("scim-shares-"))
     await migrate_database(dsn)
     cli(dsn, "tenant", "create", "bench")
     token = cli(dsn, "token", "create", "--tenant", "bench", "--owner", "bench@bench.example", "--scope", "admin")

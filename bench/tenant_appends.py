@@ -13,12 +13,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import tempfile
 import time
 import uuid
 from datetime import UTC, datetime
-from pathlib import Path
 
+from bench.scratch import scratch_dir
 from domain.policy import policy_for
 from domain.streams import user_stream
 from domain.user import CreateUser, decide, fold
@@ -58,7 +57,7 @@ async def rate(store: EventStore, tenants: list[uuid.UUID], seconds: float, conc
 
 
 async def main_async(args: argparse.Namespace) -> dict[str, float]:
-    dsn = start_embedded(Path(tempfile.mkdtemp(prefix="scim-bench-tenants-")))
+    dsn = start_embedded(scratch_dir("scim-bench-tenants-"))
     await migrate_database(dsn)
     pool = await create_pool(dsn, min_size=args.concurrency, max_size=args.concurrency)
     try:

@@ -1,6 +1,6 @@
 """Single-tenant creates at concurrency 32: what the per-tenant head row costs (issue 19).
 
-    python -m bench.tenant_order [--runs 3] [--seconds 10] [--concurrency 32]
+    python -m bench.tenant_order [--runs 3] [--seconds 10] [--concurrency 32] [--no-projector]
 
 A fresh embedded PostgreSQL (fsync and synchronous_commit on), one tenant,
 ``scim-gateway serve``, then the ``post`` scenario of
@@ -15,19 +15,18 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import tempfile
-from pathlib import Path
 
 import asyncpg
 import psutil
 
 from bench.run_all import cli, gateway_figures
+from bench.scratch import scratch_dir
 from eventstore.embedded import start_embedded
 from gateway.database import migrate_database
 
 
 async def main_async(args: argparse.Namespace) -> dict:
-    dsn = start_embedded(Path(tempfile.mkdtemp(prefix="scim-bench-order-")))
+    dsn = start_embedded(scratch_dir("scim-bench-order-"))
     admin = await asyncpg.connect(dsn)
     postgres_pid = psutil.Process(await admin.fetchval("SELECT pg_backend_pid()")).ppid()
     await admin.close()
@@ -44,6 +43,8 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--no-projector", action="store_true",
+                        help="serve --no-projector, with a scim-gateway projector process beside it")
     print(json.dumps(asyncio.run(main_async(parser.parse_args()))))
 
 

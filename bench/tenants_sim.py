@@ -21,15 +21,14 @@ import random
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
-from pathlib import Path
 
 import aiohttp
 import asyncpg
 
 from bench.run_all import free_port, wait_ready
 from bench.scim_load import user_body
+from bench.scratch import scratch_dir
 from eventstore import EventStore
 from eventstore.embedded import start_embedded
 from eventstore.pool import create_pool
@@ -82,7 +81,7 @@ async def _tenant(session: aiohttp.ClientSession, base: str, token: str, rate: f
 
 
 async def main_async(args: argparse.Namespace) -> dict:
-    dsn = start_embedded(Path(tempfile.mkdtemp(prefix="scim-bench-sim-")))
+    dsn = start_embedded(scratch_dir("scim-bench-sim-"))
     await migrate_database(dsn)
     tokens = await _tokens(dsn, args.tenants)
     port = free_port()
